@@ -1,0 +1,50 @@
+rockspec_format = "3.0"
+package = "lua-registry"
+version = "scm-1"
+
+source = {
+  url = "git+https://example.invalid/lua-registry.git",
+}
+
+description = {
+  summary = "Client for OCI / Docker container registries (distribution API v2)",
+  detailed = [[
+    lua-registry talks to container registries over the OCI distribution
+    API: pulls and pushes blobs and manifests with streaming, verified
+    digests, chunked and resumable uploads, tag and catalog listing, and
+    basic or bearer-token authentication. The core is written in C on
+    libcurl and libcrypto; a thin Lua layer adds the friendly API.
+  ]],
+  homepage = "https://example.invalid/lua-registry",
+  license = "MIT",
+  labels = { "docker", "oci", "registry", "http", "curl" },
+}
+
+dependencies = {
+  "lua >= 5.1, < 5.5",
+  "lua-cjson",
+}
+
+external_dependencies = {
+  CURL = { header = "curl/curl.h", library = "curl" },
+  OPENSSL = { header = "openssl/evp.h", library = "crypto" },
+}
+
+build = {
+  type = "builtin",
+  modules = {
+    ["registry.core"] = {
+      sources = {
+        "src/digest.c", "src/reference.c", "src/range.c", "src/link.c",
+        "src/location.c", "src/buf.c", "src/http.c", "src/client.c",
+        "src/lregistry.c",
+      },
+      libraries = { "curl", "crypto" },
+      incdirs = { "$(CURL_INCDIR)", "$(OPENSSL_INCDIR)" },
+      libdirs = { "$(CURL_LIBDIR)", "$(OPENSSL_LIBDIR)" },
+      defines = { "OPENSSL_API_COMPAT=0x10100000L", "_POSIX_C_SOURCE=200809L" },
+    },
+    ["registry"] = "lua/registry/init.lua",
+    ["registry.errors"] = "lua/registry/errors.lua",
+  },
+}

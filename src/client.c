@@ -1,0 +1,141 @@
+/*
+ * client.c -- client state, URL building and the easy-handle pool
+ * (see client.h).
+ */
+#include "client.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int rg_client_init(rg_client *c, const char *endpoint, const char **why)
+{
+    CURLU *u;
+    char *scheme = NULL;
+    size_t n;
+
+    memset(c, 0, sizeof *c);
+    c->http.tls_verify = 1;
+    c->http.timeout_ms = 60000;
+    c->http.connect_timeout_ms = 10000;
+    c->http.stall_timeout_s = 60;
+
+    if (rg_http_global_init() != 0) {
+        *why = "libcurl could not be initialised";
+        return -1;
+    }
+    u = curl_url();
+    if (!u) {
+        *why = "out of memory";
+        return -1;
+    }
+    if (curl_url_set(u, CURLUPART_URL, endpoint, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)) {
+        curl_free(scheme);
+        curl_url_cleanup(u);
+        *why = "the endpoint must be an http:// or https:// URL";
+        return -1;
+    }
+    curl_free(scheme);
+    curl_url_cleanup(u);
+
+    n = strlen(endpoint);
+    while (n > 0 && endpoint[n - 1] == '/')
+        n--;
+    if (n >= 3 && memcmp(endpoint + n - 3, "/v2", 3) == 0)
+        n -= 3;
+    while (n > 0 && endpoint[n - 1] == '/')
+        n--;
+    c->endpoint = malloc(n + 1);
+    if (!c->endpoint) {
+        *why = "out of memory";
+        return -1;
+    }
+    memcpy(c->endpoint, endpoint, n);
+    c->endpoint[n] = '\0';
+
+    c->http.multi = curl_multi_init();
+    c->http.share = curl_share_init();
+    if (!c->http.multi || !c->http.share) {
+        rg_client_close(c);
+        *why = "libcurl could not create its handles";
+        return -1;
+    }
+    curl_share_setopt(c->http.share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    curl_share_setopt(c->http.share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    return 0;
+}
+
+static void client_free(rg_client *c)
+{
+    int i;
+    for (i = 0; i < c->nidle; i++)
+        curl_easy_cleanup(c->idle[i]);
+    c->nidle = 0;
+    if (c->http.multi)
+        curl_multi_cleanup(c->http.multi);
+    c->http.multi = NULL;
+    if (c->http.share)
+        curl_share_cleanup(c->http.share);
+    c->http.share = NULL;
+    free(c->endpoint);
+    c->endpoint = NULL;
+    free(c->user_agent);
+    free(c->ca_file);
+    free(c->ca_path);
+    free(c->cert_file);
+    free(c->key_file);
+    c->user_agent = c->ca_file = c->ca_path = c->cert_file = c->key_file = NULL;
+}
+
+void rg_client_close(rg_client *c)
+{
+    c->closed = 1;
+    if (c->active == 0)
+        client_free(c);
+}
+
+void rg_client_release(rg_client *c)
+{
+    if (c->active > 0)
+        c->active--;
+    if (c->closed && c->active == 0)
+        client_free(c);
+}
+
+int rg_client_xfer(rg_client *c, rg_xfer *x, const char *method, const char *url)
+{
+    CURL *reuse = NULL;
+    if (c->nidle > 0)
+        reuse = c->idle[--c->nidle];
+    if (rg_xfer_init(x, &c->http, reuse) != 0)
+        return -1;
+    return rg_xfer_request(x, method, url);
+}
+
+void rg_client_xfer_done(rg_client *c, rg_xfer *x)
+{
+    CURL *keep = NULL;
+    int pool = !c->closed && c->nidle < RG_IDLE_MAX;
+    rg_xfer_cleanup(x, pool ? &keep : NULL);
+    if (keep)
+        c->idle[c->nidle++] = keep;
+}
+
+char *rg_client_url(const rg_client *c, const char *a, const char *b,
+                    const char *c3)
+{
+    size_t le = strlen(c->endpoint), la = a ? strlen(a) : 0,
+           lb = b ? strlen(b) : 0, lc = c3 ? strlen(c3) : 0;
+    char *s = malloc(le + 4 + la + lb + lc + 1), *p;
+    if (!s)
+        return NULL;
+    p = s;
+    memcpy(p, c->endpoint, le); p += le;
+    memcpy(p, "/v2/", 4); p += 4;
+    if (la) { memcpy(p, a, la); p += la; }
+    if (lb) { memcpy(p, b, lb); p += lb; }
+    if (lc) { memcpy(p, c3, lc); p += lc; }
+    *p = '\0';
+    return s;
+}

@@ -1,0 +1,60 @@
+/*
+ * client.h -- the registry client's C state: its endpoint, its libcurl
+ * multi handle (which keeps connections open between requests), its
+ * settings, and a small pool of idle easy handles.
+ *
+ * Owns: the CURLM and CURLSH of one client and every easy handle not in
+ * use by a transfer.  Transfers (readers, uploads in flight) count
+ * themselves in `active`; the multi handle is destroyed only when the
+ * client is closed and no transfer is active, so a reader keeps working
+ * after its client was dropped or closed.  No Lua here.
+ */
+#ifndef RG_CLIENT_H
+#define RG_CLIENT_H
+
+#include <curl/curl.h>
+
+#include "http.h"
+
+#pragma GCC visibility push(hidden)
+
+#define RG_IDLE_MAX 4
+
+typedef struct rg_client {
+    char *endpoint;          /* "scheme://host[:port][/path]", no trailing '/' */
+    rg_http_opts http;
+    char *user_agent, *ca_file, *ca_path, *cert_file, *key_file;
+    CURL *idle[RG_IDLE_MAX];
+    int nidle;
+    int active;              /* transfers alive (readers) */
+    int closed;
+} rg_client;
+
+/*
+ * Set up a client for endpoint (an http or https URL; a trailing "/" or
+ * "/v2/" is dropped).  Returns 0, or -1 with a static reason in *why.
+ * Settings in c->http may be changed afterwards, before the first request.
+ */
+int rg_client_init(rg_client *c, const char *endpoint, const char **why);
+
+/* Mark closed; free libcurl state once no transfer is active. Idempotent. */
+void rg_client_close(rg_client *c);
+/* Called when a transfer that counted itself in `active` ends. */
+void rg_client_release(rg_client *c);
+
+/* Begin a transfer with a pooled easy handle.  0 / -1. */
+int rg_client_xfer(rg_client *c, rg_xfer *x, const char *method,
+                   const char *url);
+/* End it: free its state and put the easy handle back in the pool. */
+void rg_client_xfer_done(rg_client *c, rg_xfer *x);
+
+/*
+ * Build "<endpoint>/v2/<a><b><c>" into a malloc'd string (any of a, b, c
+ * may be NULL).  The caller has validated every part.  NULL on OOM.
+ */
+char *rg_client_url(const rg_client *c, const char *a, const char *b,
+                    const char *c3);
+
+#pragma GCC visibility pop
+
+#endif

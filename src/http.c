@@ -1,0 +1,544 @@
+/*
+ * http.c -- one HTTP exchange on libcurl, driven step by step (see http.h).
+ *
+ * The three libcurl callbacks below (on_header, on_write, on_read) only
+ * touch the rg_xfer they were given: they never call Lua, never allocate
+ * through Lua, never longjmp.  Everything that may call back into Lua (a
+ * pull source) happens in rg_xfer_run, between libcurl calls.
+ */
+#include "http.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* ------------------------------------------------------------------ */
+/* callbacks: C state only                                             */
+/* ------------------------------------------------------------------ */
+
+static int parse_status_line(const char *p, size_t len, long *status)
+{
+    size_t i = 5;
+    long code = 0;
+    int digits = 0;
+    /* "HTTP/1.1 200 OK" or "HTTP/2 200" */
+    while (i < len && p[i] != ' ')
+        i++;
+    while (i < len && p[i] == ' ')
+        i++;
+    while (i < len && p[i] >= '0' && p[i] <= '9' && digits < 3) {
+        code = code * 10 + (p[i] - '0');
+        i++;
+        digits++;
+    }
+    if (digits != 3)
+        return -1;
+    *status = code;
+    return 0;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud)
+{
+    rg_xfer *x = ud;
+    size_t len = size * n;
+
+    if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
+        long st = 0;
+        if (parse_status_line(p, len, &st) == 0)
+            x->status = st;
+        x->headers_done = 0;
+        x->saw_location = 0;
+        x->skip_armed = 0;
+        x->skip = 0;
+        x->received = 0;
+        rg_buf_reset(&x->body);
+        return len;
+    }
+    if (len >= 9 && strncasecmp(p, "location:", 9) == 0)
+        x->saw_location = 1;
+    if (len <= 2 && (p[0] == '\r' || p[0] == '\n')) {
+        if (x->status >= 100 && x->status < 200)
+            return len;                 /* interim response */
+        if (x->follow && x->status >= 300 && x->status < 400 && x->saw_location)
+            return len;                 /* libcurl follows this one */
+        x->headers_done = 1;
+    }
+    return len;
+}
+
+static size_t on_write(char *p, size_t size, size_t n, void *ud)
+{
+    rg_xfer *x = ud;
+    size_t len = size * n;
+    size_t keep;
+
+    if (x->status >= 300) {
+        /* Error (or unfollowed redirect) body: keep the start, drop the
+         * rest, never fail because of its size. */
+        size_t have = rg_buf_size(&x->body);
+        size_t room = have < RG_ERRBODY_MAX ? RG_ERRBODY_MAX - have : 0;
+        if (room)
+            (void)rg_buf_add(&x->body, p, len < room ? len : room);
+        x->received += (int64_t)len;
+        return len;
+    }
+
+    if (x->sink == RG_SINK_DISCARD) {
+        if (x->out_hash && rg_hasher_update(x->out_hash, p, len) != 0)
+            return 0;
+        x->received += (int64_t)len;
+        return len;
+    }
+
+    if (!x->skip_armed) {
+        /* A 200 to a ranged request carries the whole blob: drop (but
+         * hash) the bytes before the offset instead of splicing them in. */
+        x->skip_armed = 1;
+        if (x->status == 200 && x->range_offset > 0)
+            x->skip = x->range_offset;
+    }
+    keep = len;
+    if (x->skip > 0)
+        keep = (int64_t)len <= x->skip ? 0 : len - (size_t)x->skip;
+
+    if (x->sink == RG_SINK_STREAM && keep > 0 &&
+        rg_buf_size(&x->body) + keep > x->body.max) {
+        /* Pull buffer full: libcurl keeps this data and hands it to us
+         * again after the reader has drained the buffer. */
+        x->write_paused = 1;
+        return CURL_WRITEFUNC_PAUSE;
+    }
+    if (x->out_hash && rg_hasher_update(x->out_hash, p, len) != 0)
+        return 0;
+    if (keep > 0 && rg_buf_add(&x->body, p + (len - keep), keep) != 0) {
+        x->overflow = 1;
+        return 0;
+    }
+    x->skip -= (int64_t)(len - keep);
+    x->received += (int64_t)len;
+    return len;
+}
+
+static size_t on_read(char *buf, size_t size, size_t n, void *ud)
+{
+    rg_xfer *x = ud;
+    size_t cap = size * n;
+    size_t got = 0;
+
+    if (x->src_failed)
+        return CURL_READFUNC_ABORT;
+    if (x->src.length >= 0) {
+        int64_t left = x->src.length - x->sent;
+        if (left <= 0)
+            return 0;
+        if ((int64_t)cap > left)
+            cap = (size_t)left;
+    }
+    switch (x->src.kind) {
+    case RG_SRC_NONE:
+        return 0;
+    case RG_SRC_MEM:
+        got = x->src.mem_len - x->piece_off;
+        if (got > cap)
+            got = cap;
+        memcpy(buf, x->src.mem + x->piece_off, got);
+        x->piece_off += got;
+        break;
+    case RG_SRC_FILE:
+        got = fread(buf, 1, cap, x->src.fp);
+        if (got == 0 && ferror(x->src.fp)) {
+            snprintf(x->src_err, sizeof x->src_err, "error reading the source file");
+            x->src_failed = 1;
+            return CURL_READFUNC_ABORT;
+        }
+        break;
+    case RG_SRC_PULL:
+        if (x->piece_off >= x->piece_len) {
+            if (x->src_done)
+                break;
+            x->read_paused = 1;
+            return CURL_READFUNC_PAUSE;
+        }
+        got = x->piece_len - x->piece_off;
+        if (got > cap)
+            got = cap;
+        memcpy(buf, x->piece + x->piece_off, got);
+        x->piece_off += got;
+        break;
+    }
+    if (got == 0 && x->src.length >= 0 && x->sent < x->src.length) {
+        snprintf(x->src_err, sizeof x->src_err,
+                 "the source ended after %lld of %lld bytes",
+                 (long long)x->sent, (long long)x->src.length);
+        x->src_failed = 1;
+        return CURL_READFUNC_ABORT;
+    }
+    if (got && x->in_hash && rg_hasher_update(x->in_hash, buf, got) != 0) {
+        snprintf(x->src_err, sizeof x->src_err, "hashing failed");
+        x->src_failed = 1;
+        return CURL_READFUNC_ABORT;
+    }
+    x->sent += (int64_t)got;
+    return got;
+}
+
+/* ------------------------------------------------------------------ */
+/* setup                                                               */
+/* ------------------------------------------------------------------ */
+
+int rg_http_global_init(void)
+{
+    static int done = 0;
+    if (done)
+        return 0;
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return -1;
+    done = 1;
+    return 0;
+}
+
+int rg_xfer_init(rg_xfer *x, const rg_http_opts *opts, CURL *reuse)
+{
+    memset(x, 0, sizeof *x);
+    x->opts = opts;
+    rg_buf_init(&x->body, RG_ERRBODY_MAX);
+    x->src.length = -1;
+    if (reuse) {
+        curl_easy_reset(reuse);
+        x->easy = reuse;
+    } else {
+        x->easy = curl_easy_init();
+    }
+    return x->easy ? 0 : -1;
+}
+
+int rg_xfer_request(rg_xfer *x, const char *method, const char *url)
+{
+    size_t n = strlen(method);
+    if (n >= sizeof x->method)
+        return -1;
+    memcpy(x->method, method, n + 1);
+    free(x->url);
+    x->url = strdup(url);
+    return x->url ? 0 : -1;
+}
+
+int rg_xfer_header(rg_xfer *x, const char *line)
+{
+    struct curl_slist *l = curl_slist_append(x->hdrs, line);
+    if (!l)
+        return -1;
+    x->hdrs = l;
+    return 0;
+}
+
+#define SETOPT(opt, val) \
+    do { if (curl_easy_setopt(e, opt, val) != CURLE_OK) goto fail; } while (0)
+
+int rg_xfer_start(rg_xfer *x)
+{
+    CURL *e = x->easy;
+    const rg_http_opts *o = x->opts;
+    int stream = x->sink == RG_SINK_STREAM || x->src.kind == RG_SRC_FILE ||
+                 x->src.kind == RG_SRC_PULL;
+
+    if (x->sink == RG_SINK_STREAM && x->body.max < RG_STREAM_MAX)
+        x->body.max = RG_STREAM_MAX;
+    if (x->body.max < RG_ERRBODY_MAX)
+        x->body.max = RG_ERRBODY_MAX;
+    x->errbuf[0] = '\0';
+
+    SETOPT(CURLOPT_URL, x->url);
+    SETOPT(CURLOPT_PRIVATE, (void *)x);
+    SETOPT(CURLOPT_NOSIGNAL, 1L);
+    SETOPT(CURLOPT_ERRORBUFFER, x->errbuf);
+    SETOPT(CURLOPT_HEADERFUNCTION, on_header);
+    SETOPT(CURLOPT_HEADERDATA, (void *)x);
+    SETOPT(CURLOPT_WRITEFUNCTION, on_write);
+    SETOPT(CURLOPT_WRITEDATA, (void *)x);
+    SETOPT(CURLOPT_READFUNCTION, on_read);
+    SETOPT(CURLOPT_READDATA, (void *)x);
+#if LIBCURL_VERSION_NUM >= 0x075500
+    SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
+    SETOPT(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#else
+    SETOPT(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+    SETOPT(CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    SETOPT(CURLOPT_FOLLOWLOCATION, x->follow ? 1L : 0L);
+    SETOPT(CURLOPT_MAXREDIRS, 5L);
+    SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
+    SETOPT(CURLOPT_BUFFERSIZE, 256L * 1024L);
+    if (o->user_agent)
+        SETOPT(CURLOPT_USERAGENT, o->user_agent);
+    if (o->connect_timeout_ms > 0)
+        SETOPT(CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
+    if (stream) {
+        if (o->stall_timeout_s > 0) {
+            SETOPT(CURLOPT_LOW_SPEED_LIMIT, 1L);
+            SETOPT(CURLOPT_LOW_SPEED_TIME, o->stall_timeout_s);
+        }
+    } else if (o->timeout_ms > 0) {
+        SETOPT(CURLOPT_TIMEOUT_MS, o->timeout_ms);
+    }
+    SETOPT(CURLOPT_SSL_VERIFYPEER, o->tls_verify ? 1L : 0L);
+    SETOPT(CURLOPT_SSL_VERIFYHOST, o->tls_verify ? 2L : 0L);
+    if (o->ca_file)
+        SETOPT(CURLOPT_CAINFO, o->ca_file);
+    if (o->ca_path)
+        SETOPT(CURLOPT_CAPATH, o->ca_path);
+    if (o->cert_file)
+        SETOPT(CURLOPT_SSLCERT, o->cert_file);
+    if (o->key_file)
+        SETOPT(CURLOPT_SSLKEY, o->key_file);
+    if (o->share)
+        SETOPT(CURLOPT_SHARE, o->share);
+    if (o->verbose)
+        SETOPT(CURLOPT_VERBOSE, 1L);
+
+    if (strcmp(x->method, "GET") == 0) {
+        SETOPT(CURLOPT_HTTPGET, 1L);
+    } else if (strcmp(x->method, "HEAD") == 0) {
+        SETOPT(CURLOPT_NOBODY, 1L);
+    } else if (strcmp(x->method, "PUT") == 0 || strcmp(x->method, "PATCH") == 0) {
+        SETOPT(CURLOPT_UPLOAD, 1L);
+        if (x->src.kind == RG_SRC_NONE)
+            x->src.length = 0;
+        if (x->src.kind == RG_SRC_MEM && x->src.length < 0)
+            x->src.length = (int64_t)x->src.mem_len;
+        SETOPT(CURLOPT_INFILESIZE_LARGE, (curl_off_t)x->src.length);
+        if (strcmp(x->method, "PATCH") == 0)
+            SETOPT(CURLOPT_CUSTOMREQUEST, "PATCH");
+    } else if (strcmp(x->method, "POST") == 0) {
+        SETOPT(CURLOPT_POST, 1L);
+        if (x->src.kind == RG_SRC_NONE)
+            x->src.length = 0;
+        if (x->src.kind == RG_SRC_MEM && x->src.length < 0)
+            x->src.length = (int64_t)x->src.mem_len;
+        SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->src.length);
+    } else {
+        SETOPT(CURLOPT_CUSTOMREQUEST, x->method);
+    }
+    if (x->hdrs)
+        SETOPT(CURLOPT_HTTPHEADER, x->hdrs);
+
+    if (curl_multi_add_handle(o->multi, e) != CURLM_OK)
+        goto fail;
+    x->in_multi = 1;
+    return 0;
+fail:
+    if (!x->errbuf[0])
+        snprintf(x->errbuf, sizeof x->errbuf, "could not set up the request");
+    x->result = CURLE_FAILED_INIT;
+    x->done = 1;
+    return -1;
+}
+
+/* ------------------------------------------------------------------ */
+/* driving                                                             */
+/* ------------------------------------------------------------------ */
+
+static void collect_done(CURLM *multi)
+{
+    CURLMsg *m;
+    int q;
+    while ((m = curl_multi_info_read(multi, &q)) != NULL) {
+        if (m->msg == CURLMSG_DONE) {
+            char *priv = NULL;
+            curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
+            if (priv) {
+                rg_xfer *t = (rg_xfer *)(void *)priv;
+                t->done = 1;
+                t->result = m->data.result;
+            }
+        }
+    }
+}
+
+static int satisfied(rg_xfer *x, rg_until until)
+{
+    if (x->done)
+        return 1;
+    switch (until) {
+    case RG_UNTIL_HEADERS:
+        return x->headers_done;
+    case RG_UNTIL_DATA:
+        return rg_buf_size(&x->body) > 0 && x->status < 300;
+    default:
+        return 0;
+    }
+}
+
+static void unpause(rg_xfer *x)
+{
+    int mask = 0;
+    if (x->read_paused)
+        mask |= CURLPAUSE_SEND;
+    if (x->write_paused)
+        mask |= CURLPAUSE_RECV;
+    curl_easy_pause(x->easy, mask);
+}
+
+/* Feed a paused pull source; called outside libcurl. */
+static void feed(rg_xfer *x)
+{
+    for (;;) {
+        const char *d = NULL;
+        size_t n = 0;
+        int r = x->src.pull(x->src.pull_ctx, &d, &n, x->src_err,
+                            sizeof x->src_err);
+        if (r < 0) {
+            if (!x->src_err[0])
+                snprintf(x->src_err, sizeof x->src_err, "the source failed");
+            x->src_failed = 1;
+            break;
+        }
+        if (r == 0) {
+            x->src_done = 1;
+            break;
+        }
+        if (n > 0) {
+            x->piece = d;
+            x->piece_len = n;
+            x->piece_off = 0;
+            if (x->src.length >= 0 && x->sent + (int64_t)n > x->src.length) {
+                snprintf(x->src_err, sizeof x->src_err,
+                         "the source gave more than the %lld bytes announced",
+                         (long long)x->src.length);
+                x->src_failed = 1;
+            }
+            break;
+        }
+    }
+    x->read_paused = 0;
+    unpause(x);
+}
+
+int rg_xfer_run(rg_xfer *x, rg_until until)
+{
+    CURLM *multi = x->opts->multi;
+
+    while (!satisfied(x, until)) {
+        int running = 0;
+        CURLMcode mc;
+
+        if (!x->in_multi) {
+            x->done = 1;
+            if (x->result == CURLE_OK)
+                x->result = CURLE_FAILED_INIT;
+            break;
+        }
+        if (x->read_paused && x->src.kind == RG_SRC_PULL)
+            feed(x);
+        if (x->write_paused && rg_buf_size(&x->body) < x->body.max / 2) {
+            x->write_paused = 0;
+            unpause(x);
+        }
+        mc = curl_multi_perform(multi, &running);
+        if (mc != CURLM_OK) {
+            snprintf(x->errbuf, sizeof x->errbuf, "%s", curl_multi_strerror(mc));
+            x->result = CURLE_FAILED_INIT;
+            x->done = 1;
+            break;
+        }
+        collect_done(multi);
+        if (satisfied(x, until))
+            break;
+        if (x->read_paused && x->src.kind == RG_SRC_PULL)
+            continue;           /* feed before waiting */
+        if (x->write_paused && rg_buf_size(&x->body) < x->body.max / 2)
+            continue;
+        mc = curl_multi_poll(multi, NULL, 0, 250, NULL);
+        if (mc != CURLM_OK) {
+            snprintf(x->errbuf, sizeof x->errbuf, "%s", curl_multi_strerror(mc));
+            x->result = CURLE_FAILED_INIT;
+            x->done = 1;
+            break;
+        }
+    }
+    if (x->done && x->in_multi) {
+        curl_multi_remove_handle(multi, x->easy);
+        x->in_multi = 0;
+    }
+    return 0;
+}
+
+int rg_xfer_perform(rg_xfer *x)
+{
+    if (rg_xfer_start(x) != 0)
+        return 0;
+    return rg_xfer_run(x, RG_UNTIL_DONE);
+}
+
+/* ------------------------------------------------------------------ */
+/* results                                                             */
+/* ------------------------------------------------------------------ */
+
+const char *rg_xfer_get_header(rg_xfer *x, const char *name, int index)
+{
+    struct curl_header *h = NULL;
+    size_t idx = 0;
+    if (!x->easy)
+        return NULL;
+    if (index < 0) {
+        if (curl_easy_header(x->easy, name, 0, CURLH_HEADER, -1, &h) != CURLHE_OK)
+            return NULL;
+        idx = h->amount - 1;
+        if (idx == 0)
+            return h->value;
+    } else {
+        idx = (size_t)index;
+    }
+    if (curl_easy_header(x->easy, name, idx, CURLH_HEADER, -1, &h) != CURLHE_OK)
+        return NULL;
+    return h->value;
+}
+
+size_t rg_xfer_header_count(rg_xfer *x, const char *name)
+{
+    struct curl_header *h = NULL;
+    if (!x->easy ||
+        curl_easy_header(x->easy, name, 0, CURLH_HEADER, -1, &h) != CURLHE_OK)
+        return 0;
+    return h->amount;
+}
+
+const char *rg_xfer_url(rg_xfer *x)
+{
+    char *u = NULL;
+    if (x->easy && curl_easy_getinfo(x->easy, CURLINFO_EFFECTIVE_URL, &u) == CURLE_OK && u)
+        return u;
+    return x->url ? x->url : "";
+}
+
+const char *rg_xfer_strerror(rg_xfer *x)
+{
+    if (x->src_failed && x->src_err[0])
+        return x->src_err;
+    if (x->overflow)
+        return "the response body is larger than allowed";
+    if (x->errbuf[0])
+        return x->errbuf;
+    return curl_easy_strerror(x->result);
+}
+
+void rg_xfer_cleanup(rg_xfer *x, CURL **keep)
+{
+    if (x->easy) {
+        if (x->in_multi && x->opts && x->opts->multi)
+            curl_multi_remove_handle(x->opts->multi, x->easy);
+        x->in_multi = 0;
+        if (keep && !*keep) {
+            curl_easy_reset(x->easy);
+            *keep = x->easy;
+        } else {
+            curl_easy_cleanup(x->easy);
+        }
+        x->easy = NULL;
+    }
+    curl_slist_free_all(x->hdrs);
+    x->hdrs = NULL;
+    free(x->url);
+    x->url = NULL;
+    rg_buf_free(&x->body);
+}

@@ -1,0 +1,178 @@
+/*
+ * http.h -- one HTTP exchange on libcurl, driven step by step.
+ *
+ * Owns: the easy handle of one request while it runs, its request headers,
+ * its body source and its response sink.  Every transfer is driven through
+ * the client's multi handle by rg_xfer_run(), which returns to its caller
+ * when a condition is met (headers in, body bytes buffered, input wanted,
+ * done).  This is what lets a blob reader be pulled a piece at a time and
+ * an upload be fed from a Lua function: the Lua side is only ever called
+ * from rg_xfer_run's loop, between libcurl calls, never from a libcurl
+ * callback.
+ *
+ * Invariants:
+ *  - libcurl callbacks here touch only C state: they copy, hash, count and
+ *    set flags.  They never call Lua and never longjmp.
+ *  - Response bodies land in capped buffers (manifests, error bodies) or a
+ *    bounded pull buffer (blobs): the write callback pauses the transfer
+ *    when the pull buffer is full, so memory does not grow with blob size.
+ *  - Error statuses (>= 400) always collect up to RG_ERRBODY_MAX bytes of
+ *    body for the error table, whatever the sink.
+ */
+#ifndef RG_HTTP_H
+#define RG_HTTP_H
+
+#include <stdio.h>
+#include <stdint.h>
+#include <curl/curl.h>
+
+#include "buf.h"
+#include "digest.h"
+
+#pragma GCC visibility push(hidden)
+
+#define RG_ERRBODY_MAX   (64 * 1024)
+#define RG_MANIFEST_MAX  (4 * 1024 * 1024)
+#define RG_LIST_MAX      (16 * 1024 * 1024)
+#define RG_STREAM_MAX    (1024 * 1024)
+
+/* Settings a transfer takes from its client. */
+typedef struct rg_http_opts {
+    CURLM *multi;
+    CURLSH *share;
+    long timeout_ms;          /* whole small request; 0 = none */
+    long connect_timeout_ms;
+    long stall_timeout_s;     /* blob bodies: fail when no byte moves */
+    const char *user_agent;
+    int tls_verify;
+    const char *ca_file;
+    const char *ca_path;
+    const char *cert_file;
+    const char *key_file;
+    int verbose;
+} rg_http_opts;
+
+/*
+ * A pull source: called from rg_xfer_run's loop (never from a libcurl
+ * callback) when the transfer wants more body.  Returns 1 with the next
+ * piece in *data and *len (the memory must stay valid until the next call or
+ * the end of the transfer), 0 at the end, -1 on failure with a message in
+ * err (errlen bytes).
+ */
+typedef int (*rg_pull_fn)(void *ctx, const char **data, size_t *len,
+                          char *err, size_t errlen);
+
+typedef enum rg_src_kind {
+    RG_SRC_NONE = 0,   /* no body */
+    RG_SRC_MEM,        /* mem/mem_len, owned by the caller */
+    RG_SRC_FILE,       /* fp, read from its current position */
+    RG_SRC_PULL        /* pull/pull_ctx */
+} rg_src_kind;
+
+typedef struct rg_source {
+    rg_src_kind kind;
+    const char *mem;
+    size_t mem_len;
+    FILE *fp;
+    rg_pull_fn pull;
+    void *pull_ctx;
+    int64_t length;    /* bytes to send; -1: unknown (chunked encoding) */
+} rg_source;
+
+typedef enum rg_sink_kind {
+    RG_SINK_DISCARD = 0,
+    RG_SINK_BUF,        /* whole body into body (capped by body.max) */
+    RG_SINK_STREAM      /* pull buffer: the reader consumes body */
+} rg_sink_kind;
+
+typedef enum rg_until {
+    RG_UNTIL_DONE = 0,
+    RG_UNTIL_HEADERS,   /* final response's headers are in (or done) */
+    RG_UNTIL_DATA       /* some body bytes buffered (or done) */
+} rg_until;
+
+typedef struct rg_xfer {
+    const rg_http_opts *opts;
+    CURL *easy;
+    struct curl_slist *hdrs;
+    char *url;
+    char method[8];
+    int in_multi;
+
+    /* request body */
+    rg_source src;
+    const char *piece;       /* current piece of a pull source */
+    size_t piece_len, piece_off;
+    int64_t sent;            /* body bytes handed to libcurl */
+    int read_paused;
+    int src_done;
+    int src_failed;
+    char src_err[256];
+    rg_hasher *in_hash;      /* optional: hashes the body as it goes */
+
+    /* response */
+    long status;             /* status of the response being received */
+    int headers_done;
+    int saw_location;
+    int follow;              /* redirects followed by libcurl */
+    rg_sink_kind sink;
+    rg_buf body;             /* BUF/STREAM sink, or error body */
+    int overflow;            /* body passed its cap */
+    int write_paused;
+    rg_hasher *out_hash;     /* optional: hashes kept body bytes */
+    int64_t skip;            /* body bytes to drop (still hashed) */
+    int64_t range_offset;    /* offset asked with Range: a 200 skips it */
+    int skip_armed;
+    int64_t received;        /* body bytes of the final response */
+
+    int done;
+    CURLcode result;
+    char errbuf[CURL_ERROR_SIZE];
+} rg_xfer;
+
+/* Zero-fill and prepare.  The easy handle is created here.  0 / -1. */
+int rg_xfer_init(rg_xfer *x, const rg_http_opts *opts, CURL *reuse);
+
+/*
+ * Set method ("GET", "HEAD", "PUT", "PATCH", "POST", "DELETE") and URL (copied).
+ * Body and sink are set by filling x->src / x->sink / x->body.max before
+ * rg_xfer_start().  0 / -1.
+ */
+int rg_xfer_request(rg_xfer *x, const char *method, const char *url);
+/* Add one request header line ("Name: value").  0 / -1. */
+int rg_xfer_header(rg_xfer *x, const char *line);
+/* Apply options and add the handle to the multi.  0 / -1 (sets errbuf). */
+int rg_xfer_start(rg_xfer *x);
+/*
+ * Drive the transfer until `until` holds, the transfer is done, or it
+ * fails.  Calls a pull source when input is wanted.  Returns 0; the
+ * outcome is in x->done / x->result / x->status.
+ */
+int rg_xfer_run(rg_xfer *x, rg_until until);
+/* Start and run to completion. */
+int rg_xfer_perform(rg_xfer *x);
+/*
+ * Value of response header `name` (case-insensitive) of the final
+ * response, index-th occurrence (0 = first; -1 = last).  Returns a pointer
+ * owned by libcurl, valid until the next request on the handle, or NULL.
+ */
+const char *rg_xfer_get_header(rg_xfer *x, const char *name, int index);
+/* Number of occurrences of header `name`. */
+size_t rg_xfer_header_count(rg_xfer *x, const char *name);
+/* Effective URL of the final response (libcurl owned) or the request URL. */
+const char *rg_xfer_url(rg_xfer *x);
+/* Human message for a failed transfer (result != CURLE_OK). */
+const char *rg_xfer_strerror(rg_xfer *x);
+/*
+ * Detach from the multi and free everything but the easy handle, which
+ * is returned (reset) for reuse, or cleaned up when keep is NULL.
+ * Idempotent.
+ */
+void rg_xfer_cleanup(rg_xfer *x, CURL **keep);
+
+/* Once per process; 0 / -1.  Thread-unsafe like curl_global_init. */
+int rg_http_global_init(void);
+
+#pragma GCC visibility pop
+
+#endif
