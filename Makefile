@@ -1,16 +1,47 @@
 # lua-registry -- build, test and install.
 #
 # Knobs (luarocks' names, so `luarocks make` and a plain `make` agree):
-#   LUA            interpreter used by the tests        (lua5.4)
-#   LUA_VERSION    5.4, 5.3, 5.2, 5.1                    (from LUA)
-#   LUA_INCDIR     Lua headers                           (pkg-config)
+#   LUA            interpreter: lua5.4 (default), lua5.3, lua5.2, lua5.1, luajit
+#   LUA_VERSION    5.4, 5.3, 5.2, 5.1                    (from LUA; luajit: 5.1)
+#   LUA_INCDIR     Lua headers                           (pkg-config; luajit:
+#                  `pkg-config luajit`, else the Lua 5.1 headers)
+#   BUILD          build directory                       (build for lua5.4,
+#                  build-5.X for lua5.X, build-luajit for luajit)
 #   CURL_INCDIR, CURL_LIBDIR, OPENSSL_INCDIR, OPENSSL_LIBDIR
 #   CC, CFLAGS, LIBFLAG, LIB_EXTENSION
 #   PREFIX, INST_LIBDIR, INST_LUADIR, INST_BINDIR        (make install)
 #   BUSTED_ARGS    extra arguments for busted            (none)
+#   MATRIX         interpreters for test-matrix          (lua5.1 ... luajit)
+#
+# Targets:
+#   all            build $(BUILD)/registry/core.so for $(LUA)
+#   test           make deps, then the busted suite on lua5.4 and on every
+#                  other interpreter of MATRIX (the whole matrix)
+#   test-matrix    the busted suite on each interpreter of MATRIX
+#   test-one       the busted suite on $(LUA) only
+#   deps           install the Debian packages build and tests need
+#   install, clean, clean-all
+#
+# LuaJIT: the module only uses the Lua 5.1 API, so one build loads in both
+# upstream LuaJIT and OpenResty's fork (what Debian's nginx Lua module runs).
+# `make deps` installs OpenResty's (luajit2, libluajit2-5.1-dev) because
+# libnginx-mod-http-lua needs libluajit2-5.1-2, which conflicts with Debian's
+# luajit/libluajit-5.1-*.  With neither installed, the Lua 5.1 headers serve.
 
 LUA           ?= lua5.4
+ifeq ($(LUA),luajit)
+LUA_VERSION   ?= 5.1
+LUA_INCDIR    ?= $(or $(patsubst -I%,%,$(filter -I%,$(shell $(PKG_CONFIG) --cflags-only-I luajit 2>/dev/null))),\
+                      $(shell $(PKG_CONFIG) --variable=includedir lua5.1 2>/dev/null)/lua5.1)
+BUILD         ?= build-luajit
+else
 LUA_VERSION   ?= $(patsubst lua%,%,$(LUA))
+endif
+ifeq ($(LUA_VERSION),5.4)
+BUILD         ?= build
+else
+BUILD         ?= build-$(LUA_VERSION)
+endif
 PKG_CONFIG    ?= pkg-config
 LUA_PC        ?= lua$(LUA_VERSION)
 LUA_INCDIR    ?= $(shell $(PKG_CONFIG) --variable=includedir $(LUA_PC) 2>/dev/null)/lua$(LUA_VERSION)
@@ -35,9 +66,7 @@ INST_LIBDIR   ?= $(PREFIX)/lib/lua/$(LUA_VERSION)
 INST_LUADIR   ?= $(PREFIX)/share/lua/$(LUA_VERSION)
 INST_BINDIR   ?= $(PREFIX)/bin
 
-BUILD         ?= build
-SRCS           = src/digest.c src/reference.c src/range.c src/link.c src/location.c \
-                 src/buf.c src/http.c src/client.c src/lregistry.c
+SRCS           = $(sort $(wildcard src/*.c))
 HDRS           = $(wildcard src/*.h)
 OBJS           = $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
 MODULE         = $(BUILD)/registry/core.$(LIB_EXTENSION)
@@ -45,8 +74,13 @@ LUA_MODULES    = $(wildcard lua/registry/*.lua)
 
 BUSTED        ?= $(LUA) /usr/bin/busted
 BUSTED_ARGS   ?=
+# Every busted run names its own cpath (.busted's ./build is the 5.4 one).
+# Specs that need Lua 5.4 syntax (`<close>`) live in *_54_spec.lua files.
+BUSTED_CPATH   = --cpath=./$(BUILD)/?.$(LIB_EXTENSION)
+BUSTED_EXCLUDE = $(if $(filter 5.4,$(LUA_VERSION)),,--exclude-pattern=_54_spec)
+MATRIX        ?= lua5.1 lua5.2 lua5.3 lua5.4 luajit
 
-.PHONY: all deps test clean install demo
+.PHONY: all deps test test-one test-matrix lint clean clean-all install demo
 
 all: $(MODULE)
 
@@ -59,14 +93,30 @@ $(MODULE): $(OBJS)
 	$(CC) $(LIBFLAG) -o $@ $(OBJS) $(LIBS) $(LDFLAGS)
 
 # Install what is missing from Debian; does nothing when all is there.
+# LuaJIT is OpenResty's (luajit2): see the note at the top.
 RUNTIME_PKGS = lua5.4 liblua5.4-dev libcurl4-openssl-dev libssl-dev lua-cjson pkg-config gcc make
 TEST_PKGS    = lua-busted docker-registry skopeo python3 curl openssl
+MATRIX_PKGS  = lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev lua5.3 liblua5.3-dev \
+               luajit2 libluajit2-5.1-dev
+TOOL_PKGS    = nginx-light libnginx-mod-http-lua luarocks lua-check
 deps:
-	@./scripts/deps.sh $(RUNTIME_PKGS) $(TEST_PKGS)
+	@./scripts/deps.sh $(RUNTIME_PKGS) $(TEST_PKGS) $(MATRIX_PKGS) $(TOOL_PKGS)
 
+# The main target: $(LUA) (5.4) first, then the rest of the matrix.  Each
+# interpreter runs the whole suite; a failure is reported at the end.
 test: deps
-	@$(MAKE) --no-print-directory all
-	$(BUSTED) $(BUSTED_ARGS)
+	@./scripts/test-matrix.sh $(LUA) $(filter-out $(LUA),$(MATRIX))
+
+test-matrix: deps
+	@./scripts/test-matrix.sh $(MATRIX)
+
+# The suite on $(LUA) alone (no deps check).
+test-one: all
+	$(BUSTED) $(BUSTED_CPATH) $(BUSTED_EXCLUDE) $(BUSTED_ARGS)
+
+lint:
+	luacheck lua spec bin
+	luarocks lint rockspec/lua-registry-scm-1.rockspec
 
 install: all
 	install -d $(DESTDIR)$(INST_LIBDIR)/registry $(DESTDIR)$(INST_LUADIR)/registry
@@ -76,3 +126,6 @@ install: all
 
 clean:
 	rm -rf $(BUILD)
+
+clean-all:
+	rm -rf build build-5.1 build-5.2 build-5.3 build-luajit

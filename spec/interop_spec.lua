@@ -263,7 +263,7 @@ describe("interop with skopeo", function()
           assert.are.equal(digest, sha256(printed))
         end)
 
-        it("skopeo inspect (parsed) sees the digest and the layers", function()
+        it("skopeo inspect (parsed) reports the digest the client got", function()
           local ok, msg = registry_server.skopeo(string.format(
             "inspect --tls-verify=false docker://%s/%s:%s",
             srv.host, c.name, c.tag))

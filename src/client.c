@@ -80,6 +80,7 @@ static void client_free(rg_client *c)
     c->http.share = NULL;
     free(c->endpoint);
     c->endpoint = NULL;
+    rg_auth_free(&c->auth);
     free(c->user_agent);
     free(c->ca_file);
     free(c->ca_path);

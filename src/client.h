@@ -15,6 +15,7 @@
 #include <curl/curl.h>
 
 #include "http.h"
+#include "auth.h"
 
 #pragma GCC visibility push(hidden)
 
@@ -27,6 +28,7 @@ typedef struct rg_client {
     CURL *idle[RG_IDLE_MAX];
     int nidle;
     int active;              /* transfers alive (readers) */
+    rg_auth auth;
     int closed;
 } rg_client;
 

@@ -1,28 +1,128 @@
 /*
- * compat.h -- the few Lua C API differences this binding meets, in one
- * place.  The binding is written against Lua 5.4; older versions get
- * prefixed shims here (never the bare 5.2+ names, so nothing clashes with
- * a host such as LuaJIT that exports some of them).
+ * compat.h -- the Lua C API differences this binding meets, in one place.
+ *
+ * The binding is written against Lua 5.4.  Older versions (5.1, 5.2, 5.3,
+ * and LuaJIT 2.1, which has the 5.1 API) get shims here.  Every shim is a
+ * static function or a macro with an `rg_` prefix, so nothing clashes with
+ * a host (LuaJIT exports some 5.2 functions) that already has the name.
  */
 #ifndef RG_COMPAT_H
 #define RG_COMPAT_H
 
+#include <stdio.h>
 #include <lua.h>
 #include <lauxlib.h>
+#include <lualib.h>
 
-#if LUA_VERSION_NUM < 504
-#define lua_newuserdatauv(L, sz, nuv) lua_newuserdata(L, sz)
-#endif
-
+/* userdata with one user value ------------------------------------- */
 #if LUA_VERSION_NUM >= 504
-#define rg_setuservalue(L, idx) lua_setiuservalue(L, idx, 1)
-#define rg_getuservalue(L, idx) lua_getiuservalue(L, idx, 1)
-#elif LUA_VERSION_NUM >= 502
-#define rg_setuservalue(L, idx) lua_setuservalue(L, idx)
-#define rg_getuservalue(L, idx) lua_getuservalue(L, idx)
+#define rg_newuserdata(L, sz) lua_newuserdatauv(L, sz, 1)
 #else
-#define rg_setuservalue(L, idx) lua_setfenv(L, idx)
-#define rg_getuservalue(L, idx) lua_getfenv(L, idx)
+#define rg_newuserdata(L, sz) lua_newuserdata(L, sz)
 #endif
+
+/* Set the value on top as the user value of the userdata at idx; pops it. */
+static inline void rg_setuservalue(lua_State *L, int idx)
+{
+#if LUA_VERSION_NUM >= 504
+    lua_setiuservalue(L, idx, 1);
+#elif LUA_VERSION_NUM >= 502
+    lua_setuservalue(L, idx);
+#else
+    /* 5.1: the environment must be a table: keep the value in it */
+    if (idx < 0 && idx > LUA_REGISTRYINDEX)
+        idx = lua_gettop(L) + idx + 1;
+    lua_createtable(L, 1, 0);
+    lua_insert(L, -2);
+    lua_rawseti(L, -2, 1);
+    lua_setfenv(L, idx);
+#endif
+}
+
+/* Push the user value of the userdata at idx. */
+static inline void rg_getuservalue(lua_State *L, int idx)
+{
+#if LUA_VERSION_NUM >= 504
+    lua_getiuservalue(L, idx, 1);
+#elif LUA_VERSION_NUM >= 502
+    lua_getuservalue(L, idx);
+#else
+    lua_getfenv(L, idx);
+    lua_rawgeti(L, -1, 1);
+    lua_remove(L, -2);
+#endif
+}
+
+/* 5.2 auxiliary functions missing from 5.1 --------------------------- */
+#if LUA_VERSION_NUM < 502
+#define lua_rawlen(L, i) lua_objlen(L, i)
+
+static inline void rg_setfuncs(lua_State *L, const luaL_Reg *l, int nup)
+{
+    luaL_checkstack(L, nup, "too many upvalues");
+    for (; l->name; l++) {
+        int i;
+        for (i = 0; i < nup; i++)
+            lua_pushvalue(L, -nup);
+        lua_pushcclosure(L, l->func, nup);
+        lua_setfield(L, -(nup + 2), l->name);
+    }
+    lua_pop(L, nup);
+}
+#define luaL_setfuncs(L, l, n) rg_setfuncs(L, l, n)
+
+static inline void rg_setmetatable(lua_State *L, const char *tname)
+{
+    luaL_getmetatable(L, tname);
+    lua_setmetatable(L, -2);
+}
+#define luaL_setmetatable(L, t) rg_setmetatable(L, t)
+
+static inline void *rg_testudata(lua_State *L, int ud, const char *tname)
+{
+    void *p = lua_touserdata(L, ud);
+    if (p != NULL && lua_getmetatable(L, ud)) {
+        luaL_getmetatable(L, tname);
+        if (!lua_rawequal(L, -1, -2))
+            p = NULL;
+        lua_pop(L, 2);
+        return p;
+    }
+    return NULL;
+}
+#define luaL_testudata(L, i, t) rg_testudata(L, i, t)
+#endif
+
+/* The FILE* behind a Lua file handle at idx, or NULL when the value is not
+ * a file; *closed is set for a closed one. */
+static inline FILE *rg_tofile(lua_State *L, int idx, int *closed)
+{
+    *closed = 0;
+#if LUA_VERSION_NUM >= 502
+    {
+        luaL_Stream *s = (luaL_Stream *)luaL_testudata(L, idx, LUA_FILEHANDLE);
+        if (!s)
+            return NULL;
+        if (!s->closef) {
+            *closed = 1;
+            return NULL;
+        }
+        return s->f;
+    }
+#else
+    {
+        /* 5.1 and LuaJIT: the userdata starts with the FILE* */
+        FILE **f = (FILE **)luaL_testudata(L, idx, LUA_FILEHANDLE);
+        if (!f)
+            return NULL;
+        if (!*f)
+            *closed = 1;
+        return *f;
+    }
+#endif
+}
+
+/* integers: 53 bits are safe everywhere */
+#define RG_MAX_SAFE_INT 9007199254740992.0
 
 #endif

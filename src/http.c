@@ -203,6 +203,7 @@ int rg_xfer_init(rg_xfer *x, const rg_http_opts *opts, CURL *reuse)
     x->opts = opts;
     rg_buf_init(&x->body, RG_ERRBODY_MAX);
     x->src.length = -1;
+    x->src_start = -1;
     if (reuse) {
         curl_easy_reset(reuse);
         x->easy = reuse;
@@ -319,8 +320,26 @@ int rg_xfer_start(rg_xfer *x)
     } else {
         SETOPT(CURLOPT_CUSTOMREQUEST, x->method);
     }
-    if (x->hdrs)
-        SETOPT(CURLOPT_HTTPHEADER, x->hdrs);
+    curl_slist_free_all(x->sent_hdrs);
+    x->sent_hdrs = NULL;
+    {
+        struct curl_slist *h;
+        for (h = x->hdrs; h; h = h->next) {
+            struct curl_slist *n = curl_slist_append(x->sent_hdrs, h->data);
+            if (!n)
+                goto fail;
+            x->sent_hdrs = n;
+        }
+        if (x->auth_line) {
+            struct curl_slist *n = curl_slist_append(x->sent_hdrs, x->auth_line);
+            if (!n)
+                goto fail;
+            x->sent_hdrs = n;
+        }
+    }
+    SETOPT(CURLOPT_HTTPHEADER, x->sent_hdrs);
+    if (x->src.kind == RG_SRC_FILE && x->src_start < 0)
+        x->src_start = ftell(x->src.fp);
 
     if (curl_multi_add_handle(o->multi, e) != CURLM_OK)
         goto fail;
@@ -463,6 +482,52 @@ int rg_xfer_run(rg_xfer *x, rg_until until)
     return 0;
 }
 
+int rg_xfer_rewind(rg_xfer *x)
+{
+    if (x->in_multi) {
+        curl_multi_remove_handle(x->opts->multi, x->easy);
+        x->in_multi = 0;
+    }
+    switch (x->src.kind) {
+    case RG_SRC_MEM:
+        x->piece_off = 0;
+        break;
+    case RG_SRC_FILE:
+        if (x->sent > 0 && (x->src_start < 0 || fseek(x->src.fp, x->src_start, SEEK_SET) != 0))
+            return -1;
+        break;
+    case RG_SRC_PULL:
+        if (x->sent > 0 || x->src_done || x->piece_len > x->piece_off)
+            return -1;
+        x->read_paused = 0;
+        break;
+    default:
+        break;
+    }
+    if (x->in_hash && x->sent > 0) {
+        rg_alg alg = x->in_hash->alg;
+        rg_hasher_free(x->in_hash);
+        if (rg_hasher_init(x->in_hash, alg) != 0)
+            return -1;
+    }
+    x->sent = 0;
+    x->src_failed = 0;
+    x->src_err[0] = '\0';
+    x->status = 0;
+    x->headers_done = 0;
+    x->saw_location = 0;
+    rg_buf_reset(&x->body);
+    x->overflow = 0;
+    x->write_paused = 0;
+    x->skip = 0;
+    x->skip_armed = 0;
+    x->received = 0;
+    x->done = 0;
+    x->result = CURLE_OK;
+    x->errbuf[0] = '\0';
+    return 0;
+}
+
 int rg_xfer_perform(rg_xfer *x)
 {
     if (rg_xfer_start(x) != 0)
@@ -538,6 +603,15 @@ void rg_xfer_cleanup(rg_xfer *x, CURL **keep)
     }
     curl_slist_free_all(x->hdrs);
     x->hdrs = NULL;
+    curl_slist_free_all(x->sent_hdrs);
+    x->sent_hdrs = NULL;
+    if (x->auth_line) {
+        volatile char *p = x->auth_line;
+        while (*p)
+            *p++ = 0;
+        free(x->auth_line);
+        x->auth_line = NULL;
+    }
     free(x->url);
     x->url = NULL;
     rg_buf_free(&x->body);

@@ -95,12 +95,15 @@ typedef struct rg_xfer {
     const rg_http_opts *opts;
     CURL *easy;
     struct curl_slist *hdrs;
+    struct curl_slist *sent_hdrs;   /* hdrs + auth_line, as last sent */
+    char *auth_line;         /* "Authorization: ..." for this attempt, or NULL */
     char *url;
     char method[8];
     int in_multi;
 
     /* request body */
     rg_source src;
+    long src_start;          /* FILE source: position to rewind to */
     const char *piece;       /* current piece of a pull source */
     size_t piece_len, piece_off;
     int64_t sent;            /* body bytes handed to libcurl */
@@ -149,6 +152,12 @@ int rg_xfer_start(rg_xfer *x);
  * outcome is in x->done / x->result / x->status.
  */
 int rg_xfer_run(rg_xfer *x, rg_until until);
+/*
+ * Make a finished transfer ready to be started again (after a 401): resets
+ * the response and rewinds the body.  Returns -1 when the body cannot be
+ * sent again (a pull source that already gave bytes).
+ */
+int rg_xfer_rewind(rg_xfer *x);
 /* Start and run to completion. */
 int rg_xfer_perform(rg_xfer *x);
 /*

@@ -32,6 +32,8 @@
 #include "location.h"
 #include "http.h"
 #include "client.h"
+#include "challenge.h"
+#include "auth.h"
 
 #define RG_VERSION "0.1.0"
 
@@ -70,6 +72,9 @@ typedef struct lrequest {
     rg_client *c;
     rg_xfer x;
     int live;                /* x holds resources */
+    int pushed;              /* an error table was pushed for it */
+    int nscopes;
+    char *scopes[RG_SCOPES_MAX];   /* token scopes the request needs */
 } lrequest;
 
 typedef struct lreader {
@@ -128,7 +133,7 @@ static int64_t arg_int(lua_State *L, int i, const char *what)
         luaL_argerror(L, i, lua_pushfstring(L, "%s: number expected, got %s",
                                             what, luaL_typename(L, i)));
     n = lua_tonumber(L, i);
-    if (n != n || n < 0 || n > 9007199254740992.0 || (lua_Number)(int64_t)n != n)
+    if (n != n || n < 0 || n > RG_MAX_SAFE_INT || (lua_Number)(int64_t)n != n)
         luaL_argerror(L, i, lua_pushfstring(L, "%s must be a non-negative integer", what));
     return (int64_t)n;
 }
@@ -194,6 +199,8 @@ static void push_url_noquery(lua_State *L, const char *url)
 /* ================================================================== */
 /* errors                                                              */
 /* ================================================================== */
+
+static int pick_challenge(rg_xfer *x, rg_challenge *ch, int *nch);
 
 /* Push a new error table (with the Error metatable). */
 static void new_error(lua_State *L, const char *type, long status,
@@ -376,7 +383,18 @@ static int fail_xfer(lua_State *L, rg_xfer *x, int fam, ectx *cx)
             lua_setfield(L, -2, "blob_size");
         }
     } else if (st == 401) {
+        rg_challenge ch[RG_CHALLENGE_MAX];
+        int nch = 0, best = pick_challenge(x, ch, &nch);
         type = "unauthorized";
+        if (best >= 0 && ch[best].error) {
+            lua_getfield(L, -1, "message");
+            lua_pushfstring(L, "%s (%s)", lua_tostring(L, -1), ch[best].error);
+            lua_setfield(L, -3, "message");
+            lua_pop(L, 1);
+            lua_pushstring(L, ch[best].error);
+            lua_setfield(L, -2, "auth_error");
+        }
+        rg_challenge_free(ch, nch);
     } else if (st == 403) {
         type = "denied";
     } else if (st == 429) {
@@ -450,6 +468,16 @@ static int l_new_error(lua_State *L)
 /* requests                                                            */
 /* ================================================================== */
 
+static void free_scopes(lrequest *r)
+{
+    int i;
+    for (i = 0; i < r->nscopes; i++) {
+        free(r->scopes[i]);
+        r->scopes[i] = NULL;
+    }
+    r->nscopes = 0;
+}
+
 static int request_gc(lua_State *L)
 {
     lrequest *r = luaL_checkudata(L, 1, REQUEST_MT);
@@ -457,7 +485,30 @@ static int request_gc(lua_State *L)
         rg_client_xfer_done(r->c, &r->x);
         r->live = 0;
     }
+    free_scopes(r);
     return 0;
+}
+
+/* Add a token scope ("repository:NAME:pull,push") the request needs. */
+static void add_scope(lrequest *r, const char *type, const char *name,
+                      const char *actions)
+{
+    size_t n;
+    char *sc;
+    int i;
+    if (r->nscopes >= RG_SCOPES_MAX || !name)
+        return;
+    n = strlen(type) + strlen(name) + strlen(actions) + 3;
+    sc = malloc(n);
+    if (!sc)
+        return;
+    snprintf(sc, n, "%s:%s:%s", type, name, actions);
+    for (i = 0; i < r->nscopes; i++)
+        if (strcmp(r->scopes[i], sc) == 0) {
+            free(sc);
+            return;
+        }
+    r->scopes[r->nscopes++] = sc;
 }
 
 static lclient *check_client(lua_State *L, int i)
@@ -476,7 +527,7 @@ static lrequest *new_request(lua_State *L, int ci, const char *method,
                              const char *url)
 {
     lclient *lc = check_client(L, ci);
-    lrequest *r = lua_newuserdatauv(L, sizeof *r, 1);
+    lrequest *r = rg_newuserdata(L, sizeof *r);
     memset(r, 0, sizeof *r);
     luaL_setmetatable(L, REQUEST_MT);
     lua_pushvalue(L, ci);
@@ -496,6 +547,7 @@ static void end_request(lrequest *r)
         rg_client_xfer_done(r->c, &r->x);
         r->live = 0;
     }
+    free_scopes(r);
 }
 
 /* ----- pull sources (Lua functions), called outside libcurl ----- */
@@ -578,17 +630,18 @@ static void get_source(lua_State *L, int si, int length_i, rg_source *src,
         return;
     }
     {
-        luaL_Stream *fs = luaL_testudata(L, si, LUA_FILEHANDLE);
-        if (fs) {
-            if (!fs->closef)
-                luaL_argerror(L, si, "attempt to use a closed file");
+        int closed = 0;
+        FILE *fp = rg_tofile(L, si, &closed);
+        if (closed)
+            luaL_argerror(L, si, "attempt to use a closed file");
+        if (fp) {
             src->kind = RG_SRC_FILE;
-            src->fp = fs->f;
+            src->fp = fp;
             if (length < 0) {
-                long cur = ftell(fs->f), end;
-                if (cur >= 0 && fseek(fs->f, 0, SEEK_END) == 0) {
-                    end = ftell(fs->f);
-                    fseek(fs->f, cur, SEEK_SET);
+                long cur = ftell(fp), end;
+                if (cur >= 0 && fseek(fp, 0, SEEK_END) == 0) {
+                    end = ftell(fp);
+                    fseek(fp, cur, SEEK_SET);
                     if (end >= cur)
                         src->length = (int64_t)(end - cur);
                 }
@@ -638,7 +691,8 @@ static double num_opt(lua_State *L, int t, const char *k, double dflt)
 
 static const char *const client_opts[] = {
     "timeout", "connect_timeout", "user_agent", "tls_verify", "ca_file",
-    "ca_path", "cert_file", "key_file", "verbose", NULL
+    "ca_path", "cert_file", "key_file", "verbose", "username", "password",
+    "token", "identity_token", NULL
 };
 
 /* core.new(endpoint [, opts]) -> client | nil, err */
@@ -675,7 +729,7 @@ static int l_new(lua_State *L)
         }
     }
 
-    lc = lua_newuserdatauv(L, sizeof *lc, 0);
+    lc = rg_newuserdata(L, sizeof *lc);
     memset(lc, 0, sizeof *lc);
     luaL_setmetatable(L, CLIENT_MT);
     if (rg_client_init(&lc->c, endpoint, &why) != 0) {
@@ -705,6 +759,12 @@ static int l_new(lua_State *L)
         lc->c.ca_path = dup_opt(L, ot, "ca_path");
         lc->c.cert_file = dup_opt(L, ot, "cert_file");
         lc->c.key_file = dup_opt(L, ot, "key_file");
+        lc->c.auth.username = dup_opt(L, ot, "username");
+        lc->c.auth.password = dup_opt(L, ot, "password");
+        lc->c.auth.bearer = dup_opt(L, ot, "token");
+        lc->c.auth.identity_token = dup_opt(L, ot, "identity_token");
+        if (lc->c.auth.password && !lc->c.auth.username)
+            luaL_error(L, "option 'password' needs 'username'");
     }
     if (!lc->c.user_agent)
         lc->c.user_agent = strdup("lua-registry/" RG_VERSION);
@@ -733,6 +793,24 @@ static int client_tostring(lua_State *L)
         lua_pushstring(L, "registry.Client (closed)");
     else
         lua_pushfstring(L, "registry.Client (%s)", lc->c.endpoint);
+    return 1;
+}
+
+/* client:auth_info() -> {scheme=, realm=, service=, token_fetches=} (no secrets) */
+static int client_auth_info(lua_State *L)
+{
+    lclient *lc = check_client(L, 1);
+    rg_auth *a = &lc->c.auth;
+    lua_createtable(L, 0, 4);
+    lua_pushstring(L, a->bearer ? "bearer-token" : a->scheme == RG_SCHEME_BASIC ? "basic" :
+                      a->scheme == RG_SCHEME_BEARER ? "bearer" : a->open ? "none" : "unknown");
+    lua_setfield(L, -2, "scheme");
+    set_str(L, "realm", a->realm);
+    set_str(L, "service", a->service);
+    lua_pushinteger(L, a->token_fetches);
+    lua_setfield(L, -2, "token_fetches");
+    lua_pushboolean(L, a->username != NULL);
+    lua_setfield(L, -2, "has_credentials");
     return 1;
 }
 
@@ -771,14 +849,357 @@ static int bad_reference(lua_State *L, const char *r, size_t len, int *is_digest
 
 /* Run a request to completion and report whether it got status `ok1`
  * or `ok2` (0 = any 2xx). */
-static int run_ok(lrequest *r, long ok1, long ok2)
+/* ================================================================== */
+/* authentication                                                      */
+/* ================================================================== */
+
+/*
+ * Fetch a bearer token for the request's scopes from the realm the
+ * registry named, store it in the cache under key and return it (owned by
+ * the cache).  On failure pushes nil, err and returns NULL.  The token
+ * request carries Basic credentials when the client has them, or goes
+ * through the OAuth2 refresh-token form when an identity token was given.
+ */
+static const char *fetch_token(lua_State *L, lrequest *r, const char *key)
 {
-    rg_xfer_perform(&r->x);
+    rg_auth *a = &r->c->auth;
+    lrequest *t;
+    char *url;
+    int i, top = lua_gettop(L), use_post = a->identity_token != NULL;
+    const char *tok = NULL;
+    double now = rg_now(), expires_in = 60, issued = -1;
+    ectx cx = {0};
+
+    if (!a->realm) {
+        fail(L, "unauthorized", 401,
+             "the registry asked for a bearer token but named no realm", &cx);
+        return NULL;
+    }
+again:
+    if (use_post) {
+        /* OAuth2: POST the refresh token as a form */
+        luaL_Buffer b;
+        char *enc;
+        CURL *e = curl_easy_init();
+        if (!e) {
+            fail(L, "transport", 0, "out of memory", &cx);
+            return NULL;
+        }
+        luaL_buffinit(L, &b);
+        luaL_addstring(&b, "grant_type=refresh_token&client_id=lua-registry&refresh_token=");
+        enc = curl_easy_escape(e, a->identity_token, 0);
+        luaL_addstring(&b, enc ? enc : "");
+        curl_free(enc);
+        if (a->service) {
+            luaL_addstring(&b, "&service=");
+            enc = curl_easy_escape(e, a->service, 0);
+            luaL_addstring(&b, enc ? enc : "");
+            curl_free(enc);
+        }
+        if (r->nscopes > 0) {
+            luaL_addstring(&b, "&scope=");
+            for (i = 0; i < r->nscopes; i++) {
+                if (i > 0)
+                    luaL_addstring(&b, "%20");
+                enc = curl_easy_escape(e, r->scopes[i], 0);
+                luaL_addstring(&b, enc ? enc : "");
+                curl_free(enc);
+            }
+        }
+        curl_easy_cleanup(e);
+        luaL_pushresult(&b);                           /* form (anchored) */
+        t = new_request(L, 1, "POST", a->realm);
+        rg_xfer_header(&t->x, "Content-Type: application/x-www-form-urlencoded");
+        t->x.src.kind = RG_SRC_MEM;
+        t->x.src.mem = lua_tolstring(L, -2, &t->x.src.mem_len);
+        t->x.src.length = (int64_t)t->x.src.mem_len;
+    } else {
+        url = a->service ? rg_url_add_query(a->realm, "service", a->service)
+                         : strdup(a->realm);
+        for (i = 0; url && i < r->nscopes; i++) {
+            char *u2 = rg_url_add_query(url, "scope", r->scopes[i]);
+            free(url);
+            url = u2;
+        }
+        if (!url) {
+            fail(L, "invalid_response", 401, "the token realm is not a usable URL", &cx);
+            return NULL;
+        }
+        lua_pushstring(L, url);
+        free(url);
+        t = new_request(L, 1, "GET", lua_tostring(L, -1));
+        t->x.auth_line = rg_auth_basic_line(a);
+    }
+    t->x.sink = RG_SINK_BUF;
+    t->x.body.max = RG_ERRBODY_MAX;
+    t->x.follow = 1;
+    cx.method = t->x.method;
+    rg_xfer_perform(&t->x);
+    a->token_fetches++;
+    if (use_post && t->x.result == CURLE_OK &&
+        (t->x.status == 404 || t->x.status == 400 || t->x.status == 401 ||
+         t->x.status == 405)) {
+        /* no OAuth2 form here: fall back to GET */
+        end_request(t);
+        lua_settop(L, top);
+        use_post = 0;
+        goto again;
+    }
+    if (t->x.result != CURLE_OK || t->x.status != 200) {
+        /* Token endpoint failures read as unauthorized/denied. */
+        fail_xfer(L, &t->x, F_OTHER, &cx);
+        end_request(t);
+        lua_remove(L, -3);            /* request userdata */
+        if (use_post)
+            lua_remove(L, -3);        /* form */
+        else
+            lua_remove(L, -3);        /* url */
+        lua_getfield(L, -1, "type");
+        if (strcmp(lua_tostring(L, -1), "unexpected_status") == 0 ||
+            strcmp(lua_tostring(L, -1), "registry_error") == 0) {
+            lua_pushliteral(L, "unauthorized");
+            lua_setfield(L, -3, "type");
+        }
+        lua_pop(L, 1);
+        lua_pushliteral(L, "token endpoint");
+        lua_setfield(L, -2, "during");
+        return NULL;
+    }
+    json_decode(L, rg_buf_ptr(&t->x.body), rg_buf_size(&t->x.body));
+    if (lua_istable(L, -1)) {
+        lua_getfield(L, -1, "access_token");
+        if (lua_type(L, -1) != LUA_TSTRING || lua_rawlen(L, -1) == 0) {
+            lua_pop(L, 1);
+            lua_getfield(L, -1, "token");
+        }
+        lua_getfield(L, -2, "expires_in");
+        if (lua_type(L, -1) == LUA_TNUMBER && lua_tonumber(L, -1) > 0)
+            expires_in = lua_tonumber(L, -1);
+        lua_pop(L, 1);
+        lua_getfield(L, -2, "issued_at");
+        if (lua_type(L, -1) == LUA_TSTRING)
+            issued = rg_parse_rfc3339(lua_tostring(L, -1));
+        lua_pop(L, 1);
+        if (lua_type(L, -1) == LUA_TSTRING && lua_rawlen(L, -1) > 0) {
+            double start = (issued > 0 && issued <= now + 60 && issued > now - expires_in)
+                           ? issued : now;
+            double margin = expires_in / 10 < 10 ? expires_in / 10 : 10;
+            if (rg_auth_store(a, key, lua_tostring(L, -1), start + expires_in - margin) == 0)
+                tok = rg_auth_cached(a, key, now);
+            if (!tok)  /* expired on arrival: still use it once */
+                tok = NULL;
+        }
+    }
+    end_request(t);
+    lua_settop(L, top);
+    if (!tok) {
+        /* a token that is already stale: keep it for this one request */
+        rg_token *k;
+        for (k = a->tokens; k; k = k->next)
+            if (strcmp(k->key, key) == 0)
+                return k->token;
+        fail(L, "unauthorized", 200, "the token endpoint sent no token", &cx);
+        return NULL;
+    }
+    return tok;
+}
+
+/*
+ * Put the Authorization line this request should carry: only for the
+ * registry's own origin (scheme, host, port).  force: ignore the cache.
+ * Returns 0, or -1 with nil, err pushed.
+ */
+static int set_auth_line(lua_State *L, lrequest *r, int force, char **keyp)
+{
+    rg_auth *a = &r->c->auth;
+    char *line = NULL;
+    if (!rg_url_same_origin(r->x.url, r->c->endpoint))
+        goto done;
+    if (a->bearer) {
+        line = rg_auth_bearer_line(a->bearer);
+    } else if (a->scheme == RG_SCHEME_BASIC) {
+        line = rg_auth_basic_line(a);
+    } else if (a->scheme == RG_SCHEME_BEARER) {
+        const char *tok;
+        char *key = rg_auth_key(a->realm, a->service,
+                                (const char *const *)r->scopes, r->nscopes);
+        if (!key)
+            return luaL_error(L, "out of memory");
+        if (force)
+            rg_auth_forget(a, key);
+        tok = rg_auth_cached(a, key, rg_now());
+        if (!tok)
+            tok = fetch_token(L, r, key);
+        if (!tok) {
+            free(key);
+            return -1;
+        }
+        line = rg_auth_bearer_line(tok);
+        if (keyp) {
+            free(*keyp);
+            *keyp = key;
+        } else
+            free(key);
+    }
+done:
+    if (r->x.auth_line) {
+        memset(r->x.auth_line, 0, strlen(r->x.auth_line));
+        free(r->x.auth_line);
+    }
+    r->x.auth_line = line;
+    return 0;
+}
+
+/* Parse every WWW-Authenticate header of the reply; pick Bearer, else Basic. */
+static int pick_challenge(rg_xfer *x, rg_challenge *ch, int *nch)
+{
+    size_t i, n = rg_xfer_header_count(x, "WWW-Authenticate");
+    int best = -1, k;
+    *nch = 0;
+    for (i = 0; i < n && i < RG_CHALLENGE_MAX; i++) {
+        const char *v = rg_xfer_get_header(x, "WWW-Authenticate", (int)i);
+        if (v)
+            rg_challenge_parse(v, strlen(v), ch, RG_CHALLENGE_MAX, nch);
+    }
+    for (k = 0; k < *nch; k++)
+        if (ch[k].scheme == RG_SCHEME_BEARER) {
+            best = k;
+            break;
+        }
+    if (best < 0)
+        for (k = 0; k < *nch; k++)
+            if (ch[k].scheme == RG_SCHEME_BASIC) {
+                best = k;
+                break;
+            }
+    return best;
+}
+
+/*
+ * Run the request until `until`, answering 401 challenges: Basic with the
+ * client's credentials, Bearer with a token for the request's scopes (plus
+ * the challenge's scope when it says insufficient_scope).  At most two
+ * retries; a body that cannot be replayed is never sent twice (uploads
+ * from a function learn the scheme first with a ping).  Returns 0 with the
+ * outcome in r->x, or -1 with nil, err pushed (r->pushed set).
+ */
+static int run_auth(lua_State *L, lrequest *r, rg_until until)
+{
+    rg_auth *a = &r->c->auth;
+    int attempt, same = rg_url_same_origin(r->x.url, r->c->endpoint);
+    char *key = NULL;
+
+    if (same && r->x.src.kind == RG_SRC_PULL && a->scheme == RG_SCHEME_OTHER &&
+        !a->open && !a->bearer) {
+        /* learn how the registry authenticates before sending a body
+         * that cannot be replayed */
+        char *url = rg_client_url(r->c, NULL, NULL, NULL);
+        lrequest *p;
+        if (!url)
+            return luaL_error(L, "out of memory");
+        lua_pushstring(L, url);
+        free(url);
+        p = new_request(L, 1, "GET", lua_tostring(L, -1));
+        p->x.follow = 1;
+        rg_xfer_perform(&p->x);
+        if (p->x.result == CURLE_OK && p->x.status == 200)
+            a->open = 1;
+        else if (p->x.result == CURLE_OK && p->x.status == 401) {
+            rg_challenge ch[RG_CHALLENGE_MAX];
+            int nch = 0, best = pick_challenge(&p->x, ch, &nch);
+            if (best >= 0)
+                rg_auth_learn(a, &ch[best]);
+            rg_challenge_free(ch, nch);
+        }
+        end_request(p);
+        lua_pop(L, 2);
+    }
+    if (same && set_auth_line(L, r, 0, &key) != 0) {
+        r->pushed = 1;
+        return -1;
+    }
+    for (attempt = 0;; attempt++) {
+        rg_challenge ch[RG_CHALLENGE_MAX];
+        int nch = 0, best, insufficient = 0;
+        int had_auth = r->x.auth_line != NULL;
+
+        if (rg_xfer_start(&r->x) == 0)
+            rg_xfer_run(&r->x, until);
+        if (!same || attempt >= 2 || r->x.status != 401 ||
+            !(r->x.headers_done || r->x.done))
+            break;
+        if (!r->x.done)
+            rg_xfer_run(&r->x, RG_UNTIL_DONE);   /* finish the small 401 body */
+        best = pick_challenge(&r->x, ch, &nch);
+        if (best < 0 || a->bearer) {
+            rg_challenge_free(ch, nch);
+            break;
+        }
+        if (ch[best].scheme == RG_SCHEME_BASIC) {
+            int known = a->scheme == RG_SCHEME_BASIC;
+            rg_auth_learn(a, &ch[best]);
+            rg_challenge_free(ch, nch);
+            if (!a->username || (known && had_auth))
+                break;                           /* no or wrong credentials */
+        } else {
+            if (ch[best].error && strcmp(ch[best].error, "insufficient_scope") == 0)
+                insufficient = 1;
+            if (ch[best].scope && (insufficient || r->nscopes == 0)) {
+                /* the registry's scope (space-separated list) joins ours */
+                char *sc = ch[best].scope, *sp;
+                while (sc && *sc) {
+                    sp = strchr(sc, ' ');
+                    if (sp)
+                        *sp = '\0';
+                    if (*sc && r->nscopes < RG_SCOPES_MAX) {
+                        int i, dup = 0;
+                        for (i = 0; i < r->nscopes; i++)
+                            if (strcmp(r->scopes[i], sc) == 0)
+                                dup = 1;
+                        if (!dup && (r->scopes[r->nscopes] = strdup(sc)) != NULL)
+                            r->nscopes++;
+                    }
+                    sc = sp ? sp + 1 : NULL;
+                }
+            }
+            if (insufficient && had_auth && attempt > 0) {
+                rg_challenge_free(ch, nch);
+                break;                           /* a fresh token was refused */
+            }
+            rg_auth_learn(a, &ch[best]);
+            rg_challenge_free(ch, nch);
+        }
+        if (rg_xfer_rewind(&r->x) != 0)
+            break;                               /* body cannot be replayed */
+        if (set_auth_line(L, r, had_auth, &key) != 0) {
+            free(key);
+            r->pushed = 1;
+            return -1;
+        }
+    }
+    free(key);
+    return 0;
+}
+
+/* Run to completion; 1 when the status is ok1 or ok2 (0 = any 2xx), 0 when
+ * not (outcome in r->x), -1 when an error was pushed. */
+static int run_ok(lua_State *L, lrequest *r, long ok1, long ok2)
+{
+    if (run_auth(L, r, RG_UNTIL_DONE) != 0)
+        return -1;
     if (r->x.result != CURLE_OK)
         return 0;
     if (ok1 == 0)
         return r->x.status >= 200 && r->x.status < 300;
     return r->x.status == ok1 || (ok2 && r->x.status == ok2);
+}
+
+/* After run_ok() failed: the error already pushed, or one for the outcome. */
+static int fail_req(lua_State *L, lrequest *r, int fam, ectx *cx)
+{
+    if (r->pushed)
+        return 2;
+    return fail_xfer(L, &r->x, fam, cx);
 }
 
 /* ----- manifests ----- */
@@ -901,12 +1322,13 @@ static int client_get_manifest(lua_State *L)
     lua_pushstring(L, url);
     free(url);
     r = new_request(L, 1, "GET", lua_tostring(L, -1));
+    add_scope(r, "repository", name, "pull");
     add_accept(L, r, 4);
     r->x.sink = RG_SINK_BUF;
     r->x.body.max = RG_MANIFEST_MAX;
     r->x.follow = 1;
-    if (!run_ok(r, 200, 0)) {
-        n = fail_xfer(L, &r->x, F_MANIFEST, &cx);
+    if (run_ok(L, r, 200, 0) <= 0) {
+        n = fail_req(L, r, F_MANIFEST, &cx);
         end_request(r);
         return n;
     }
@@ -960,9 +1382,10 @@ static int client_head_manifest(lua_State *L)
     lua_pushstring(L, url);
     free(url);
     r = new_request(L, 1, "HEAD", lua_tostring(L, -1));
+    add_scope(r, "repository", name, "pull");
     add_accept(L, r, 0);
     r->x.follow = 1;
-    if (!run_ok(r, 200, 0)) {
+    if (run_ok(L, r, 200, 0) <= 0) {
         if (r->x.result == CURLE_OK && r->x.status == 405) {
             /* some registries refuse HEAD: ask with GET */
             end_request(r);
@@ -975,7 +1398,7 @@ static int client_head_manifest(lua_State *L)
             }
             return n;
         }
-        n = fail_xfer(L, &r->x, F_MANIFEST, &cx);
+        n = fail_req(L, r, F_MANIFEST, &cx);
         end_request(r);
         return n;
     }
@@ -1072,6 +1495,7 @@ static int client_put_manifest(lua_State *L)
     lua_pushstring(L, url);
     free(url);
     r = new_request(L, 1, "PUT", lua_tostring(L, -1));
+    add_scope(r, "repository", name, "pull,push");
     rg_xfer_header(&r->x, lua_pushfstring(L, "Content-Type: %s", mt));
     lua_pop(L, 1);
     rg_xfer_header(&r->x, "Expect:");
@@ -1079,8 +1503,8 @@ static int client_put_manifest(lua_State *L)
     r->x.src.mem = body;
     r->x.src.mem_len = bl;
     r->x.src.length = (int64_t)bl;
-    if (!run_ok(r, 201, 200)) {
-        n = fail_xfer(L, &r->x, F_MANIFEST, &cx);
+    if (run_ok(L, r, 201, 200) <= 0) {
+        n = fail_req(L, r, F_MANIFEST, &cx);
         end_request(r);
         return n;
     }
@@ -1123,8 +1547,9 @@ static int client_delete_manifest(lua_State *L)
     lua_pushstring(L, url);
     free(url);
     r = new_request(L, 1, "DELETE", lua_tostring(L, -1));
-    if (!run_ok(r, 0, 0)) {
-        n = fail_xfer(L, &r->x, F_MANIFEST, &cx);
+    add_scope(r, "repository", name, "delete");
+    if (run_ok(L, r, 0, 0) <= 0) {
+        n = fail_req(L, r, F_MANIFEST, &cx);
         end_request(r);
         return n;
     }
@@ -1229,11 +1654,15 @@ static int list_paged(lua_State *L, const char *path, const char *field,
         lua_pushboolean(L, 1);
         lua_rawset(L, visited);
         r = new_request(L, 1, "GET", lua_tostring(L, ui));
+        if (name)
+            add_scope(r, "repository", name, "pull");
+        else
+            add_scope(r, "registry", "catalog", "*");
         r->x.sink = RG_SINK_BUF;
         r->x.body.max = RG_LIST_MAX;
         r->x.follow = 1;
-        if (!run_ok(r, 200, 0)) {
-            n = fail_xfer(L, &r->x, fam, &cx);
+        if (run_ok(L, r, 200, 0) <= 0) {
+            n = fail_req(L, r, fam, &cx);
             end_request(r);
             return n;
         }
@@ -1321,8 +1750,8 @@ static int client_ping(lua_State *L)
     free(url);
     r = new_request(L, 1, "GET", lua_tostring(L, -1));
     r->x.follow = 1;
-    if (!run_ok(r, 200, 0)) {
-        n = fail_xfer(L, &r->x, F_OTHER, &cx);
+    if (run_ok(L, r, 200, 0) <= 0) {
+        n = fail_req(L, r, F_OTHER, &cx);
         end_request(r);
         return n;
     }
@@ -1361,9 +1790,10 @@ static int client_blob_length(lua_State *L)
     lua_pushstring(L, url);
     free(url);
     r = new_request(L, 1, "HEAD", lua_tostring(L, -1));
+    add_scope(r, "repository", name, "pull");
     r->x.follow = 1;
-    if (!run_ok(r, 200, 0)) {
-        n = fail_xfer(L, &r->x, F_BLOB, &cx);
+    if (run_ok(L, r, 200, 0) <= 0) {
+        n = fail_req(L, r, F_BLOB, &cx);
         end_request(r);
         return n;
     }
@@ -1394,8 +1824,9 @@ static int client_delete_blob(lua_State *L)
     lua_pushstring(L, url);
     free(url);
     r = new_request(L, 1, "DELETE", lua_tostring(L, -1));
-    if (!run_ok(r, 0, 0)) {
-        n = fail_xfer(L, &r->x, F_BLOB, &cx);
+    add_scope(r, "repository", name, "delete");
+    if (run_ok(L, r, 0, 0) <= 0) {
+        n = fail_req(L, r, F_BLOB, &cx);
         end_request(r);
         return n;
     }
@@ -1641,7 +2072,7 @@ static int client_get_blob(lua_State *L)
     lua_pushstring(L, url);
     free(url);
 
-    rd = lua_newuserdatauv(L, sizeof *rd, 1);
+    rd = rg_newuserdata(L, sizeof *rd);
     memset(rd, 0, sizeof *rd);
     luaL_setmetatable(L, READER_MT);
     lua_pushvalue(L, 1);
@@ -1656,6 +2087,7 @@ static int client_get_blob(lua_State *L)
         return luaL_error(L, "out of memory starting a request");
     }
     rd->r.live = 1;
+    add_scope(&rd->r, "repository", name, "pull");
     lc->c.active++;
     rd->counted = 1;
     if (rg_hasher_init(&rd->h, alg) != 0) {
@@ -1671,8 +2103,11 @@ static int client_get_blob(lua_State *L)
         rg_range_request(line, sizeof line, offset);
         rg_xfer_header(x, line);
     }
-    rg_xfer_start(x);
-    rg_xfer_run(x, RG_UNTIL_HEADERS);
+    if (run_auth(L, &rd->r, RG_UNTIL_HEADERS) != 0) {
+        reader_release(rd);
+        rd->finished = 1;
+        return 2;
+    }
 
     if (!x->headers_done || (x->status != 200 && x->status != 206)) {
         if (x->headers_done && x->status >= 300 && !x->done)
@@ -1738,7 +2173,7 @@ static lupload *new_upload(lua_State *L, int ci, const char *location,
                            const char *name)
 {
     lclient *lc = check_client(L, ci);
-    lupload *u = lua_newuserdatauv(L, sizeof *u, 1);
+    lupload *u = rg_newuserdata(L, sizeof *u);
     memset(u, 0, sizeof *u);
     luaL_setmetatable(L, UPLOAD_MT);
     lua_pushvalue(L, ci);
@@ -1861,8 +2296,9 @@ static int client_initiate_blob_upload(lua_State *L)
     lua_pushstring(L, url);
     free(url);
     r = new_request(L, 1, "POST", lua_tostring(L, -1));
-    if (!run_ok(r, 202, 201)) {
-        n = fail_xfer(L, &r->x, F_UPLOAD, &cx);
+    add_scope(r, "repository", name, "pull,push");
+    if (run_ok(L, r, 202, 201) <= 0) {
+        n = fail_req(L, r, F_UPLOAD, &cx);
         end_request(r);
         return n;
     }
@@ -1894,6 +2330,66 @@ static int client_initiate_blob_upload(lua_State *L)
     return 1;
 }
 
+/*
+ * client:mount_blob(name, digest, from) -> true | upload
+ * Cross-repository mount: 201 means mounted; 202 is an ordinary upload
+ * session (the registry would not mount), returned for the caller to use.
+ */
+static int client_mount_blob(lua_State *L)
+{
+    size_t nl, dl, fl;
+    const char *name = (lua_settop(L, 4), arg_str(L, 2, &nl));
+    const char *d = arg_str(L, 3, &dl);
+    const char *from = arg_str(L, 4, &fl);
+    char *url, *u2;
+    int n;
+    lrequest *r;
+    const char *loc;
+    ectx cx = {0};
+
+    check_client(L, 1);
+    cx.name = name; cx.digest = d; cx.method = "POST";
+    if ((n = bad_name(L, name, nl, &cx)) || (n = bad_digest(L, d, dl, NULL, &cx)) ||
+        (n = bad_name(L, from, fl, &cx)))
+        return n;
+    url = rg_client_url(&check_client(L, 1)->c, name, "/blobs/uploads/", NULL);
+    u2 = url ? rg_url_add_query(url, "mount", d) : NULL;
+    free(url);
+    url = u2 ? rg_url_add_query(u2, "from", from) : NULL;
+    free(u2);
+    if (!url)
+        return luaL_error(L, "out of memory");
+    lua_pushstring(L, url);
+    free(url);
+    r = new_request(L, 1, "POST", lua_tostring(L, -1));
+    add_scope(r, "repository", name, "pull,push");
+    add_scope(r, "repository", from, "pull");
+    if (run_ok(L, r, 201, 202) <= 0) {
+        n = fail_req(L, r, F_UPLOAD, &cx);
+        end_request(r);
+        return n;
+    }
+    if (r->x.status == 201) {
+        end_request(r);
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    loc = rg_xfer_get_header(&r->x, "Location", -1);
+    {
+        char *abs = loc ? rg_url_resolve(rg_xfer_url(&r->x), loc, strlen(loc)) : NULL;
+        if (!abs) {
+            cx.url = rg_xfer_url(&r->x);
+            end_request(r);
+            return fail(L, "invalid_response", 202, "the registry sent no usable upload Location", &cx);
+        }
+        lua_pushstring(L, abs);
+        free(abs);
+    }
+    new_upload(L, 1, lua_tostring(L, -1), name);
+    end_request(r);
+    return 1;
+}
+
 /* client:get_blob_upload_status(upload_or_location) -> offset, length */
 static int client_get_blob_upload_status(lua_State *L)
 {
@@ -1907,8 +2403,9 @@ static int client_get_blob_upload_status(lua_State *L)
     u = get_upload(L, 2);
     upload_ctx(u, &cx, "GET");
     r = new_request(L, 1, "GET", u->location);
-    if (!run_ok(r, 204, 200)) {
-        n = fail_xfer(L, &r->x, F_UPLOAD, &cx);
+    add_scope(r, "repository", u->name[0] ? u->name : NULL, "pull,push");
+    if (run_ok(L, r, 204, 200) <= 0) {
+        n = fail_req(L, r, F_UPLOAD, &cx);
         end_request(r);
         return n;
     }
@@ -1944,6 +2441,7 @@ static int do_patch(lua_State *L, int ui, int si, int li, int sti)
     if (u->state != 0)
         return fail(L, "upload_not_found", 0, "the upload was finished or cancelled", &cx);
     r = new_request(L, 1, "PATCH", u->location);
+    add_scope(r, "repository", u->name[0] ? u->name : NULL, "pull,push");
     r->x.src = src;
     rg_xfer_header(&r->x, "Content-Type: application/octet-stream");
     rg_xfer_header(&r->x, "Expect:");
@@ -1953,8 +2451,8 @@ static int do_patch(lua_State *L, int ui, int si, int li, int sti)
                  (long long)start, (long long)(start + src.length - 1));
         rg_xfer_header(&r->x, line);
     }
-    if (!run_ok(r, 202, 201) && !(r->x.result == CURLE_OK && r->x.status == 204)) {
-        n = fail_xfer(L, &r->x, F_UPLOAD, &cx);
+    if (run_ok(L, r, 202, 201) <= 0 && !(r->x.result == CURLE_OK && r->x.status == 204)) {
+        n = fail_req(L, r, F_UPLOAD, &cx);
         if (src.kind == RG_SRC_PULL && !lua_isnil(L, p.errslot)) {
             lua_pushvalue(L, p.errslot);
             lua_setfield(L, -2, "cause");
@@ -2045,6 +2543,7 @@ static int do_put(lua_State *L, int ui, int si, int li, int di)
     lua_pushstring(L, url);
     free(url);
     r = new_request(L, 1, "PUT", lua_tostring(L, -1));
+    add_scope(r, "repository", u->name[0] ? u->name : NULL, "pull,push");
     if (si) {
         r->x.src = src;
         rg_xfer_header(&r->x, "Content-Type: application/octet-stream");
@@ -2061,8 +2560,8 @@ static int do_put(lua_State *L, int ui, int si, int li, int di)
     memset(&h, 0, sizeof h);
     if (whole && rg_hasher_init(&h, alg) == 0)
         r->x.in_hash = &h;
-    if (!run_ok(r, 201, 204) && !(r->x.result == CURLE_OK && r->x.status == 200)) {
-        n = fail_xfer(L, &r->x, F_UPLOAD, &cx);
+    if (run_ok(L, r, 201, 204) <= 0 && !(r->x.result == CURLE_OK && r->x.status == 200)) {
+        n = fail_req(L, r, F_UPLOAD, &cx);
         if (si && src.kind == RG_SRC_PULL && !lua_isnil(L, p.errslot)) {
             lua_pushvalue(L, p.errslot);
             lua_setfield(L, -2, "cause");
@@ -2145,8 +2644,9 @@ static int client_cancel_blob_upload(lua_State *L)
     u = get_upload(L, 2);
     upload_ctx(u, &cx, "DELETE");
     r = new_request(L, 1, "DELETE", u->location);
-    if (!run_ok(r, 0, 0)) {
-        n = fail_xfer(L, &r->x, F_UPLOAD, &cx);
+    add_scope(r, "repository", u->name[0] ? u->name : NULL, "delete");
+    if (run_ok(L, r, 0, 0) <= 0) {
+        n = fail_req(L, r, F_UPLOAD, &cx);
         end_request(r);
         return n;
     }
@@ -2279,7 +2779,7 @@ static int u_range_request(lua_State *L)
 {
     char out[64];
     lua_Number v = luaL_checknumber(L, 1);
-    if (v < 0 || v > 9007199254740992.0 ||
+    if (v < 0 || v > RG_MAX_SAFE_INT ||
         rg_range_request(out, sizeof out, (int64_t)v) < 0) {
         lua_pushnil(L);
         return 1;
@@ -2393,12 +2893,14 @@ static const luaL_Reg client_methods[] = {
     {"delete_blob", client_delete_blob},
     {"get_blob", client_get_blob},
     {"initiate_blob_upload", client_initiate_blob_upload},
+    {"mount_blob", client_mount_blob},
     {"get_blob_upload_status", client_get_blob_upload_status},
     {"upload_blob", client_upload_blob},
     {"upload_blob_chunk", client_upload_blob_chunk},
     {"finish_chunked_blob_upload", client_finish_chunked_blob_upload},
     {"cancel_blob_upload", client_cancel_blob_upload},
     {"endpoint", client_endpoint},
+    {"auth_info", client_auth_info},
     {"close", client_close},
     {NULL, NULL}
 };
