@@ -35,6 +35,8 @@
 #include "challenge.h"
 #include "auth.h"
 
+#include <openssl/evp.h>
+
 #define RG_VERSION "0.1.0"
 
 #define CLIENT_MT  "registry.Client"
@@ -2860,7 +2862,42 @@ static int u_same_origin(lua_State *L)
     return 1;
 }
 
+static int u_base64_encode(lua_State *L)
+{
+    size_t n;
+    const char *s = luaL_checklstring(L, 1, &n);
+    return push_malloced(L, rg_base64(s, n));
+}
+
+/* Decode standard base64 (padding optional, whitespace ignored) -> string | nil */
+static int u_base64_decode(lua_State *L)
+{
+    size_t n, i, o = 0;
+    const char *s = luaL_checklstring(L, 1, &n);
+    /* scratch memory is Lua-owned, so nothing leaks if a push raises */
+    char *clean = lua_newuserdata(L, n + 4);
+    char *out;
+    int len, pad = 0;
+    for (i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\n' && s[i] != '\r' && s[i] != '\t')
+            clean[o++] = s[i];
+    while (o % 4)
+        clean[o++] = '=';
+    out = lua_newuserdata(L, o / 4 * 3 + 1);
+    len = EVP_DecodeBlock((unsigned char *)out, (unsigned char *)clean, (int)o);
+    if (o >= 1 && clean[o - 1] == '=') pad++;
+    if (o >= 2 && clean[o - 2] == '=') pad++;
+    if (len < 0 || len < pad) {
+        lua_pushnil(L);
+        return 1;
+    }
+    lua_pushlstring(L, out, (size_t)(len - pad));
+    return 1;
+}
+
 static const luaL_Reg util_functions[] = {
+    {"base64_encode", u_base64_encode},
+    {"base64_decode", u_base64_decode},
     {"digest_check", u_digest_check},
     {"digest_of", u_digest_of},
     {"name_check", u_name_check},

@@ -5,27 +5,62 @@
 --     local client = assert(registry.new("http://127.0.0.1:5000"))
 --     local tags = assert(client:list_tags("library/alpine"))
 --
--- The C core (`registry.core`) implements the client: requests, digests,
--- ranges, locations, links, streaming readers and uploads.  This module
--- adds the thin Lua layer on top.
+-- The C core (`registry.core`) implements the client: requests, the auth
+-- handshake, digests, ranges, locations, links, streaming readers and
+-- uploads.  This module adds the thin Lua layer on top: credentials from
+-- Docker's config, the error helpers.
 local core = require "registry.core"
 local errors = require "registry.errors"
+local credentials = require "registry.credentials"
 
 local M = {
   _NAME = "registry",
   _VERSION = core._VERSION,
   util = core.util,
   errors = errors,
+  credentials = credentials,
   core = core,
 }
 
+-- Options handled here rather than by the core.
+local LUA_ONLY = { auth_file = true, credentials = true }
+
 --- Create a client for `endpoint` ("http://127.0.0.1:5000", "https://ghcr.io").
+--
 -- opts: timeout (s, default 60), connect_timeout (s, default 10),
 -- user_agent, tls_verify (default true), ca_file, ca_path, cert_file,
--- key_file, verbose.
--- Returns the client, or nil, err for an endpoint that is not an http(s) URL.
+-- key_file, verbose; username + password, token (a ready bearer token),
+-- identity_token (an OAuth2 refresh token); auth_file (a Docker
+-- config.json; by default $DOCKER_CONFIG/config.json or
+-- ~/.docker/config.json is read when no credentials are given);
+-- credentials = false to read no config at all.
+--
+-- Returns the client (and, when the Docker config could not give
+-- credentials for a reason worth knowing, a warning string: the client
+-- then works anonymously), or nil, err for an unusable endpoint.
 function M.new(endpoint, opts)
-  return core.new(endpoint, opts)
+  if type(endpoint) ~= "string" then
+    error("bad argument #1 to 'new' (string expected, got " .. type(endpoint) .. ")", 2)
+  end
+  if opts ~= nil and type(opts) ~= "table" then
+    error("bad argument #2 to 'new' (table expected, got " .. type(opts) .. ")", 2)
+  end
+  local copts, warning = {}, nil
+  for k, v in pairs(opts or {}) do
+    if not LUA_ONLY[k] then copts[k] = v end
+  end
+  local explicit = copts.username or copts.token or copts.identity_token
+  if not explicit and not (opts and opts.credentials == false) then
+    local found, why = credentials.lookup(endpoint, opts)
+    if found then
+      for k, v in pairs(found) do copts[k] = v end
+    elseif why then
+      warning = why
+    end
+  end
+  local client, err = core.new(endpoint, copts)
+  if not client then return nil, err end
+  return client, warning
 end
 
 M.is_error = errors.is_error

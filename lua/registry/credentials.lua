@@ -1,0 +1,152 @@
+--- Credentials from Docker's configuration, as `docker login` leaves them.
+--
+-- Looks a registry host up in `config.json` (`opts.auth_file`, else
+-- `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`):
+--
+-- * `credHelpers[host]` names a helper; `credsStore` names the default one.
+--   The helper `docker-credential-<name>` is run with `get`, the host on
+--   its standard input, and answers `{"Username":..,"Secret":..}`
+--   (`Username == "<token>"` means the secret is an identity token).
+-- * `auths[host].auth` is base64 of `user:password`; `identitytoken` an
+--   identity (refresh) token; `username`/`password` are read too.
+--
+-- Docker Hub's names (`docker.io`, `index.docker.io`,
+-- `registry-1.docker.io`, `https://index.docker.io/v1/`) are one entry.
+local core = require "registry.core"
+local cjson = require "cjson.safe"
+
+local M = {}
+
+local HUB = {
+  ["docker.io"] = true, ["index.docker.io"] = true,
+  ["registry-1.docker.io"] = true, ["registry.hub.docker.com"] = true,
+}
+
+--- "host[:port]" of an endpoint URL or a bare host.
+function M.host_of(endpoint)
+  local host = endpoint:gsub("^%a[%w+.-]*://", ""):gsub("/.*$", "")
+  return host:lower()
+end
+
+--- Keys a config file may use for `host`, most specific first.
+function M.candidates(host)
+  local bare = host:gsub("^%a[%w+.-]*://", ""):gsub("/.*$", ""):lower()
+  local list = { bare, "https://" .. bare, "http://" .. bare,
+                 "https://" .. bare .. "/v1/", "https://" .. bare .. "/v2/" }
+  if HUB[bare] then
+    for _, k in ipairs { "https://index.docker.io/v1/", "index.docker.io", "docker.io",
+                         "registry-1.docker.io", "https://registry-1.docker.io" } do
+      list[#list + 1] = k
+    end
+  end
+  return list
+end
+
+--- Path of the Docker config file to read.
+function M.config_path(opts)
+  if opts and opts.auth_file then return opts.auth_file end
+  local dir = os.getenv("DOCKER_CONFIG")
+  if dir and dir ~= "" then return dir .. "/config.json" end
+  local home = os.getenv("HOME")
+  if home and home ~= "" then return home .. "/.docker/config.json" end
+  return nil
+end
+
+local function read_json(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local text = f:read("a")
+  f:close()
+  local doc, err = cjson.decode(text)
+  if type(doc) ~= "table" then
+    return nil, "cannot parse " .. path .. ": " .. tostring(err)
+  end
+  return doc
+end
+
+local function shell_quote(s)
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
+--- Run `docker-credential-<helper> get` for host.
+-- Returns {username=, password=} or {identity_token=}, or nil, message.
+function M.from_helper(helper, host)
+  if not helper:match("^[%w._-]+$") then
+    return nil, "invalid credential helper name " .. helper
+  end
+  local prog = "docker-credential-" .. helper
+  local found = io.popen("command -v " .. prog .. " 2>/dev/null")
+  local where = found and found:read("l")
+  if found then found:close() end
+  if not where or where == "" then
+    return nil, "credential helper " .. prog .. " is not on PATH"
+  end
+  local p = io.popen("printf '%s' " .. shell_quote(host) .. " | " .. prog .. " get 2>/dev/null")
+  local out = p and p:read("a") or ""
+  if p then p:close() end
+  local doc = cjson.decode(out)
+  if type(doc) ~= "table" or type(doc.Secret) ~= "string" then
+    return nil, "credential helper " .. prog .. " gave no credentials for " .. host
+  end
+  if doc.Username == "<token>" then
+    return { identity_token = doc.Secret }
+  end
+  return { username = doc.Username, password = doc.Secret }
+end
+
+local function from_entry(e)
+  if type(e) ~= "table" then return nil end
+  if type(e.identitytoken) == "string" and e.identitytoken ~= "" then
+    local user
+    if type(e.auth) == "string" then
+      local dec = core.util.base64_decode(e.auth)
+      user = dec and dec:match("^([^:]*)")
+    end
+    return { identity_token = e.identitytoken, username = user }
+  end
+  if type(e.auth) == "string" and e.auth ~= "" then
+    local dec = core.util.base64_decode(e.auth)
+    local user, pass = (dec or ""):match("^([^:]*):(.*)$")
+    if user then return { username = user, password = pass } end
+    return nil, "the auth entry is not base64 of user:password"
+  end
+  if type(e.username) == "string" then
+    return { username = e.username, password = e.password }
+  end
+  return nil
+end
+
+--- Credentials for endpoint, from the config file.
+-- Returns a table (username/password or identity_token), or nil and,
+-- when something was wrong (a helper missing, a bad entry), a message.
+function M.lookup(endpoint, opts)
+  local path = M.config_path(opts)
+  if not path then return nil end
+  local doc, err = read_json(path)
+  if not doc then return nil, err end
+  local host = M.host_of(endpoint)
+  local keys = M.candidates(host)
+  if type(doc.credHelpers) == "table" then
+    for _, k in ipairs(keys) do
+      local h = doc.credHelpers[k]
+      if type(h) == "string" and h ~= "" then
+        return M.from_helper(h, k)
+      end
+    end
+  end
+  if type(doc.auths) == "table" then
+    for _, k in ipairs(keys) do
+      local c, e = from_entry(doc.auths[k])
+      if c or e then return c, e end
+    end
+  end
+  if type(doc.credsStore) == "string" and doc.credsStore ~= "" then
+    local c, e = M.from_helper(doc.credsStore, keys[1])
+    if c then return c end
+    -- the store has nothing for this host: anonymous, but say why
+    return nil, e
+  end
+  return nil
+end
+
+return M
