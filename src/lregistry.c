@@ -1855,6 +1855,7 @@ static void reader_release(lreader *rd)
         rg_client_xfer_done(rd->r.c, &rd->r.x);
         rd->r.live = 0;
     }
+    free_scopes(&rd->r);
     rg_hasher_free(&rd->h);
     if (rd->counted) {
         rd->counted = 0;
