@@ -21,35 +21,52 @@
 #define rg_newuserdata(L, sz) lua_newuserdata(L, sz)
 #endif
 
-/* Set the value on top as the user value of the userdata at idx; pops it. */
+/*
+ * Set the value on top as the user value of the userdata at idx; pops it.
+ * 5.4 and 5.3 take any value.  5.2's user value and 5.1's environment must
+ * be a table (5.2 does not check: another value there is memory corruption),
+ * so there the value goes into a fresh table, at [1].
+ */
 static inline void rg_setuservalue(lua_State *L, int idx)
 {
 #if LUA_VERSION_NUM >= 504
     lua_setiuservalue(L, idx, 1);
-#elif LUA_VERSION_NUM >= 502
+#elif LUA_VERSION_NUM >= 503
     lua_setuservalue(L, idx);
 #else
-    /* 5.1: the environment must be a table: keep the value in it */
     if (idx < 0 && idx > LUA_REGISTRYINDEX)
         idx = lua_gettop(L) + idx + 1;
     lua_createtable(L, 1, 0);
     lua_insert(L, -2);
     lua_rawseti(L, -2, 1);
+#if LUA_VERSION_NUM >= 502
+    lua_setuservalue(L, idx);
+#else
     lua_setfenv(L, idx);
+#endif
 #endif
 }
 
-/* Push the user value of the userdata at idx. */
+/* Push the user value of the userdata at idx (nil when none was set). */
 static inline void rg_getuservalue(lua_State *L, int idx)
 {
 #if LUA_VERSION_NUM >= 504
     lua_getiuservalue(L, idx, 1);
-#elif LUA_VERSION_NUM >= 502
+#elif LUA_VERSION_NUM >= 503
     lua_getuservalue(L, idx);
 #else
-    lua_getfenv(L, idx);
-    lua_rawgeti(L, -1, 1);
-    lua_remove(L, -2);
+#if LUA_VERSION_NUM >= 502
+    lua_getuservalue(L, idx);       /* nil when never set */
+#else
+    lua_getfenv(L, idx);            /* a table, maybe the globals */
+#endif
+    if (lua_istable(L, -1)) {
+        lua_rawgeti(L, -1, 1);
+        lua_remove(L, -2);
+    } else {
+        lua_pop(L, 1);
+        lua_pushnil(L);
+    }
 #endif
 }
 

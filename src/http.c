@@ -8,9 +8,11 @@
  */
 #include "http.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------------ */
 /* callbacks: C state only                                             */
@@ -83,6 +85,23 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
         return len;
     }
 
+    if (x->sink == RG_SINK_FD) {
+        size_t off = 0;
+        if (x->out_hash && rg_hasher_update(x->out_hash, p, len) != 0)
+            return 0;
+        while (off < len) {
+            ssize_t w = write(x->fd, p + off, len - off);
+            if (w < 0) {
+                if (errno == EINTR)
+                    continue;
+                x->sink_errno = errno;
+                return 0;
+            }
+            off += (size_t)w;
+        }
+        x->received += (int64_t)len;
+        return len;
+    }
     if (x->sink == RG_SINK_DISCARD) {
         if (x->out_hash && rg_hasher_update(x->out_hash, p, len) != 0)
             return 0;
@@ -240,7 +259,8 @@ int rg_xfer_start(rg_xfer *x)
 {
     CURL *e = x->easy;
     const rg_http_opts *o = x->opts;
-    int stream = x->sink == RG_SINK_STREAM || x->src.kind == RG_SRC_FILE ||
+    int stream = x->sink == RG_SINK_STREAM || x->sink == RG_SINK_FD ||
+                 x->src.kind == RG_SRC_FILE ||
                  x->src.kind == RG_SRC_PULL;
 
     if (x->sink == RG_SINK_STREAM && x->body.max < RG_STREAM_MAX)
@@ -433,6 +453,18 @@ static void feed(rg_xfer *x)
     unpause(x);
 }
 
+int rg_multi_step(CURLM *multi, int timeout_ms)
+{
+    int running = 0;
+    if (curl_multi_perform(multi, &running) != CURLM_OK)
+        return -1;
+    collect_done(multi);
+    if (running > 0 && timeout_ms > 0 &&
+        curl_multi_poll(multi, NULL, 0, timeout_ms, NULL) != CURLM_OK)
+        return -1;
+    return running;
+}
+
 int rg_xfer_run(rg_xfer *x, rg_until until)
 {
     CURLM *multi = x->opts->multi;
@@ -582,6 +614,11 @@ const char *rg_xfer_strerror(rg_xfer *x)
         return x->src_err;
     if (x->overflow)
         return "the response body is larger than allowed";
+    if (x->sink_errno) {
+        snprintf(x->errbuf, sizeof x->errbuf, "writing the blob failed: %s",
+                 strerror(x->sink_errno));
+        return x->errbuf;
+    }
     if (x->errbuf[0])
         return x->errbuf;
     return curl_easy_strerror(x->result);

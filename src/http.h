@@ -82,7 +82,8 @@ typedef struct rg_source {
 typedef enum rg_sink_kind {
     RG_SINK_DISCARD = 0,
     RG_SINK_BUF,        /* whole body into body (capped by body.max) */
-    RG_SINK_STREAM      /* pull buffer: the reader consumes body */
+    RG_SINK_STREAM,     /* pull buffer: the reader consumes body */
+    RG_SINK_FD          /* written straight to fd (and hashed) */
 } rg_sink_kind;
 
 typedef enum rg_until {
@@ -127,6 +128,8 @@ typedef struct rg_xfer {
     int64_t range_offset;    /* offset asked with Range: a 200 skips it */
     int skip_armed;
     int64_t received;        /* body bytes of the final response */
+    int fd;                  /* RG_SINK_FD */
+    int sink_errno;          /* write(2) failed with this */
 
     int done;
     CURLcode result;
@@ -178,6 +181,14 @@ const char *rg_xfer_strerror(rg_xfer *x);
  * Idempotent.
  */
 void rg_xfer_cleanup(rg_xfer *x, CURL **keep);
+
+/*
+ * One step of a multi handle driving several transfers: perform, mark the
+ * finished ones done (through their rg_xfer), and wait up to timeout_ms
+ * for activity when something is still running.  Returns the number of
+ * running transfers, or -1 on a multi error.
+ */
+int rg_multi_step(CURLM *multi, int timeout_ms);
 
 /* Once per process; 0 / -1.  Thread-unsafe like curl_global_init. */
 int rg_http_global_init(void);

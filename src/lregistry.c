@@ -16,9 +16,12 @@
  *  - Every C resource lives in a userdata whose __gc frees it; objects are
  *    zero-filled with their metatable set before any resource is taken.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include <lua.h>
 #include <lauxlib.h>
@@ -44,6 +47,7 @@
 #define UPLOAD_MT  "registry.Upload"
 #define REQUEST_MT "registry.Request"
 #define ERROR_MT   "registry.Error"
+#define BATCH_MT   "registry.Batch"
 
 #define KEY_DECODE "registry.core.json_decode"
 #define KEY_ENCODE "registry.core.json_encode"
@@ -2713,6 +2717,489 @@ static int upload_tostring(lua_State *L)
     return 1;
 }
 
+
+/* ================================================================== */
+/* batches: several blobs at once on the client's multi handle         */
+/* ================================================================== */
+
+enum { B_FETCH = 1, B_UPLOAD = 2 };
+enum { S_PENDING = 0, S_RUNNING, S_OK, S_FAILED };
+
+typedef struct bitem {
+    lrequest r;
+    rg_hasher h;
+    int state;
+    int retried;
+    int fd;                  /* fetch: the .part file */
+    FILE *fp;                /* upload: the source file */
+    char *path, *tmp;
+    char digest[RG_DIGEST_MAX + 1];
+    char name[RG_NAME_MAX + 1];
+    int64_t size;            /* expected, -1 unknown */
+    int upload_ref;          /* upload: index of the Upload in the items table */
+} bitem;
+
+typedef struct lbatch {
+    int kind;
+    int n;
+    bitem *items;            /* malloc'd array, owned here */
+} lbatch;
+
+static void bitem_release(bitem *it, int failed)
+{
+    if (it->r.live) {
+        rg_client_xfer_done(it->r.c, &it->r.x);
+        it->r.live = 0;
+    }
+    free_scopes(&it->r);
+    rg_hasher_free(&it->h);
+    if (it->fd > 0) {
+        close(it->fd);
+        it->fd = -1;
+    }
+    if (it->fp) {
+        fclose(it->fp);
+        it->fp = NULL;
+    }
+    if (failed && it->tmp)
+        unlink(it->tmp);
+}
+
+static int batch_gc(lua_State *L)
+{
+    lbatch *b = luaL_checkudata(L, 1, BATCH_MT);
+    int i;
+    if (b->items) {
+        for (i = 0; i < b->n; i++) {
+            bitem *it = &b->items[i];
+            bitem_release(it, it->state != S_OK);
+            free(it->path);
+            free(it->tmp);
+        }
+        free(b->items);
+        b->items = NULL;
+    }
+    return 0;
+}
+
+static const char *field_str(lua_State *L, int t, const char *k, int i)
+{
+    const char *v;
+    lua_getfield(L, t, k);
+    if (lua_type(L, -1) != LUA_TSTRING)
+        luaL_error(L, "item %d: field '%s' must be a string", i, k);
+    v = lua_tostring(L, -1);
+    lua_pop(L, 1);                  /* anchored in the item table */
+    return v;
+}
+
+/* Set up and start item i.  Returns 0, or -1 with nil, err pushed. */
+static int bitem_start(lua_State *L, lbatch *b, int i, int items_i)
+{
+    bitem *it = &b->items[i];
+    lclient *lc = check_client(L, 1);
+    rg_xfer *x = &it->r.x;
+    rg_alg alg = RG_ALG_NONE;
+    ectx cx = {0};
+    char *url;
+
+    cx.name = it->name;
+    cx.digest = it->digest;
+    rg_digest_check(it->digest, strlen(it->digest), &alg, NULL);
+    it->r.c = &lc->c;
+    if (b->kind == B_FETCH) {
+        url = rg_client_url(&lc->c, it->name, "/blobs/", it->digest);
+        cx.method = "GET";
+    } else {
+        lupload *u;
+        lua_rawgeti(L, items_i, i + 1);
+        lua_getfield(L, -1, "upload");
+        u = luaL_testudata(L, -1, UPLOAD_MT);
+        lua_pop(L, 2);              /* still referenced by the items table */
+        if (!u || !u->location || u->state != 0)
+            return luaL_error(L, "item %d: 'upload' must be an open upload", i + 1);
+        url = rg_url_add_query(u->location, "digest", it->digest);
+        cx.method = "PUT";
+        cx.location = u->location;
+    }
+    if (!url || rg_client_xfer(&lc->c, x, b->kind == B_FETCH ? "GET" : "PUT", url) != 0) {
+        free(url);
+        return luaL_error(L, "out of memory starting a request");
+    }
+    free(url);
+    it->r.live = 1;
+    if (rg_hasher_init(&it->h, alg) != 0)
+        return luaL_error(L, "cannot start hashing");
+    if (b->kind == B_FETCH) {
+        add_scope(&it->r, "repository", it->name, "pull");
+        it->fd = open(it->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (it->fd < 0) {
+            lua_pushnil(L);
+            new_error(L, "source", 0, lua_pushfstring(L, "cannot write %s: %s",
+                      it->tmp, strerror(errno)), &cx);
+            lua_remove(L, -2);
+            return -1;
+        }
+        x->sink = RG_SINK_FD;
+        x->fd = it->fd;
+        x->out_hash = &it->h;
+        x->follow = 1;
+    } else {
+        add_scope(&it->r, "repository", it->name[0] ? it->name : NULL, "pull,push");
+        it->fp = fopen(it->path, "rb");
+        if (!it->fp) {
+            lua_pushnil(L);
+            new_error(L, "source", 0, lua_pushfstring(L, "cannot read %s: %s",
+                      it->path, strerror(errno)), &cx);
+            lua_remove(L, -2);
+            return -1;
+        }
+        x->src.kind = RG_SRC_FILE;
+        x->src.fp = it->fp;
+        x->src.length = it->size;
+        x->in_hash = &it->h;
+        rg_xfer_header(x, "Content-Type: application/octet-stream");
+        rg_xfer_header(x, "Expect:");
+    }
+    if (set_auth_line(L, &it->r, it->retried, NULL) != 0)
+        return -1;
+    if (rg_xfer_start(x) != 0) {
+        lua_pushnil(L);
+        new_error(L, "transport", 0, rg_xfer_strerror(x), &cx);
+        return -1;
+    }
+    it->state = S_RUNNING;
+    return 0;
+}
+
+/* Item i finished its transfer: verify and settle.  Returns 1 when it is
+ * to be started again (a 401 answered once), 0 otherwise; on failure the
+ * error is stored in results[i+1].err. */
+static int bitem_finish(lua_State *L, lbatch *b, int i, int items_i, int res_i)
+{
+    bitem *it = &b->items[i];
+    rg_xfer *x = &it->r.x;
+    ectx cx = {0};
+    char actual[RG_DIGEST_MAX + 1];
+    int ok = x->result == CURLE_OK &&
+             (b->kind == B_FETCH ? x->status == 200 : (x->status == 201 || x->status == 204));
+
+    cx.name = it->name;
+    cx.digest = it->digest;
+    if (!ok && x->result == CURLE_OK && x->status == 401 && !it->retried) {
+        it->retried = 1;
+        bitem_release(it, 0);
+        return 1;
+    }
+    lua_createtable(L, 0, 4);
+    lua_pushstring(L, it->digest);
+    lua_setfield(L, -2, "digest");
+    if (ok) {
+        int64_t got = b->kind == B_FETCH ? x->received : x->sent;
+        if (rg_hasher_final(&it->h, actual) != 0 || strcmp(actual, it->digest) != 0) {
+            fail(L, "digest_mismatch", x->status, b->kind == B_FETCH
+                 ? "the blob's bytes do not match its digest"
+                 : "the file's bytes do not match the digest", &cx);
+            set_str(L, "expected", it->digest);
+            set_str(L, "actual", actual);
+            ok = 0;
+        } else if (it->size >= 0 && got != it->size) {
+            fail(L, "invalid_response", x->status, lua_pushfstring(L,
+                 "the blob has %d bytes, the descriptor says %d", (int)got, (int)it->size), &cx);
+            lua_remove(L, -3);
+            ok = 0;
+        } else if (b->kind == B_FETCH) {
+            close(it->fd);
+            it->fd = -1;
+            if (rename(it->tmp, it->path) != 0) {
+                fail(L, "source", 0, lua_pushfstring(L, "cannot rename %s: %s", it->tmp,
+                     strerror(errno)), &cx);
+                lua_remove(L, -3);
+                ok = 0;
+            }
+        } else {
+            lupload *u;
+            lua_rawgeti(L, items_i, i + 1);
+            lua_getfield(L, -1, "upload");
+            u = luaL_testudata(L, -1, UPLOAD_MT);
+            if (u) {
+                u->state = 1;
+                u->offset = got;
+            }
+            lua_pop(L, 2);
+        }
+        if (ok) {
+            push_int(L, got);
+            lua_setfield(L, -2, "size");
+        }
+    } else {
+        if (b->kind == B_FETCH && x->status >= 300 && !x->done)
+            rg_xfer_run(x, RG_UNTIL_DONE);
+        fail_xfer(L, x, b->kind == B_FETCH ? F_BLOB : F_UPLOAD, &cx);
+    }
+    if (!ok) {
+        lua_setfield(L, -3, "err");   /* result.err = err; pops nil below */
+        lua_pop(L, 1);
+    }
+    lua_pushboolean(L, ok);
+    lua_setfield(L, -2, "ok");
+    lua_rawseti(L, res_i, i + 1);
+    it->state = ok ? S_OK : S_FAILED;
+    bitem_release(it, !ok);
+    return 0;
+}
+
+static void batch_progress(lua_State *L, lbatch *b, int prog_i, int i, const char *phase)
+{
+    bitem *it = &b->items[i];
+    rg_xfer *x = &it->r.x;
+    if (!prog_i)
+        return;
+    lua_pushvalue(L, prog_i);
+    lua_createtable(L, 0, 4);
+    lua_pushstring(L, it->digest);
+    lua_setfield(L, -2, "digest");
+    push_int(L, b->kind == B_FETCH ? x->received : x->sent);
+    lua_setfield(L, -2, "done");
+    if (it->size >= 0) {
+        push_int(L, it->size);
+        lua_setfield(L, -2, "total");
+    }
+    lua_pushstring(L, phase);
+    lua_setfield(L, -2, "phase");
+    lua_call(L, 1, 0);       /* raises through here only: batch __gc cleans up */
+}
+
+/*
+ * client:fetch_blobs(items [, opts]) and client:upload_files(items [, opts]):
+ * the blobs move at once (opts.jobs, default 4) through the client's multi
+ * handle in this thread.  Returns results, or nil, err (the first failure)
+ * with the results as third value.
+ */
+static int run_batch(lua_State *L, int kind)
+{
+    lclient *lc = check_client(L, 1);
+    int n, i, jobs = 4, prog_i = 0, items_i = 2, res_i, active = 0, next = 0;
+    lbatch *b;
+    double last_prog = 0;
+
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_settop(L, 3);
+    if (!lua_isnil(L, 3)) {
+        luaL_checktype(L, 3, LUA_TTABLE);
+        lua_getfield(L, 3, "jobs");
+        if (!lua_isnil(L, -1)) {
+            int64_t j = arg_int(L, lua_gettop(L), "jobs");
+            jobs = j < 1 ? 1 : j > 64 ? 64 : (int)j;
+        }
+        lua_pop(L, 1);
+        lua_getfield(L, 3, "progress");
+        if (!lua_isnil(L, -1)) {
+            luaL_checktype(L, -1, LUA_TFUNCTION);
+            prog_i = lua_gettop(L);
+        } else
+            lua_pop(L, 1);
+    }
+    n = (int)lua_rawlen(L, 2);
+    b = lua_newuserdata(L, sizeof *b);
+    memset(b, 0, sizeof *b);
+    luaL_setmetatable(L, BATCH_MT);
+    b->kind = kind;
+    b->items = calloc((size_t)(n > 0 ? n : 1), sizeof *b->items);
+    if (!b->items)
+        return luaL_error(L, "out of memory");
+    b->n = n;
+    for (i = 0; i < n; i++) {
+        bitem *it = &b->items[i];
+        const char *d, *path;
+        size_t dl;
+        it->fd = -1;
+        it->size = -1;
+        lua_rawgeti(L, 2, i + 1);
+        if (!lua_istable(L, -1))
+            return luaL_error(L, "item %d must be a table", i + 1);
+        d = field_str(L, -1, "digest", i + 1);
+        path = field_str(L, -1, "path", i + 1);
+        dl = strlen(d);
+        lua_getfield(L, -1, "size");
+        if (!lua_isnil(L, -1))
+            it->size = arg_int(L, lua_gettop(L), "size");
+        lua_pop(L, 1);
+        if (kind == B_FETCH) {
+            const char *name = field_str(L, -1, "name", i + 1);
+            size_t nl = strlen(name);
+            ectx cx = {0};
+            int bad;
+            cx.name = name; cx.digest = d;
+            if ((bad = bad_name(L, name, nl, &cx)))
+                return bad;
+            memcpy(it->name, name, nl + 1);
+        } else {
+            lupload *u;
+            lua_getfield(L, -1, "upload");
+            u = luaL_testudata(L, -1, UPLOAD_MT);
+            if (!u)
+                return luaL_error(L, "item %d: 'upload' must be an upload object", i + 1);
+            memcpy(it->name, u->name, sizeof it->name);
+            lua_pop(L, 1);
+            if (it->size < 0) {
+                FILE *f = fopen(path, "rb");
+                if (f && fseek(f, 0, SEEK_END) == 0)
+                    it->size = ftell(f);
+                if (f)
+                    fclose(f);
+            }
+        }
+        {
+            ectx cx = {0};
+            int bad;
+            cx.digest = d;
+            if ((bad = bad_digest(L, d, dl, NULL, &cx)))
+                return bad;
+        }
+        memcpy(it->digest, d, dl + 1);
+        it->path = strdup(path);
+        if (kind == B_FETCH) {
+            size_t pl = strlen(path);
+            it->tmp = malloc(pl + 6);
+            if (it->tmp)
+                snprintf(it->tmp, pl + 6, "%s.part", path);
+        }
+        if (!it->path || (kind == B_FETCH && !it->tmp))
+            return luaL_error(L, "out of memory");
+        lua_pop(L, 1);
+    }
+    lua_createtable(L, n, 0);
+    res_i = lua_gettop(L);
+
+    for (;;) {
+        while (active < jobs && next < n) {
+            if (bitem_start(L, b, next, items_i) != 0) {
+                /* error pushed: record it for the item */
+                lua_createtable(L, 0, 3);
+                lua_insert(L, -2);
+                lua_setfield(L, -2, "err");
+                lua_remove(L, -2);
+                lua_pushboolean(L, 0);
+                lua_setfield(L, -2, "ok");
+                lua_pushstring(L, b->items[next].digest);
+                lua_setfield(L, -2, "digest");
+                lua_rawseti(L, res_i, next + 1);
+                b->items[next].state = S_FAILED;
+                bitem_release(&b->items[next], 1);
+                next++;
+                continue;
+            }
+            active++;
+            next++;
+        }
+        if (active == 0)
+            break;
+        if (rg_multi_step(lc->c.http.multi, 100) < 0)
+            return luaL_error(L, "libcurl's multi interface failed");
+        for (i = 0; i < next; i++) {
+            bitem *it = &b->items[i];
+            if (it->state != S_RUNNING || !it->r.x.done)
+                continue;
+            if (it->r.x.in_multi) {
+                curl_multi_remove_handle(lc->c.http.multi, it->r.x.easy);
+                it->r.x.in_multi = 0;
+            }
+            batch_progress(L, b, prog_i, i, "done");
+            active--;
+            if (bitem_finish(L, b, i, items_i, res_i)) {
+                if (bitem_start(L, b, i, items_i) != 0) {
+                    lua_createtable(L, 0, 3);
+                    lua_insert(L, -2);
+                    lua_setfield(L, -2, "err");
+                    lua_remove(L, -2);
+                    lua_pushboolean(L, 0);
+                    lua_setfield(L, -2, "ok");
+                    lua_rawseti(L, res_i, i + 1);
+                    it->state = S_FAILED;
+                    bitem_release(it, 1);
+                } else
+                    active++;
+            }
+        }
+        if (prog_i && rg_now() - last_prog >= 0.2) {
+            last_prog = rg_now();
+            for (i = 0; i < next; i++)
+                if (b->items[i].state == S_RUNNING)
+                    batch_progress(L, b, prog_i, i, kind == B_FETCH ? "download" : "upload");
+        }
+    }
+    /* first failure, if any */
+    for (i = 1; i <= n; i++) {
+        lua_rawgeti(L, res_i, i);
+        lua_getfield(L, -1, "ok");
+        if (!lua_toboolean(L, -1)) {
+            lua_pushnil(L);
+            lua_getfield(L, -3, "err");
+            lua_pushvalue(L, res_i);
+            return 3;
+        }
+        lua_pop(L, 2);
+    }
+    lua_pushvalue(L, res_i);
+    return 1;
+}
+
+static int client_fetch_blobs(lua_State *L) { return run_batch(L, B_FETCH); }
+static int client_upload_files(lua_State *L) { return run_batch(L, B_UPLOAD); }
+
+/* util.digest_file(path [, alg]) -> digest, size | nil, message */
+static int u_digest_file(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    const char *a = luaL_optstring(L, 2, "sha256");
+    rg_alg alg = strcmp(a, "sha256") == 0 ? RG_ALG_SHA256 :
+                 strcmp(a, "sha512") == 0 ? RG_ALG_SHA512 : RG_ALG_NONE;
+    rg_hasher h;
+    char out[RG_DIGEST_MAX + 1];
+    char *buf;
+    int64_t total = 0;
+    int fd, err = 0;
+    if (alg == RG_ALG_NONE)
+        return luaL_argerror(L, 2, "unsupported digest algorithm");
+    memset(&h, 0, sizeof h);
+    buf = lua_newuserdata(L, 1 << 17);     /* Lua-owned scratch */
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "%s: %s", path, strerror(errno));
+        return 2;
+    }
+    if (rg_hasher_init(&h, alg) != 0) {
+        close(fd);
+        return luaL_error(L, "cannot start hashing");
+    }
+    for (;;) {
+        ssize_t r = read(fd, buf, 1 << 17);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            err = errno;
+            break;
+        }
+        if (r == 0)
+            break;
+        rg_hasher_update(&h, buf, (size_t)r);
+        total += r;
+    }
+    close(fd);
+    if (err || rg_hasher_final(&h, out) != 0) {
+        rg_hasher_free(&h);
+        lua_pushnil(L);
+        lua_pushfstring(L, "%s: %s", path, err ? strerror(err) : "hashing failed");
+        return 2;
+    }
+    rg_hasher_free(&h);
+    lua_pushstring(L, out);
+    push_int(L, total);
+    return 2;
+}
+
 /* ================================================================== */
 /* util: the parsers, for tests and power users                        */
 /* ================================================================== */
@@ -2898,6 +3385,7 @@ static int u_base64_decode(lua_State *L)
 
 static const luaL_Reg util_functions[] = {
     {"base64_encode", u_base64_encode},
+    {"digest_file", u_digest_file},
     {"base64_decode", u_base64_decode},
     {"digest_check", u_digest_check},
     {"digest_of", u_digest_of},
@@ -2932,6 +3420,8 @@ static const luaL_Reg client_methods[] = {
     {"get_blob", client_get_blob},
     {"initiate_blob_upload", client_initiate_blob_upload},
     {"mount_blob", client_mount_blob},
+    {"fetch_blobs", client_fetch_blobs},
+    {"upload_files", client_upload_files},
     {"get_blob_upload_status", client_get_blob_upload_status},
     {"upload_blob", client_upload_blob},
     {"upload_blob_chunk", client_upload_blob_chunk},
@@ -3005,6 +3495,8 @@ RG_EXPORT int luaopen_registry_core(lua_State *L)
     new_class(L, READER_MT, reader_methods, reader_close, reader_tostring);
     lua_pop(L, 1);
     new_class(L, REQUEST_MT, NULL, request_gc, NULL);
+    lua_pop(L, 1);
+    new_class(L, BATCH_MT, NULL, batch_gc, NULL);
     lua_pop(L, 1);
     new_class(L, UPLOAD_MT, NULL, upload_gc, upload_tostring);
     lua_pushnil(L);
