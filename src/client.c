@@ -117,7 +117,8 @@ int rg_client_xfer(rg_client *c, rg_xfer *x, const char *method, const char *url
 void rg_client_xfer_done(rg_client *c, rg_xfer *x)
 {
     CURL *keep = NULL;
-    int pool = !c->closed && c->nidle < RG_IDLE_MAX;
+    /* a handle whose transfer failed is not reused: its state is suspect */
+    int pool = !c->closed && c->nidle < RG_IDLE_MAX && x->result == CURLE_OK;
     rg_xfer_cleanup(x, pool ? &keep : NULL);
     if (keep)
         c->idle[c->nidle++] = keep;

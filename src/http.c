@@ -253,7 +253,14 @@ int rg_xfer_header(rg_xfer *x, const char *line)
 }
 
 #define SETOPT(opt, val) \
-    do { if (curl_easy_setopt(e, opt, val) != CURLE_OK) goto fail; } while (0)
+    do { \
+        CURLcode rc_ = curl_easy_setopt(e, opt, val); \
+        if (rc_ != CURLE_OK) { \
+            snprintf(x->errbuf, sizeof x->errbuf, "could not set up the request " \
+                     "(option %d: %s)", (int)(opt), curl_easy_strerror(rc_)); \
+            goto fail; \
+        } \
+    } while (0)
 
 int rg_xfer_start(rg_xfer *x)
 {
@@ -289,7 +296,8 @@ int rg_xfer_start(rg_xfer *x)
     SETOPT(CURLOPT_FOLLOWLOCATION, x->follow ? 1L : 0L);
     SETOPT(CURLOPT_MAXREDIRS, 5L);
     SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
-    SETOPT(CURLOPT_BUFFERSIZE, 256L * 1024L);
+    /* a larger receive buffer for blobs; not fatal when refused */
+    (void)curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 256L * 1024L);
     if (o->user_agent)
         SETOPT(CURLOPT_USERAGENT, o->user_agent);
     if (o->connect_timeout_ms > 0)

@@ -1742,7 +1742,7 @@ static int client_catalog(lua_State *L)
     return list_paged(L, "_catalog", "repositories", F_OTHER, NULL, 2);
 }
 
-/* client:ping() -> true: the endpoint speaks the v2 API (200 or 401) */
+/* client:ping() -> true: GET /v2/ answered 200 (after authentication) */
 static int client_ping(lua_State *L)
 {
     lclient *lc = check_client(L, 1);
