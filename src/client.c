@@ -18,6 +18,9 @@ int rg_client_init(rg_client *c, const char *endpoint, const char **why)
     c->http.timeout_ms = 60000;
     c->http.connect_timeout_ms = 10000;
     c->http.stall_timeout_s = 60;
+    c->retries = 3;
+    c->max_retry_wait = 30;
+    c->rnd = 2463534242u ^ (unsigned int)(size_t)c;
 
     if (rg_http_global_init() != 0) {
         *why = "libcurl could not be initialised";

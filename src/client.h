@@ -28,6 +28,9 @@ typedef struct rg_client {
     CURL *idle[RG_IDLE_MAX];
     int nidle;
     int active;              /* transfers alive (readers) */
+    int retries;             /* transient failures retried per request */
+    double max_retry_wait;   /* seconds, cap on one wait */
+    unsigned int rnd;        /* jitter state */
     rg_auth auth;
     int closed;
 } rg_client;

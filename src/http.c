@@ -53,6 +53,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
         x->skip_armed = 0;
         x->skip = 0;
         x->received = 0;
+        x->kept = 0;
         rg_buf_reset(&x->body);
         return len;
     }
@@ -127,14 +128,18 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
         x->write_paused = 1;
         return CURL_WRITEFUNC_PAUSE;
     }
-    if (x->out_hash && rg_hasher_update(x->out_hash, p, len) != 0)
-        return 0;
+    if (x->out_hash) {
+        size_t from = x->skip_unhashed ? len - keep : 0;
+        if (len > from && rg_hasher_update(x->out_hash, p + from, len - from) != 0)
+            return 0;
+    }
     if (keep > 0 && rg_buf_add(&x->body, p + (len - keep), keep) != 0) {
         x->overflow = 1;
         return 0;
     }
     x->skip -= (int64_t)(len - keep);
     x->received += (int64_t)len;
+    x->kept += (int64_t)keep;
     return len;
 }
 
@@ -410,7 +415,7 @@ static int satisfied(rg_xfer *x, rg_until until)
     case RG_UNTIL_HEADERS:
         return x->headers_done;
     case RG_UNTIL_DATA:
-        return rg_buf_size(&x->body) > 0 && x->status < 300;
+        return rg_buf_size(&x->body) > x->hold && x->status < 300;
     default:
         return 0;
     }
@@ -562,6 +567,7 @@ int rg_xfer_rewind(rg_xfer *x)
     x->skip = 0;
     x->skip_armed = 0;
     x->received = 0;
+    x->kept = 0;
     x->done = 0;
     x->result = CURLE_OK;
     x->errbuf[0] = '\0';

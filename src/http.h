@@ -89,7 +89,7 @@ typedef enum rg_sink_kind {
 typedef enum rg_until {
     RG_UNTIL_DONE = 0,
     RG_UNTIL_HEADERS,   /* final response's headers are in (or done) */
-    RG_UNTIL_DATA       /* some body bytes buffered (or done) */
+    RG_UNTIL_DATA       /* more than x->hold body bytes buffered (or done) */
 } rg_until;
 
 typedef struct rg_xfer {
@@ -127,7 +127,10 @@ typedef struct rg_xfer {
     int64_t skip;            /* body bytes to drop (still hashed) */
     int64_t range_offset;    /* offset asked with Range: a 200 skips it */
     int skip_armed;
+    int skip_unhashed;       /* a resumed 200: skipped bytes were hashed before */
+    size_t hold;             /* STREAM: bytes kept back until the end */
     int64_t received;        /* body bytes of the final response */
+    int64_t kept;            /* of those, appended to body (not skipped) */
     int fd;                  /* RG_SINK_FD */
     int sink_errno;          /* write(2) failed with this */
 

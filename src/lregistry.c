@@ -18,6 +18,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
@@ -79,6 +80,8 @@ typedef struct lrequest {
     rg_xfer x;
     int live;                /* x holds resources */
     int pushed;              /* an error table was pushed for it */
+    int no_retry;            /* not safe to repeat as it is */
+    int retried;             /* transient failures retried */
     int nscopes;
     char *scopes[RG_SCOPES_MAX];   /* token scopes the request needs */
 } lrequest;
@@ -91,6 +94,8 @@ typedef struct lreader {
     int finished;            /* EOF or failure reported */
     int verdict;             /* 0 unknown, 1 verified, -1 mismatch */
     int64_t offset;
+    int64_t pos_base;        /* blob offset of the current response's first kept byte */
+    int resumes;
     char digest[RG_DIGEST_MAX + 1];
     char actual[RG_DIGEST_MAX + 1];
     char name[RG_NAME_MAX + 1];
@@ -698,7 +703,7 @@ static double num_opt(lua_State *L, int t, const char *k, double dflt)
 static const char *const client_opts[] = {
     "timeout", "connect_timeout", "user_agent", "tls_verify", "ca_file",
     "ca_path", "cert_file", "key_file", "verbose", "username", "password",
-    "token", "identity_token", NULL
+    "token", "identity_token", "retries", "max_retry_wait", NULL
 };
 
 /* core.new(endpoint [, opts]) -> client | nil, err */
@@ -738,6 +743,8 @@ static int l_new(lua_State *L)
     lc = rg_newuserdata(L, sizeof *lc);
     memset(lc, 0, sizeof *lc);
     luaL_setmetatable(L, CLIENT_MT);
+    lua_newtable(L);                  /* per-client Lua state: last response */
+    rg_setuservalue(L, -2);
     if (rg_client_init(&lc->c, endpoint, &why) != 0) {
         ectx cx = {0};
         cx.url = endpoint;
@@ -765,6 +772,8 @@ static int l_new(lua_State *L)
         lc->c.ca_path = dup_opt(L, ot, "ca_path");
         lc->c.cert_file = dup_opt(L, ot, "cert_file");
         lc->c.key_file = dup_opt(L, ot, "key_file");
+        lc->c.retries = (int)num_opt(L, ot, "retries", 3);
+        lc->c.max_retry_wait = num_opt(L, ot, "max_retry_wait", 30);
         lc->c.auth.username = dup_opt(L, ot, "username");
         lc->c.auth.password = dup_opt(L, ot, "password");
         lc->c.auth.bearer = dup_opt(L, ot, "token");
@@ -1081,6 +1090,162 @@ static int pick_challenge(rg_xfer *x, rg_challenge *ch, int *nch)
     return best;
 }
 
+/* libcurl outcomes worth trying again: the network, not the request. */
+static int transient_result(CURLcode rc)
+{
+    switch (rc) {
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static int transient_status(long st)
+{
+    return st == 429 || st == 500 || st == 502 || st == 503 || st == 504;
+}
+
+/* Seconds to wait before retry n (0-based): Retry-After when the reply
+ * has one, else exponential backoff with jitter; capped. */
+static double retry_wait(rg_client *c, rg_xfer *x, int n)
+{
+    const char *ra = (x->headers_done || x->done) ? rg_xfer_get_header(x, "Retry-After", -1) : NULL;
+    double w = -1, cap = c->max_retry_wait;
+    if (ra) {
+        const char *p = ra;
+        double v = 0;
+        int digits = 0;
+        while (*p == ' ')
+            p++;
+        for (; *p >= '0' && *p <= '9' && digits < 10; p++, digits++)
+            v = v * 10 + (*p - '0');
+        if (digits > 0 && (*p == '\0' || *p == ' '))
+            w = v;
+        else {
+            time_t t = curl_getdate(ra, NULL);
+            if (t != (time_t)-1)
+                w = (double)t - rg_now();
+            if (w < 0 && t != (time_t)-1)
+                w = 0;
+        }
+    }
+    if (w < 0) {
+        double base = 0.25 * (double)(1u << (n > 10 ? 10 : n));
+        c->rnd ^= c->rnd << 13;
+        c->rnd ^= c->rnd >> 17;
+        c->rnd ^= c->rnd << 5;
+        w = base * (0.5 + (double)(c->rnd % 1000) / 1000.0);
+    }
+    return w > cap ? cap : w;
+}
+
+static void sleep_seconds(double s)
+{
+    struct timespec ts;
+    if (s <= 0)
+        return;
+    ts.tv_sec = (time_t)s;
+    ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* Should this outcome be tried again?  Waits first; 1 = go again. */
+static int retry_after_failure(lrequest *r, double t0)
+{
+    rg_client *c = r->c;
+    rg_xfer *x = &r->x;
+    double w;
+    int transient;
+    if (r->no_retry || r->retried >= c->retries)
+        return 0;
+    /* body bytes already streamed out (and hashed) cannot be taken back:
+     * a blob reader resumes with a Range instead */
+    if ((x->sink == RG_SINK_STREAM || x->sink == RG_SINK_FD) && x->status < 300 &&
+        x->received > 0)
+        return 0;
+    transient = (x->done && x->result != CURLE_OK && !x->src_failed && !x->overflow &&
+                 !x->sink_errno && transient_result(x->result)) ||
+                ((x->headers_done || x->done) && x->result == CURLE_OK &&
+                 transient_status(x->status));
+    if (!transient)
+        return 0;
+    w = retry_wait(c, x, r->retried);
+    if (c->http.timeout_ms > 0 && rg_now() - t0 + w > c->http.timeout_ms / 1000.0)
+        return 0;
+    if (!x->done)
+        rg_xfer_run(x, RG_UNTIL_DONE);
+    if (rg_xfer_rewind(x) != 0)
+        return 0;
+    sleep_seconds(w);
+    r->retried++;
+    return 1;
+}
+
+/* Remember what the registry said last (client:last_response()). */
+static void note_response(lua_State *L, lrequest *r)
+{
+    rg_xfer *x = &r->x;
+    size_t i, n;
+    const char *v;
+    if (!luaL_testudata(L, 1, CLIENT_MT) || !lua_checkstack(L, 6))
+        return;
+    rg_getuservalue(L, 1);
+    if (!lua_istable(L, -1)) {
+        lua_pop(L, 1);
+        return;
+    }
+    lua_createtable(L, 0, 8);
+    if (x->status) {
+        lua_pushinteger(L, (lua_Integer)x->status);
+        lua_setfield(L, -2, "status");
+    }
+    set_str(L, "method", x->method);
+    push_url_noquery(L, rg_xfer_url(x));
+    lua_setfield(L, -2, "url");
+    lua_pushinteger(L, r->retried);
+    lua_setfield(L, -2, "retries");
+    n = rg_xfer_header_count(x, "Warning");
+    lua_createtable(L, (int)n, 0);
+    for (i = 0; i < n && i < 32; i++) {
+        v = rg_xfer_get_header(x, "Warning", (int)i);
+        if (v) {
+            lua_pushstring(L, v);
+            lua_rawseti(L, -2, (int)i + 1);
+        }
+    }
+    lua_setfield(L, -2, "warnings");
+    lua_createtable(L, 0, 3);
+    if ((v = rg_xfer_get_header(x, "RateLimit-Limit", -1)) != NULL)
+        set_str(L, "limit", v);
+    if ((v = rg_xfer_get_header(x, "RateLimit-Remaining", -1)) != NULL)
+        set_str(L, "remaining", v);
+    if ((v = rg_xfer_get_header(x, "Docker-RateLimit-Source", -1)) != NULL)
+        set_str(L, "source", v);
+    lua_setfield(L, -2, "ratelimit");
+    lua_setfield(L, -2, "last");
+    lua_pop(L, 1);
+}
+
+/* client:last_response() -> {status=, method=, url=, retries=, warnings=, ratelimit=} | nil */
+static int client_last_response(lua_State *L)
+{
+    check_client(L, 1);
+    rg_getuservalue(L, 1);
+    if (!lua_istable(L, -1))
+        return 0;
+    lua_getfield(L, -1, "last");
+    return 1;
+}
+
 /*
  * Run the request until `until`, answering 401 challenges: Basic with the
  * client's credentials, Bearer with a token for the request's scopes (plus
@@ -1094,6 +1259,7 @@ static int run_auth(lua_State *L, lrequest *r, rg_until until)
     rg_auth *a = &r->c->auth;
     int attempt, same = rg_url_same_origin(r->x.url, r->c->endpoint);
     char *key = NULL;
+    double t0 = rg_now();
 
     if (same && r->x.src.kind == RG_SRC_PULL && a->scheme == RG_SCHEME_OTHER &&
         !a->open && !a->bearer) {
@@ -1124,14 +1290,17 @@ static int run_auth(lua_State *L, lrequest *r, rg_until until)
         r->pushed = 1;
         return -1;
     }
-    for (attempt = 0;; attempt++) {
+    for (attempt = 0;;) {
         rg_challenge ch[RG_CHALLENGE_MAX];
         int nch = 0, best, insufficient = 0;
         int had_auth = r->x.auth_line != NULL;
 
         if (rg_xfer_start(&r->x) == 0)
             rg_xfer_run(&r->x, until);
-        if (!same || attempt >= 2 || r->x.status != 401 ||
+        if (retry_after_failure(r, t0))
+            continue;
+        attempt++;
+        if (!same || attempt > 2 || r->x.status != 401 ||
             !(r->x.headers_done || r->x.done))
             break;
         if (!r->x.done)
@@ -1168,7 +1337,7 @@ static int run_auth(lua_State *L, lrequest *r, rg_until until)
                     sc = sp ? sp + 1 : NULL;
                 }
             }
-            if (insufficient && had_auth && attempt > 0) {
+            if (insufficient && had_auth && attempt > 1) {
                 rg_challenge_free(ch, nch);
                 break;                           /* a fresh token was refused */
             }
@@ -1184,6 +1353,7 @@ static int run_auth(lua_State *L, lrequest *r, rg_until until)
         }
     }
     free(key);
+    note_response(L, r);
     return 0;
 }
 
@@ -1939,15 +2109,98 @@ mismatch:
     return 2;
 }
 
-/* Fill the buffer (or finish).  Returns 0, or 2 with nil, err pushed. */
-static int reader_fill(lua_State *L, lreader *rd)
+/* The broken transfer can be picked up again from where it stopped. */
+static int reader_resumable(lreader *rd)
 {
     rg_xfer *x = &rd->r.x;
-    while (rg_buf_size(&x->body) == 0 && !x->done)
-        rg_xfer_run(x, RG_UNTIL_DATA);
-    if (x->done)
+    return x->done && x->result != CURLE_OK && transient_result(x->result) &&
+           !x->overflow && !x->sink_errno && rd->resumes < rd->r.c->retries;
+}
+
+/*
+ * Reconnect with Range: bytes=<next>- and carry on hashing.  A 206 must
+ * start exactly there; a 200 (a server that ignores Range) has its first
+ * <next> bytes dropped, not hashed twice, not spliced in.
+ * Returns 0, or 2 with nil, err pushed.
+ */
+static int reader_resume(lua_State *L, lreader *rd)
+{
+    rg_xfer *x = &rd->r.x;
+    int64_t pos = rd->pos_base + x->kept;
+    ectx cx;
+    reader_ctx(rd, &cx);
+    rd->resumes++;
+    sleep_seconds(retry_wait(rd->r.c, x, rd->resumes - 1));
+    if (rg_xfer_rewind(x) != 0)
+        return fail(L, "transport", 0, "the transfer cannot be resumed", &cx);
+    curl_slist_free_all(x->hdrs);
+    x->hdrs = NULL;
+    if (pos > 0) {
+        char line[64];
+        rg_range_request(line, sizeof line, pos);
+        rg_xfer_header(x, line);
+    }
+    x->range_offset = pos;
+    x->skip_unhashed = 1;
+    rd->pos_base = pos;
+    rd->r.retried = 0;
+    if (run_auth(L, &rd->r, RG_UNTIL_HEADERS) != 0)
+        return 2;
+    if (x->headers_done && x->status == 206) {
+        const char *cr = rg_xfer_get_header(x, "Content-Range", -1);
+        int64_t s0, e0, t0;
+        if (!cr || rg_content_range_parse(cr, strlen(cr), &s0, &e0, &t0) != 0 || s0 != pos)
+            return fail(L, "invalid_range", 206,
+                        "on resume the registry answered another range than the one asked for", &cx);
+        return 0;
+    }
+    if (x->headers_done && x->status == 200)
+        return 0;
+    if (x->done && x->result != CURLE_OK)
+        return 0;                 /* the caller sees it failed again */
+    if (!x->done)
+        rg_xfer_run(x, RG_UNTIL_DONE);
+    return fail_xfer(L, x, F_BLOB, &cx);
+}
+
+/*
+ * Make bytes available.  *avail is how many may be handed out now: while
+ * the transfer runs, the last x->hold bytes stay back, so the blob's final
+ * byte is only released once the digest has verified.  Returns 0, or 2
+ * with nil, err pushed.
+ */
+static int reader_fill(lua_State *L, lreader *rd, size_t *avail)
+{
+    rg_xfer *x = &rd->r.x;
+    for (;;) {
+        size_t size;
+        int n;
+        while (!x->done && rg_buf_size(&x->body) <= x->hold)
+            rg_xfer_run(x, RG_UNTIL_DATA);
+        size = rg_buf_size(&x->body);
+        if (!x->done) {
+            *avail = size - x->hold;
+            return 0;
+        }
+        if (x->result == CURLE_OK) {
+            if ((n = reader_verdict(L, rd)) != 0)
+                return n;
+            *avail = size;
+            return 0;
+        }
+        if (reader_resumable(rd)) {
+            if (size > 0) {          /* not the end: all of it is good so far */
+                *avail = size;
+                return 0;
+            }
+            if ((n = reader_resume(L, rd)) != 0) {
+                rd->verdict = -2;
+                return n;
+            }
+            continue;
+        }
         return reader_verdict(L, rd);
-    return 0;
+    }
 }
 
 /* reader:read([n | "a"]) -> bytes | nil (end) | nil, err */
@@ -1955,7 +2208,7 @@ static int reader_read(lua_State *L)
 {
     lreader *rd = check_reader(L, 1);
     rg_xfer *x = &rd->r.x;
-    size_t want = 64 * 1024;
+    size_t want = 64 * 1024, avail = 0;
     int all = 0, n;
 
     if (lua_type(L, 2) == LUA_TNUMBER) {
@@ -1984,41 +2237,38 @@ static int reader_read(lua_State *L)
         luaL_Buffer b;
         luaL_buffinit(L, &b);
         for (;;) {
-            while (rg_buf_size(&x->body) == 0 && !x->done)
-                rg_xfer_run(x, RG_UNTIL_DATA);
-            if (rg_buf_size(&x->body) > 0) {
-                luaL_addlstring(&b, rg_buf_ptr(&x->body), rg_buf_size(&x->body));
-                rg_buf_consume(&x->body, rg_buf_size(&x->body));
-                continue;
+            if ((n = reader_fill(L, rd, &avail)) != 0) {
+                rd->finished = 1;
+                reader_release(rd);
+                return n;
             }
-            break;
+            if (avail == 0)
+                break;
+            luaL_addlstring(&b, rg_buf_ptr(&x->body), avail);
+            rg_buf_consume(&x->body, avail);
         }
         luaL_pushresult(&b);
-        n = reader_verdict(L, rd);
         rd->finished = 1;
         reader_release(rd);
-        if (n)
-            return n;
         return 1;
     }
     if (want == 0) {
         lua_pushliteral(L, "");
         return 1;
     }
-    if ((n = reader_fill(L, rd)) != 0) {
+    if ((n = reader_fill(L, rd, &avail)) != 0) {
         rd->finished = 1;
         reader_release(rd);
         return n;
     }
-    if (rg_buf_size(&x->body) == 0) {
+    if (avail == 0) {
         rd->finished = 1;
         reader_release(rd);
         lua_pushnil(L);
         return 1;
     }
     {
-        size_t have = rg_buf_size(&x->body);
-        size_t take = have < want ? have : want;
+        size_t take = avail < want ? avail : want;
         lua_pushlstring(L, rg_buf_ptr(&x->body), take);
         rg_buf_consume(&x->body, take);
     }
@@ -2127,8 +2377,10 @@ static int client_get_blob(lua_State *L)
     {
         curl_off_t cl = -1;
         curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+        rd->pos_base = offset;
         if (x->status == 200) {
             rd->verify = 1;
+            x->hold = 1;
             if (cl >= 0) {
                 length = (int64_t)cl - offset;
                 if (length < 0) {
@@ -2448,6 +2700,7 @@ static int do_patch(lua_State *L, int ui, int si, int li, int sti)
     if (u->state != 0)
         return fail(L, "upload_not_found", 0, "the upload was finished or cancelled", &cx);
     r = new_request(L, 1, "PATCH", u->location);
+    r->no_retry = 1;          /* bytes may have been appended: resume instead */
     add_scope(r, "repository", u->name[0] ? u->name : NULL, "pull,push");
     r->x.src = src;
     rg_xfer_header(&r->x, "Content-Type: application/octet-stream");
@@ -2551,6 +2804,7 @@ static int do_put(lua_State *L, int ui, int si, int li, int di)
     free(url);
     r = new_request(L, 1, "PUT", lua_tostring(L, -1));
     add_scope(r, "repository", u->name[0] ? u->name : NULL, "pull,push");
+    r->no_retry = si != 0;    /* a body may have been partly appended */
     if (si) {
         r->x.src = src;
         rg_xfer_header(&r->x, "Content-Type: application/octet-stream");
@@ -3429,6 +3683,7 @@ static const luaL_Reg client_methods[] = {
     {"cancel_blob_upload", client_cancel_blob_upload},
     {"endpoint", client_endpoint},
     {"auth_info", client_auth_info},
+    {"last_response", client_last_response},
     {"close", client_close},
     {NULL, NULL}
 };
