@@ -2679,6 +2679,121 @@ static int client_get_blob_upload_status(lua_State *L)
     return 2;
 }
 
+
+/* ----- upload resume ----- */
+
+/*
+ * Ask the registry how many bytes the upload holds (GET <location>),
+ * taking the new Location.  Returns the count, -2 when the upload is gone
+ * (404), -1 on any other failure.  Pushes nothing.
+ */
+static int64_t upload_probe(lua_State *L, lupload *u)
+{
+    int top = lua_gettop(L);
+    int64_t got = -1;
+    lrequest *r = new_request(L, 1, "GET", u->location);
+    add_scope(r, "repository", u->name[0] ? u->name : NULL, "pull,push");
+    if (run_auth(L, r, RG_UNTIL_DONE) == 0 && r->x.result == CURLE_OK) {
+        if (r->x.status == 204 || r->x.status == 200) {
+            got = upload_reported(&r->x, -1);
+            if (got < 0)
+                got = -1;
+            upload_take_location(u, &r->x);
+        } else if (r->x.status == 404) {
+            got = -2;
+        }
+    }
+    end_request(r);
+    lua_settop(L, top);
+    return got;
+}
+
+/* HEAD the blob: 1 when the repository has it with `size` bytes (or any
+ * size when size < 0), else 0.  Pushes nothing. */
+static int blob_present(lua_State *L, const char *name, const char *digest, int64_t size)
+{
+    int top = lua_gettop(L), yes = 0;
+    char *url = rg_client_url(&check_client(L, 1)->c, name, "/blobs/", digest);
+    lrequest *r;
+    if (!url)
+        return 0;
+    lua_pushstring(L, url);
+    free(url);
+    r = new_request(L, 1, "HEAD", lua_tostring(L, -1));
+    add_scope(r, "repository", name, "pull");
+    r->x.follow = 1;
+    if (run_auth(L, r, RG_UNTIL_DONE) == 0 && r->x.result == CURLE_OK && r->x.status == 200) {
+        curl_off_t cl = -1;
+        curl_easy_getinfo(r->x.easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+        yes = size < 0 || (int64_t)cl == size;
+    }
+    end_request(r);
+    lua_settop(L, top);
+    return yes;
+}
+
+/* A failed upload request whose body can be sent again from an offset. */
+static int upload_resumable(lrequest *r)
+{
+    rg_xfer *x = &r->x;
+    if (r->pushed || x->src_failed || r->retried >= r->c->retries)
+        return 0;
+    if (x->src.kind != RG_SRC_MEM && x->src.kind != RG_SRC_FILE && x->src.kind != RG_SRC_NONE)
+        return 0;
+    return (x->done && x->result != CURLE_OK && transient_result(x->result)) ||
+           (x->result == CURLE_OK && transient_status(x->status));
+}
+
+/*
+ * Point the request's body at blob offset k (the body started at blob
+ * offset start with `orig` as its source) and re-target it at the upload's
+ * newest Location with a fresh Content-Range.  0, or -1 when impossible.
+ */
+static int upload_reposition(lrequest *r, const rg_source *orig, long file_start,
+                             int64_t start, int64_t k, lupload *u, const char *query_digest)
+{
+    rg_xfer *x = &r->x;
+    int64_t delta = k - start;
+    char line[96];
+    char *url;
+    if (delta < 0 || (orig->length >= 0 && delta > orig->length))
+        return -1;
+    if (rg_xfer_rewind(x) != 0 && x->src.kind != RG_SRC_FILE)
+        return -1;
+    x->src = *orig;
+    if (orig->kind == RG_SRC_MEM) {
+        x->src.mem = orig->mem + delta;
+        x->src.mem_len = orig->mem_len - (size_t)delta;
+    } else if (orig->kind == RG_SRC_FILE) {
+        if (file_start < 0 || fseek(orig->fp, file_start + (long)delta, SEEK_SET) != 0)
+            return -1;
+        x->src_start = file_start + (long)delta;
+    }
+    if (orig->length >= 0)
+        x->src.length = orig->length - delta;
+    x->piece_off = 0;
+    x->in_hash = NULL;                 /* only part of the blob goes again */
+    curl_slist_free_all(x->hdrs);
+    x->hdrs = NULL;
+    rg_xfer_header(x, "Content-Type: application/octet-stream");
+    rg_xfer_header(x, "Expect:");
+    if (x->src.length > 0) {
+        snprintf(line, sizeof line, "Content-Range: %lld-%lld", (long long)k,
+                 (long long)(k + x->src.length - 1));
+        rg_xfer_header(x, line);
+    }
+    url = query_digest ? rg_url_add_query(u->location, "digest", query_digest)
+                       : strdup(u->location);
+    if (!url)
+        return -1;
+    if (rg_xfer_request(x, x->method, url) != 0) {
+        free(url);
+        return -1;
+    }
+    free(url);
+    return 0;
+}
+
 /*
  * One PATCH.  Stack: client(1), upload(ui), source(si), length(li),
  * start(sti, 0 = none).  Returns the upload.
@@ -2711,7 +2826,25 @@ static int do_patch(lua_State *L, int ui, int si, int li, int sti)
                  (long long)start, (long long)(start + src.length - 1));
         rg_xfer_header(&r->x, line);
     }
-    if (run_ok(L, r, 202, 201) <= 0 && !(r->x.result == CURLE_OK && r->x.status == 204)) {
+    for (;;) {
+        int64_t k;
+        if (run_ok(L, r, 202, 201) > 0 || (r->x.result == CURLE_OK && r->x.status == 204))
+            break;
+        if (upload_resumable(r)) {
+            /* resume: ask what arrived, send the rest */
+            long file_start = r->x.src_start;
+            r->retried++;
+            sleep_seconds(retry_wait(r->c, &r->x, r->retried - 1));
+            k = upload_probe(L, u);
+            if (k >= start && src.length >= 0 && k == start + src.length) {
+                end_request(r);
+                u->offset = k;
+                lua_pushvalue(L, ui);
+                return 1;
+            }
+            if (k >= start && upload_reposition(r, &src, file_start, start, k, u, NULL) == 0)
+                continue;
+        }
         n = fail_req(L, r, F_UPLOAD, &cx);
         if (src.kind == RG_SRC_PULL && !lua_isnil(L, p.errslot)) {
             lua_pushvalue(L, p.errslot);
@@ -2720,7 +2853,7 @@ static int do_patch(lua_State *L, int ui, int si, int li, int sti)
         end_request(r);
         return n;
     }
-    expect = start + r->x.sent;
+    expect = src.length >= 0 ? start + src.length : start + r->x.sent;
     {
         int64_t got = upload_reported(&r->x, expect);
         upload_take_location(u, &r->x);
@@ -2821,7 +2954,29 @@ static int do_put(lua_State *L, int ui, int si, int li, int di)
     memset(&h, 0, sizeof h);
     if (whole && rg_hasher_init(&h, alg) == 0)
         r->x.in_hash = &h;
-    if (run_ok(L, r, 201, 204) <= 0 && !(r->x.result == CURLE_OK && r->x.status == 200)) {
+    for (;;) {
+        int64_t k, base = u->offset >= 0 ? u->offset : 0;
+        long file_start;
+        if (run_ok(L, r, 201, 204) > 0 || (r->x.result == CURLE_OK && r->x.status == 200))
+            break;
+        if (!upload_resumable(r))
+            break;
+        file_start = r->x.src_start;
+        r->retried++;
+        sleep_seconds(retry_wait(r->c, &r->x, r->retried - 1));
+        k = upload_probe(L, u);
+        if (k == -2 && u->name[0] && blob_present(L, u->name, d, -1)) {
+            /* the PUT went through; only its answer was lost */
+            r->x.result = CURLE_OK;
+            r->x.status = 201;
+            r->x.in_hash = NULL;
+            break;
+        }
+        if (k < base || !si || upload_reposition(r, &src, file_start, base, k, u, d) != 0)
+            break;
+    }
+    if (!(r->x.result == CURLE_OK &&
+          (r->x.status == 201 || r->x.status == 204 || r->x.status == 200))) {
         n = fail_req(L, r, F_UPLOAD, &cx);
         if (si && src.kind == RG_SRC_PULL && !lua_isnil(L, p.errslot)) {
             lua_pushvalue(L, p.errslot);
@@ -2833,7 +2988,7 @@ static int do_put(lua_State *L, int ui, int si, int li, int di)
     }
     u->state = 1;
     if (u->offset >= 0)
-        u->offset += r->x.sent;
+        u->offset += si && src.length >= 0 ? src.length : r->x.sent;
     if (r->x.in_hash) {
         char sent[RG_DIGEST_MAX + 1];
         int bad = rg_hasher_final(&h, sent) != 0 || strcmp(sent, d) != 0;
