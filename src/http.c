@@ -206,6 +206,35 @@ static size_t on_read(char *buf, size_t size, size_t n, void *ud)
     return got;
 }
 
+/*
+ * Verbose output (opts.verbose) without secrets: like libcurl's own, but
+ * the value of every Authorization header line is replaced.
+ */
+static int on_debug(CURL *h, curl_infotype type, char *p, size_t n, void *ud)
+{
+    const char *pfx;
+    size_t i = 0;
+    (void)h;
+    (void)ud;
+    switch (type) {
+    case CURLINFO_TEXT: pfx = "* "; break;
+    case CURLINFO_HEADER_IN: pfx = "< "; break;
+    case CURLINFO_HEADER_OUT: pfx = "> "; break;
+    default: return 0;               /* bodies and TLS data are not shown */
+    }
+    while (i < n) {
+        size_t j = i;
+        while (j < n && p[j] != '\n')
+            j++;
+        if (j - i >= 14 && strncasecmp(p + i, "authorization:", 14) == 0)
+            fprintf(stderr, "%sAuthorization: [redacted]\n", pfx);
+        else if (j > i && !(j - i == 1 && p[i] == '\r'))
+            fprintf(stderr, "%s%.*s\n", pfx, (int)(j - i - (p[j - 1] == '\r')), p + i);
+        i = j + 1;
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* setup                                                               */
 /* ------------------------------------------------------------------ */
@@ -327,8 +356,10 @@ int rg_xfer_start(rg_xfer *x)
         SETOPT(CURLOPT_SSLKEY, o->key_file);
     if (o->share)
         SETOPT(CURLOPT_SHARE, o->share);
-    if (o->verbose)
+    if (o->verbose) {
+        SETOPT(CURLOPT_DEBUGFUNCTION, on_debug);
         SETOPT(CURLOPT_VERBOSE, 1L);
+    }
 
     if (strcmp(x->method, "GET") == 0) {
         SETOPT(CURLOPT_HTTPGET, 1L);
