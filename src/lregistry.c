@@ -3139,7 +3139,8 @@ typedef struct bitem {
     rg_hasher h;
     int state;
     int retried;
-    int fd;                  /* fetch: the .part file */
+    int fd;                  /* fetch: the .part file (or the caller's file) */
+    int own_fd;              /* fd is ours to close */
     FILE *fp;                /* upload: the source file */
     char *path, *tmp;
     char digest[RG_DIGEST_MAX + 1];
@@ -3162,10 +3163,9 @@ static void bitem_release(bitem *it, int failed)
     }
     free_scopes(&it->r);
     rg_hasher_free(&it->h);
-    if (it->fd > 0) {
+    if (it->fd >= 0 && it->own_fd)
         close(it->fd);
-        it->fd = -1;
-    }
+    it->fd = -1;
     if (it->fp) {
         fclose(it->fp);
         it->fp = NULL;
@@ -3241,7 +3241,25 @@ static int bitem_start(lua_State *L, lbatch *b, int i, int items_i)
         return luaL_error(L, "cannot start hashing");
     if (b->kind == B_FETCH) {
         add_scope(&it->r, "repository", it->name, "pull");
-        it->fd = open(it->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (it->tmp) {
+            it->fd = open(it->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+            it->own_fd = 1;
+        } else {
+            /* the caller's open file: written in place, no rename */
+            FILE *f;
+            int closed = 0;
+            lua_rawgeti(L, items_i, i + 1);
+            lua_getfield(L, -1, "file");
+            f = rg_tofile(L, -1, &closed);
+            lua_pop(L, 2);
+            if (f) {
+                fflush(f);
+                if (it->retried && ftruncate(fileno(f), 0) != 0)
+                    (void)0;
+                it->fd = fileno(f);
+            }
+            it->own_fd = 0;
+        }
         if (it->fd < 0) {
             lua_pushnil(L);
             new_error(L, "source", 0, lua_pushfstring(L, "cannot write %s: %s",
@@ -3317,7 +3335,7 @@ static int bitem_finish(lua_State *L, lbatch *b, int i, int items_i, int res_i)
                  "the blob has %d bytes, the descriptor says %d", (int)got, (int)it->size), &cx);
             lua_remove(L, -3);
             ok = 0;
-        } else if (b->kind == B_FETCH) {
+        } else if (b->kind == B_FETCH && it->tmp) {
             close(it->fd);
             it->fd = -1;
             if (rename(it->tmp, it->path) != 0) {
@@ -3428,7 +3446,15 @@ static int run_batch(lua_State *L, int kind)
         if (!lua_istable(L, -1))
             return luaL_error(L, "item %d must be a table", i + 1);
         d = field_str(L, -1, "digest", i + 1);
-        path = field_str(L, -1, "path", i + 1);
+        lua_getfield(L, -1, "file");
+        if (kind == B_FETCH && !lua_isnil(L, -1)) {
+            int closed = 0;
+            if (!rg_tofile(L, -1, &closed))
+                return luaL_error(L, "item %d: 'file' must be an open file", i + 1);
+            path = NULL;
+        } else
+            path = field_str(L, -2, "path", i + 1);
+        lua_pop(L, 1);
         dl = strlen(d);
         lua_getfield(L, -1, "size");
         if (!lua_isnil(L, -1))
@@ -3467,14 +3493,14 @@ static int run_batch(lua_State *L, int kind)
                 return bad;
         }
         memcpy(it->digest, d, dl + 1);
-        it->path = strdup(path);
-        if (kind == B_FETCH) {
+        it->path = strdup(path ? path : "(file)");
+        if (kind == B_FETCH && path) {
             size_t pl = strlen(path);
             it->tmp = malloc(pl + 6);
             if (it->tmp)
                 snprintf(it->tmp, pl + 6, "%s.part", path);
         }
-        if (!it->path || (kind == B_FETCH && !it->tmp))
+        if (!it->path || (kind == B_FETCH && path && !it->tmp))
             return luaL_error(L, "out of memory");
         lua_pop(L, 1);
     }
