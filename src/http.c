@@ -88,7 +88,10 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
 
     if (x->sink == RG_SINK_FD) {
         size_t off = 0;
-        if (x->out_hash && rg_hasher_update(x->out_hash, p, len) != 0)
+        if (x->out_q) {
+            if (rg_hashq_push(x->out_q, p, len) != 0)
+                return 0;
+        } else if (x->out_hash && rg_hasher_update(x->out_hash, p, len) != 0)
             return 0;
         while (off < len) {
             ssize_t w = write(x->fd, p + off, len - off);

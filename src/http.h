@@ -28,6 +28,7 @@
 
 #include "buf.h"
 #include "digest.h"
+#include "hashq.h"
 
 #pragma GCC visibility push(hidden)
 
@@ -124,6 +125,7 @@ typedef struct rg_xfer {
     int overflow;            /* body passed its cap */
     int write_paused;
     rg_hasher *out_hash;     /* optional: hashes kept body bytes */
+    rg_hashq *out_q;         /* FD sink: hash on a worker thread instead */
     int64_t skip;            /* body bytes to drop (still hashed) */
     int64_t range_offset;    /* offset asked with Range: a 200 skips it */
     int skip_armed;

@@ -3137,6 +3137,7 @@ enum { S_PENDING = 0, S_RUNNING, S_OK, S_FAILED };
 typedef struct bitem {
     lrequest r;
     rg_hasher h;
+    rg_hashq *q;             /* fetch: hashing on a worker thread */
     int state;
     int retried;
     int fd;                  /* fetch: the .part file (or the caller's file) */
@@ -3163,6 +3164,8 @@ static void bitem_release(bitem *it, int failed)
     }
     free_scopes(&it->r);
     rg_hasher_free(&it->h);
+    rg_hashq_abort(it->q);
+    it->q = NULL;
     if (it->fd >= 0 && it->own_fd)
         close(it->fd);
     it->fd = -1;
@@ -3269,7 +3272,11 @@ static int bitem_start(lua_State *L, lbatch *b, int i, int items_i)
         }
         x->sink = RG_SINK_FD;
         x->fd = it->fd;
-        x->out_hash = &it->h;
+        it->q = rg_hashq_start(alg);
+        if (it->q)
+            x->out_q = it->q;
+        else
+            x->out_hash = &it->h;
         x->follow = 1;
     } else {
         add_scope(&it->r, "repository", it->name[0] ? it->name : NULL, "pull,push");
@@ -3323,7 +3330,14 @@ static int bitem_finish(lua_State *L, lbatch *b, int i, int items_i, int res_i)
     lua_setfield(L, -2, "digest");
     if (ok) {
         int64_t got = b->kind == B_FETCH ? x->received : x->sent;
-        if (rg_hasher_final(&it->h, actual) != 0 || strcmp(actual, it->digest) != 0) {
+        int hashed;
+        if (it->q) {
+            hashed = rg_hashq_finish(it->q, actual);
+            it->q = NULL;
+            x->out_q = NULL;
+        } else
+            hashed = rg_hasher_final(&it->h, actual);
+        if (hashed != 0 || strcmp(actual, it->digest) != 0) {
             fail(L, "digest_mismatch", x->status, b->kind == B_FETCH
                  ? "the blob's bytes do not match its digest"
                  : "the file's bytes do not match the digest", &cx);
