@@ -3832,7 +3832,15 @@ static int u_base64_decode(lua_State *L)
     return 1;
 }
 
+/* util.now() -> seconds since the epoch, sub-second (wall clock) */
+static int u_now(lua_State *L)
+{
+    lua_pushnumber(L, (lua_Number)rg_now());
+    return 1;
+}
+
 static const luaL_Reg util_functions[] = {
+    {"now", u_now},
     {"base64_encode", u_base64_encode},
     {"digest_file", u_digest_file},
     {"base64_decode", u_base64_decode},

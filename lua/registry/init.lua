@@ -65,4 +65,15 @@ end
 
 M.is_error = errors.is_error
 
+-- Image-level operations and references (pure Lua on the core).
+local reference = require "registry.reference"
+local image = require "registry.image"
+M.reference = reference
+M.image = image
+M.parse_reference = reference.parse
+M.client_for = reference.client_for
+M.pull = image.pull
+M.push = image.push
+M.copy = image.copy
+
 return M
