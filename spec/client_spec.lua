@@ -132,7 +132,7 @@ end
 local function free_port()
   local p = assert(io.popen(registry_server.python() .. " -c \"import socket; " ..
     "s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1]); s.close()\""))
-  local port = tonumber(p:read("a"))
+  local port = tonumber(p:read("*a"))
   p:close()
   return assert(port)
 end

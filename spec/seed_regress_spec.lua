@@ -157,7 +157,7 @@ local function start_silent_server()
   local port
   for _ = 1, 100 do
     local pf = io.open(portfile)
-    if pf then port = tonumber(pf:read("a")); pf:close() end
+    if pf then port = tonumber(pf:read("*a")); pf:close() end
     if port then break end
     sleep(0.05)
   end
@@ -402,7 +402,7 @@ describe("seed defects stay fixed", function()
       local m = image_manifest(client, name, "oci", 8, { ["org.example.t"] = "aaaa" })
       local md = must(client:put_manifest(name, "t", m))
       local path = blob_file(srv, md)
-      local f = assert(io.open(path, "rb")); local raw = f:read("a"); f:close()
+      local f = assert(io.open(path, "rb")); local raw = f:read("*a"); f:close()
       local pos = assert(raw:find('"aaaa"', 1, true))
       local bad = raw:sub(1, pos) .. "aaab" .. raw:sub(pos + 5)
       assert.are.equal(#raw, #bad)

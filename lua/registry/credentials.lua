@@ -55,7 +55,7 @@ end
 local function read_json(path)
   local f = io.open(path, "rb")
   if not f then return nil end
-  local text = f:read("a")
+  local text = f:read("*a")
   f:close()
   local doc, err = cjson.decode(text)
   if type(doc) ~= "table" then
@@ -76,13 +76,13 @@ function M.from_helper(helper, host)
   end
   local prog = "docker-credential-" .. helper
   local found = io.popen("command -v " .. prog .. " 2>/dev/null")
-  local where = found and found:read("l")
+  local where = found and found:read("*l")
   if found then found:close() end
   if not where or where == "" then
     return nil, "credential helper " .. prog .. " is not on PATH"
   end
   local p = io.popen("printf '%s' " .. shell_quote(host) .. " | " .. prog .. " get 2>/dev/null")
-  local out = p and p:read("a") or ""
+  local out = p and p:read("*a") or ""
   if p then p:close() end
   local doc = cjson.decode(out)
   if type(doc) ~= "table" or type(doc.Secret) ~= "string" then

@@ -33,7 +33,7 @@ M.quote = q
 -- @return ok (boolean), output (string), exit code (integer)
 function M.sh(cmd)
   local p = assert(io.popen("{ " .. cmd .. "\n} 2>&1", "r"))
-  local out = p:read("a")
+  local out = p:read("*a")
   local ok, _, code = p:close()
   return ok == true, out, code
 end
@@ -72,7 +72,7 @@ end
 local function read_file(path)
   local f = io.open(path, "rb")
   if not f then return nil end
-  local s = f:read("a")
+  local s = f:read("*a")
   f:close()
   return s
 end
@@ -270,7 +270,7 @@ local function try_start(opts)
 
   local proc = assert(io.popen("exec " .. PYTHON .. " -c " .. q(SUPERVISOR) ..
     " " .. q(dir) .. " " .. q(srv.log) .. " " .. REGISTRY .. " serve " .. q(srv.config), "r"))
-  local line = proc:read("l")
+  local line = proc:read("*l")
   srv.pid = tonumber(line)
   if not srv.pid then
     proc:close()
