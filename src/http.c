@@ -179,6 +179,32 @@ static size_t on_read(char *buf, size_t size, size_t n, void *ud)
             return CURL_READFUNC_ABORT;
         }
         break;
+    case RG_SRC_XFER: {
+        /* straight from the download's pull buffer; the blob's last byte
+         * goes only once the download verified its digest */
+        rg_xfer *g = x->src.peer;
+        size_t have = g->status < 300 ? rg_buf_size(&g->body) : 0;
+        if (g->verdict < 0 || (g->done && g->result != CURLE_OK) ||
+            (g->headers_done && g->status >= 300)) {
+            snprintf(x->src_err, sizeof x->src_err,
+                     "the source blob failed or did not verify");
+            x->src_failed = 1;
+            return CURL_READFUNC_ABORT;
+        }
+        got = have < cap ? have : cap;
+        if (got > 0 && x->src.length >= 0 && x->sent + (int64_t)got >= x->src.length &&
+            g->verdict != 1)
+            got--;
+        if (got == 0) {
+            if (have == 0 && g->done && g->verdict == 1)
+                break;                  /* end of the source */
+            x->read_paused = 1;
+            return CURL_READFUNC_PAUSE;
+        }
+        memcpy(buf, rg_buf_ptr(&g->body), got);
+        rg_buf_consume(&g->body, got);
+        break;
+    }
     case RG_SRC_PULL:
         if (x->piece_off >= x->piece_len) {
             if (x->src_done)
@@ -305,7 +331,7 @@ int rg_xfer_start(rg_xfer *x)
     const rg_http_opts *o = x->opts;
     int stream = x->sink == RG_SINK_STREAM || x->sink == RG_SINK_FD ||
                  x->src.kind == RG_SRC_FILE ||
-                 x->src.kind == RG_SRC_PULL;
+                 x->src.kind == RG_SRC_PULL || x->src.kind == RG_SRC_XFER;
 
     if (x->sink == RG_SINK_STREAM && x->body.max < RG_STREAM_MAX)
         x->body.max = RG_STREAM_MAX;

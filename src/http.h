@@ -67,11 +67,15 @@ typedef enum rg_src_kind {
     RG_SRC_NONE = 0,   /* no body */
     RG_SRC_MEM,        /* mem/mem_len, owned by the caller */
     RG_SRC_FILE,       /* fp, read from its current position */
-    RG_SRC_PULL        /* pull/pull_ctx */
+    RG_SRC_PULL,       /* pull/pull_ctx */
+    RG_SRC_XFER        /* the pull buffer of another transfer (peer) */
 } rg_src_kind;
+
+struct rg_xfer;
 
 typedef struct rg_source {
     rg_src_kind kind;
+    struct rg_xfer *peer;  /* RG_SRC_XFER: a STREAM-sink download */
     const char *mem;
     size_t mem_len;
     FILE *fp;
@@ -139,6 +143,8 @@ typedef struct rg_xfer {
     int done;
     CURLcode result;
     char errbuf[CURL_ERROR_SIZE];
+    int verdict;             /* set by the driver of a download used as a
+                                peer source: 1 verified, -1 not */
 } rg_xfer;
 
 /* Zero-fill and prepare.  The easy handle is created here.  0 / -1. */

@@ -3390,6 +3390,24 @@ static int bitem_finish(lua_State *L, lbatch *b, int i, int items_i, int res_i)
     return 0;
 }
 
+static void batch_progress_x(lua_State *L, int prog_i, const char *digest,
+                             int64_t done, int64_t total, const char *phase)
+{
+    lua_pushvalue(L, prog_i);
+    lua_createtable(L, 0, 4);
+    lua_pushstring(L, digest);
+    lua_setfield(L, -2, "digest");
+    push_int(L, done);
+    lua_setfield(L, -2, "done");
+    if (total >= 0) {
+        push_int(L, total);
+        lua_setfield(L, -2, "total");
+    }
+    lua_pushstring(L, phase);
+    lua_setfield(L, -2, "phase");
+    lua_call(L, 1, 0);
+}
+
 static void batch_progress(lua_State *L, lbatch *b, int prog_i, int i, const char *phase)
 {
     bitem *it = &b->items[i];
@@ -3595,6 +3613,361 @@ static int run_batch(lua_State *L, int kind)
 }
 
 static int client_fetch_blobs(lua_State *L) { return run_batch(L, B_FETCH); }
+
+/* ================================================================== */
+/* copy_blobs: registry to registry, streaming, several at once        */
+/* ================================================================== */
+
+#define COPY_MT "registry.Copy"
+
+typedef struct citem {
+    lrequest get;            /* on the source client */
+    lrequest put;            /* on the destination client */
+    rg_hasher h;
+    int state;
+    int retried;
+    int64_t size;
+    char digest[RG_DIGEST_MAX + 1];
+    char name[RG_NAME_MAX + 1];
+} citem;
+
+typedef struct lcopy {
+    int n;
+    citem *items;
+} lcopy;
+
+static void citem_release(citem *it)
+{
+    if (it->put.live) {
+        rg_client_xfer_done(it->put.c, &it->put.x);
+        it->put.live = 0;
+    }
+    if (it->get.live) {
+        rg_client_xfer_done(it->get.c, &it->get.x);
+        it->get.live = 0;
+    }
+    free_scopes(&it->get);
+    free_scopes(&it->put);
+    rg_hasher_free(&it->h);
+}
+
+static int copy_gc(lua_State *L)
+{
+    lcopy *cp = luaL_checkudata(L, 1, COPY_MT);
+    int i;
+    if (cp->items) {
+        for (i = 0; i < cp->n; i++)
+            citem_release(&cp->items[i]);
+        free(cp->items);
+        cp->items = NULL;
+    }
+    return 0;
+}
+
+/* Start item i: the download on src (index 1), the upload on dst (index 2).
+ * 0, or -1 with nil, err pushed. */
+static int citem_start(lua_State *L, lcopy *cp, int i, int items_i)
+{
+    citem *it = &cp->items[i];
+    lclient *src = check_client(L, 1), *dst = check_client(L, 2);
+    lupload *u;
+    rg_alg alg = RG_ALG_NONE;
+    char *url;
+    ectx cx = {0};
+
+    cx.name = it->name;
+    cx.digest = it->digest;
+    rg_digest_check(it->digest, strlen(it->digest), &alg, NULL);
+    lua_rawgeti(L, items_i, i + 1);
+    lua_getfield(L, -1, "upload");
+    u = luaL_testudata(L, -1, UPLOAD_MT);
+    lua_pop(L, 2);
+    if (!u || !u->location || u->state != 0 || u->c != &dst->c)
+        return luaL_error(L, "item %d: 'upload' must be an open upload of the destination client", i + 1);
+
+    /* download */
+    url = rg_client_url(&src->c, it->name, "/blobs/", it->digest);
+    it->get.c = &src->c;
+    if (!url || rg_client_xfer(&src->c, &it->get.x, "GET", url) != 0) {
+        free(url);
+        return luaL_error(L, "out of memory starting a request");
+    }
+    free(url);
+    it->get.live = 1;
+    add_scope(&it->get, "repository", it->name, "pull");
+    if (rg_hasher_init(&it->h, alg) != 0)
+        return luaL_error(L, "cannot start hashing");
+    it->get.x.sink = RG_SINK_STREAM;
+    it->get.x.out_hash = &it->h;
+    it->get.x.follow = 1;
+
+    /* upload, fed from the download's buffer */
+    url = rg_url_add_query(u->location, "digest", it->digest);
+    it->put.c = &dst->c;
+    if (!url || rg_client_xfer(&dst->c, &it->put.x, "PUT", url) != 0) {
+        free(url);
+        return luaL_error(L, "out of memory starting a request");
+    }
+    free(url);
+    it->put.live = 1;
+    add_scope(&it->put, "repository", u->name[0] ? u->name : NULL, "pull,push");
+    it->put.x.src.kind = RG_SRC_XFER;
+    it->put.x.src.peer = &it->get.x;
+    it->put.x.src.length = it->size;
+    rg_xfer_header(&it->put.x, "Content-Type: application/octet-stream");
+    rg_xfer_header(&it->put.x, "Expect:");
+
+    if (set_auth_line(L, &it->get, it->retried, NULL) != 0 ||
+        set_auth_line(L, &it->put, it->retried, NULL) != 0)
+        return -1;
+    if (rg_xfer_start(&it->get.x) != 0 || rg_xfer_start(&it->put.x) != 0) {
+        lua_pushnil(L);
+        new_error(L, "transport", 0, "could not start the copy", &cx);
+        return -1;
+    }
+    it->state = S_RUNNING;
+    return 0;
+}
+
+/* Wait for activity on two multi handles at once. */
+static void wait_two(CURLM *a, CURLM *b, int timeout_ms)
+{
+    struct curl_waitfd extra[64];
+    unsigned n = 0;
+    if (b && b != a) {
+        fd_set r, w, e;
+        int maxfd = -1, fd;
+        FD_ZERO(&r);
+        FD_ZERO(&w);
+        FD_ZERO(&e);
+        if (curl_multi_fdset(b, &r, &w, &e, &maxfd) == CURLM_OK) {
+            for (fd = 0; fd <= maxfd && n < 64; fd++) {
+                short ev = 0;
+                if (FD_ISSET(fd, &r)) ev |= CURL_WAIT_POLLIN;
+                if (FD_ISSET(fd, &w)) ev |= CURL_WAIT_POLLOUT;
+                if (ev) {
+                    extra[n].fd = fd;
+                    extra[n].events = ev;
+                    extra[n].revents = 0;
+                    n++;
+                }
+            }
+        }
+        if (timeout_ms > 20)
+            timeout_ms = 20;      /* b's own timers are not seen here */
+    }
+    curl_multi_poll(a, n ? extra : NULL, n, timeout_ms, NULL);
+}
+
+/*
+ * src:copy_blobs(dst, items [, opts]) -> results | nil, err, results
+ * Each item {name=, digest=, size=, upload=} streams the blob from this
+ * client's registry into the destination upload: the download's bytes go
+ * straight into the upload's body (no temporary file, no Lua strings),
+ * hashed on the way; the last byte is sent only after the digest verified.
+ * opts.jobs copies at once (default 4), opts.progress as for fetch_blobs.
+ */
+static int client_copy_blobs(lua_State *L)
+{
+    lclient *src = check_client(L, 1);
+    lclient *dst = check_client(L, 2);
+    int n, i, jobs = 4, prog_i = 0, items_i = 3, res_i, active = 0, next = 0;
+    lcopy *cp;
+    double last_prog = 0;
+
+    luaL_checktype(L, 3, LUA_TTABLE);
+    lua_settop(L, 4);
+    if (!lua_isnil(L, 4)) {
+        luaL_checktype(L, 4, LUA_TTABLE);
+        lua_getfield(L, 4, "jobs");
+        if (!lua_isnil(L, -1)) {
+            int64_t j = arg_int(L, lua_gettop(L), "jobs");
+            jobs = j < 1 ? 1 : j > 64 ? 64 : (int)j;
+        }
+        lua_pop(L, 1);
+        lua_getfield(L, 4, "progress");
+        if (!lua_isnil(L, -1)) {
+            luaL_checktype(L, -1, LUA_TFUNCTION);
+            prog_i = lua_gettop(L);
+        } else
+            lua_pop(L, 1);
+    }
+    n = (int)lua_rawlen(L, 3);
+    cp = lua_newuserdata(L, sizeof *cp);
+    memset(cp, 0, sizeof *cp);
+    luaL_setmetatable(L, COPY_MT);
+    cp->items = calloc((size_t)(n > 0 ? n : 1), sizeof *cp->items);
+    if (!cp->items)
+        return luaL_error(L, "out of memory");
+    cp->n = n;
+    for (i = 0; i < n; i++) {
+        citem *it = &cp->items[i];
+        const char *d, *name;
+        size_t dl, nl;
+        ectx cx = {0};
+        int bad;
+        lua_rawgeti(L, 3, i + 1);
+        if (!lua_istable(L, -1))
+            return luaL_error(L, "item %d must be a table", i + 1);
+        d = field_str(L, -1, "digest", i + 1);
+        name = field_str(L, -1, "name", i + 1);
+        lua_getfield(L, -1, "size");
+        it->size = arg_int(L, lua_gettop(L), "size");
+        lua_pop(L, 2);
+        dl = strlen(d);
+        nl = strlen(name);
+        cx.name = name;
+        cx.digest = d;
+        if ((bad = bad_name(L, name, nl, &cx)) || (bad = bad_digest(L, d, dl, NULL, &cx)))
+            return bad;
+        memcpy(it->digest, d, dl + 1);
+        memcpy(it->name, name, nl + 1);
+    }
+    lua_createtable(L, n, 0);
+    res_i = lua_gettop(L);
+
+    for (;;) {
+        while (active < jobs && next < n) {
+            if (citem_start(L, cp, next, items_i) != 0) {
+                lua_createtable(L, 0, 3);
+                lua_insert(L, -2);
+                lua_setfield(L, -2, "err");
+                lua_remove(L, -2);
+                lua_pushboolean(L, 0);
+                lua_setfield(L, -2, "ok");
+                lua_pushstring(L, cp->items[next].digest);
+                lua_setfield(L, -2, "digest");
+                lua_rawseti(L, res_i, next + 1);
+                cp->items[next].state = S_FAILED;
+                citem_release(&cp->items[next]);
+                next++;
+                continue;
+            }
+            active++;
+            next++;
+        }
+        if (active == 0)
+            break;
+        rg_multi_step(src->c.http.multi, 0);
+        if (dst->c.http.multi != src->c.http.multi)
+            rg_multi_step(dst->c.http.multi, 0);
+        for (i = 0; i < next; i++) {
+            citem *it = &cp->items[i];
+            rg_xfer *g = &it->get.x, *p = &it->put.x;
+            if (it->state != S_RUNNING)
+                continue;
+            /* the download is over: verify before the upload may finish */
+            if (g->done && g->verdict == 0) {
+                char actual[RG_DIGEST_MAX + 1];
+                g->verdict = (g->result == CURLE_OK && g->status == 200 &&
+                              rg_hasher_final(&it->h, actual) == 0 &&
+                              strcmp(actual, it->digest) == 0) ? 1 : -1;
+                if (g->in_multi) {
+                    curl_multi_remove_handle(src->c.http.multi, g->easy);
+                    g->in_multi = 0;
+                }
+            }
+            if (!g->done && g->write_paused && rg_buf_size(&g->body) < g->body.max / 2) {
+                g->write_paused = 0;
+                curl_easy_pause(g->easy, CURLPAUSE_CONT);
+            }
+            if (!p->done && p->read_paused &&
+                (rg_buf_size(&g->body) > 1 || g->verdict != 0)) {
+                p->read_paused = 0;
+                curl_easy_pause(p->easy, CURLPAUSE_CONT);
+            }
+            if (p->done) {
+                ectx cx = {0};
+                int ok;
+                if (p->in_multi) {
+                    curl_multi_remove_handle(dst->c.http.multi, p->easy);
+                    p->in_multi = 0;
+                }
+                if (!g->done) {
+                    /* the upload ended first (refused): stop the download */
+                    if (g->in_multi) {
+                        curl_multi_remove_handle(src->c.http.multi, g->easy);
+                        g->in_multi = 0;
+                    }
+                }
+                if (prog_i)
+                    batch_progress_x(L, prog_i, it->digest, p->sent, it->size, "done");
+                ok = p->result == CURLE_OK && (p->status == 201 || p->status == 204) &&
+                     g->verdict == 1;
+                if (!ok && !it->retried && p->result == CURLE_OK &&
+                    (p->status == 401 || (g->done && g->status == 401))) {
+                    it->retried = 1;
+                    citem_release(it);
+                    active--;
+                    if (citem_start(L, cp, i, items_i) == 0) {
+                        active++;
+                        continue;
+                    }
+                    lua_pop(L, 2);        /* fall through with the upload's error */
+                }
+                cx.name = it->name;
+                cx.digest = it->digest;
+                lua_createtable(L, 0, 4);
+                lua_pushstring(L, it->digest);
+                lua_setfield(L, -2, "digest");
+                if (ok) {
+                    push_int(L, p->sent);
+                    lua_setfield(L, -2, "size");
+                } else {
+                    if (g->done && (g->result != CURLE_OK || g->status != 200))
+                        fail_xfer(L, g, F_BLOB, &cx);
+                    else if (g->verdict == -1) {
+                        fail(L, "digest_mismatch", g->status,
+                             "the source blob's bytes do not match its digest", &cx);
+                    } else
+                        fail_xfer(L, p, F_UPLOAD, &cx);
+                    lua_setfield(L, -3, "err");
+                    lua_pop(L, 1);
+                }
+                lua_pushboolean(L, ok);
+                lua_setfield(L, -2, "ok");
+                lua_rawseti(L, res_i, i + 1);
+                it->state = ok ? S_OK : S_FAILED;
+                if (ok) {
+                    lupload *u;
+                    lua_rawgeti(L, items_i, i + 1);
+                    lua_getfield(L, -1, "upload");
+                    u = luaL_testudata(L, -1, UPLOAD_MT);
+                    if (u) {
+                        u->state = 1;
+                        u->offset = p->sent;
+                    }
+                    lua_pop(L, 2);
+                }
+                citem_release(it);
+                active--;
+            }
+        }
+        if (prog_i && rg_now() - last_prog >= 0.2) {
+            last_prog = rg_now();
+            for (i = 0; i < next; i++)
+                if (cp->items[i].state == S_RUNNING)
+                    batch_progress_x(L, prog_i, cp->items[i].digest,
+                                     cp->items[i].put.x.sent, cp->items[i].size, "copy");
+        }
+        if (active > 0)
+            wait_two(src->c.http.multi, dst->c.http.multi, 100);
+    }
+    for (i = 1; i <= n; i++) {
+        lua_rawgeti(L, res_i, i);
+        lua_getfield(L, -1, "ok");
+        if (!lua_toboolean(L, -1)) {
+            lua_pushnil(L);
+            lua_getfield(L, -3, "err");
+            lua_pushvalue(L, res_i);
+            return 3;
+        }
+        lua_pop(L, 2);
+    }
+    lua_pushvalue(L, res_i);
+    return 1;
+}
+
 static int client_upload_files(lua_State *L) { return run_batch(L, B_UPLOAD); }
 
 /* util.digest_file(path [, alg]) -> digest, size | nil, message */
@@ -3879,6 +4252,7 @@ static const luaL_Reg client_methods[] = {
     {"mount_blob", client_mount_blob},
     {"fetch_blobs", client_fetch_blobs},
     {"upload_files", client_upload_files},
+    {"copy_blobs", client_copy_blobs},
     {"get_blob_upload_status", client_get_blob_upload_status},
     {"upload_blob", client_upload_blob},
     {"upload_blob_chunk", client_upload_blob_chunk},
@@ -3955,6 +4329,8 @@ RG_EXPORT int luaopen_registry_core(lua_State *L)
     new_class(L, REQUEST_MT, NULL, request_gc, NULL);
     lua_pop(L, 1);
     new_class(L, BATCH_MT, NULL, batch_gc, NULL);
+    lua_pop(L, 1);
+    new_class(L, COPY_MT, NULL, copy_gc, NULL);
     lua_pop(L, 1);
     new_class(L, UPLOAD_MT, NULL, upload_gc, upload_tostring);
     lua_pushnil(L);

@@ -47,7 +47,6 @@ local INDEX_TYPES = { [MT.oci_index] = true, [MT.docker_list] = true }
 local REF_NAME = "org.opencontainers.image.ref.name"
 
 local DEFAULT_JOBS = 4
-local COPY_PIECE = 256 * 1024
 
 ---------------------------------------------------------------------------
 -- small helpers
@@ -136,68 +135,18 @@ local function int(n)
   return math.floor(n)
 end
 
-local function fmt_int(n)
-  return string.format("%d", n)
-end
 
 local function json_decode(s)
   local cjson = require "cjson.safe"
   return cjson.decode(s)
 end
 
--- A small JSON encoder with a stable key order (descriptor keys first, the
--- rest sorted), so index.json reads well and stays the same run to run.
-local KEY_ORDER = {
-  schemaVersion = 1, mediaType = 2, artifactType = 3, digest = 4, size = 5,
-  manifests = 6, config = 7, layers = 8, platform = 9, architecture = 10,
-  os = 11, ["os.version"] = 12, ["os.features"] = 13, variant = 14,
-  urls = 15, data = 16, annotations = 17, imageLayoutVersion = 18,
-}
-local ARRAY_KEYS = { manifests = true, layers = true, urls = true, ["os.features"] = true,
-                     features = true }
-
-local function json_string(s)
-  return '"' .. s:gsub('[%c"\\]', function(c)
-    if c == '"' then return '\\"' elseif c == "\\" then return "\\\\"
-    elseif c == "\n" then return "\\n" elseif c == "\t" then return "\\t"
-    elseif c == "\r" then return "\\r" end
-    return string.format("\\u%04x", c:byte())
-  end) .. '"'
+-- JSON out is lua-cjson's job too (index.json is the only JSON written
+-- here; manifests always travel as their exact bytes).
+local function json_encode(v)
+  local cjson = require "cjson"
+  return cjson.encode(v)
 end
-
-local function json_encode(v, key)
-  local t = type(v)
-  if t == "string" then return json_string(v)
-  elseif t == "number" then
-    if v == math.floor(v) and v > -2^53 and v < 2^53 then return fmt_int(v) end
-    return string.format("%.17g", v)
-  elseif t == "boolean" then return tostring(v)
-  elseif t == "nil" then return "null"
-  elseif t == "table" then
-    local n = #v
-    if n > 0 or (next(v) == nil and ARRAY_KEYS[key]) then
-      local parts = {}
-      for i = 1, n do parts[i] = json_encode(v[i]) end
-      return "[" .. table.concat(parts, ",") .. "]"
-    end
-    local keys = {}
-    for k in pairs(v) do
-      if type(k) == "string" then keys[#keys + 1] = k end
-    end
-    table.sort(keys, function(a, b)
-      local oa, ob = KEY_ORDER[a] or 100, KEY_ORDER[b] or 100
-      if oa ~= ob then return oa < ob end
-      return a < b
-    end)
-    local parts = {}
-    for i, k in ipairs(keys) do
-      parts[i] = json_string(k) .. ":" .. json_encode(v[k], k)
-    end
-    return "{" .. table.concat(parts, ",") .. "}"
-  end
-  error("cannot encode a " .. t .. " as JSON")
-end
-M.json_encode = json_encode
 
 local function split_digest(digest)
   return digest:match("^([^:]+):(.+)$")
@@ -464,38 +413,6 @@ local function upload_files(client, items, opts)
   local res, err = client:upload_files(items, batch_opts(opts))
   if not res then return nil, err end
   return res
-end
-
--- Stream one blob from (sclient, sname) into an upload on dclient.
-local function stream_blob(sclient, sname, dclient, upload, desc, opts)
-  local reader, length = sclient:get_blob(sname, desc.digest)
-  if not reader then return nil, length end
-  if is_int(desc.size) and length ~= desc.size then
-    reader:close()
-    return nil, err_new("invalid_response", string.format(
-      "blob %s has %d bytes, its descriptor says %d", desc.digest, length, desc.size),
-      { digest = desc.digest })
-  end
-  local done, read_err = 0, nil
-  local ev = { digest = desc.digest, done = 0, total = length, phase = "copy" }
-  local function source()
-    local s, e = reader:read(COPY_PIECE)
-    if s == nil then
-      if e then read_err = e; error(e) end
-      return nil
-    end
-    done = done + #s
-    if opts.progress then
-      ev.done = done
-      opts.progress(ev)
-    end
-    return s
-  end
-  local d, uerr = dclient:upload_blob(upload, source, length, desc.digest)
-  reader:close()
-  if not d then return nil, read_err or uerr end
-  emit(opts, { digest = desc.digest, done = length, total = length, phase = "done" })
-  return length
 end
 
 -- Decide, for each blob, skip / mount / upload session on the destination.
@@ -850,11 +767,18 @@ function M.copy(src, dst, opts)
 
   local todo, perr2 = prepare_destination(dclient, dname, plan.blobs, mount_from, sum, opts)
   if not todo then return nil, perr2 end
-  for _, t in ipairs(todo) do
-    local n, cerr = stream_blob(sclient, sname, dclient, t.upload, t.desc, opts)
-    if not n then return nil, cerr end
-    sum.transferred = sum.transferred + 1
-    sum.bytes = sum.bytes + int(n)
+  if #todo > 0 then
+    -- the blobs stream registry to registry in C, opts.jobs at once
+    local items = {}
+    for i, t in ipairs(todo) do
+      items[i] = { name = sname, digest = t.desc.digest, size = int(t.desc.size), upload = t.upload }
+    end
+    local res, cerr = sclient:copy_blobs(dclient, items, batch_opts(opts))
+    if not res then return nil, cerr end
+    for _, r in ipairs(res) do
+      sum.transferred = sum.transferred + 1
+      sum.bytes = sum.bytes + int(r.size)
+    end
   end
 
   local tag_ref = dr.tag or dr.digest or plan.top.digest
