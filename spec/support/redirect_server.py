@@ -3,12 +3,21 @@
 registry cannot be made to do here: send the client to ANOTHER host.
 
     /usr/bin/python3 spec/support/redirect_server.py DIR --user U --password P
-        [--blob-file FILE ...] [--port P] [--other-port Q] [--other-host 127.0.0.2]
+        [--token T] [--blob-file FILE ...] [--port P] [--other-port Q] [--other-host 127.0.0.2]
         [--tags a,b] [--tags2 c]
 
 Two listeners:
   main  127.0.0.1:P   the "registry": every request needs Basic auth for U:P
-                      (else 401, WWW-Authenticate: Basic realm="x")
+                      (or, with --token T, "Bearer T"; or, with --token-cert,
+                      a Bearer JWT of the token server whose sub is U)
+                      (else 401 with the challenge of --challenge MODE:
+                       basic        WWW-Authenticate: Basic realm="x"
+                       one-header   Basic and Bearer in one header, commas in quotes
+                       two-headers  Basic, then Bearer in a second header
+                       unquoted     Bearer with an unquoted service, odd spacing
+                       case         BEARER Realm=...,SERVICE=...
+                       escaped      a quoted-pair in an extra parameter
+                      the Bearer ones name --realm and --service)
       GET  /v2/                         200 {}
       HEAD /v2/<name>/blobs/<digest>    200 Content-Length, Docker-Content-Digest
       GET  /v2/<name>/blobs/<digest>    307 Location: http://OTHER:Q/blob/<digest>
@@ -151,22 +160,74 @@ class MainHandler(Base):
     def authorized(self):
         h = self.headers.get("Authorization") or ""
         scheme, _, rest = h.partition(" ")
+        a = self.server.shared.args
+        if scheme.lower() == "bearer" and a.token and rest.strip() == a.token:
+            return True
+        if scheme.lower() == "bearer" and a.token_cert:
+            return self.valid_jwt(rest.strip())
         if scheme.lower() != "basic":
             return False
         try:
             user, _, pw = base64.b64decode(rest.strip()).decode().partition(":")
         except Exception:
             return False
-        a = self.server.shared.args
         return user == a.user and pw == a.password
+
+    def valid_jwt(self, token):
+        """A token of the token server (--token-cert) for --user."""
+        import jwt
+        from cryptography import x509
+        a = self.server.shared.args
+        try:
+            with open(a.token_cert, "rb") as f:
+                key = x509.load_pem_x509_certificate(f.read()).public_key()
+            claims = jwt.decode(token, key, algorithms=["ES256"], audience=a.service,
+                                options={"require": ["exp", "sub"]})
+        except Exception:
+            return False
+        return claims.get("sub") == a.user
+
+    def challenge(self):
+        """The 401's WWW-Authenticate header(s), by --challenge mode."""
+        a = self.server.shared.args
+        realm, service = a.realm, a.service
+        mode = a.challenge
+        if mode == "basic":
+            return [("WWW-Authenticate", 'Basic realm="x"')]
+        if mode == "one-header":       # several challenges, commas inside quotes
+            return [("WWW-Authenticate",
+                     'Basic realm="lua, registry, test", Bearer realm="%s",service="%s",'
+                     'error="invalid_token"' % (realm, service))]
+        if mode == "two-headers":
+            return [("WWW-Authenticate", 'Basic realm="x"'),
+                    ("WWW-Authenticate", 'Bearer realm="%s",service="%s"' % (realm, service))]
+        if mode == "unquoted":         # token values unquoted, spaces around commas
+            return [("WWW-Authenticate", 'Bearer realm="%s" , service=%s ,error=invalid_token'
+                     % (realm, service))]
+        if mode == "case":             # scheme and parameter names in other cases
+            return [("WWW-Authenticate", 'BEARER Realm="%s",SERVICE="%s"' % (realm, service))]
+        if mode == "escaped":          # a quoted-pair in a parameter nobody needs
+            return [("WWW-Authenticate", 'Bearer note="a \\"quoted\\" word, really",'
+                     'realm="%s",service="%s"' % (realm, service))]
+        raise ValueError("unknown challenge mode %r" % mode)
 
     def route(self, data):
         sh = self.server.shared
         u = urllib.parse.urlsplit(self.path)
         path = u.path
         if not self.authorized():
-            return self.error(401, "UNAUTHORIZED", "authentication required",
-                              {"WWW-Authenticate": 'Basic realm="x"'})
+            body = json.dumps({"errors": [{"code": "UNAUTHORIZED",
+                                           "message": "authentication required"}]}).encode()
+            self.send_response(401)
+            self.send_header("Docker-Distribution-Api-Version", "registry/2.0")
+            self.send_header("Content-Type", "application/json")
+            for k, v in self.challenge():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+            return
         if path == "/v2/" and self.command in ("GET", "HEAD"):
             return self.reply(200, b"{}")
         m = re.fullmatch(r"/v2/" + NAME + r"/blobs/" + DIGEST, path)
@@ -265,12 +326,17 @@ class OtherHandler(Base):
         return self.reply(404, b"not scripted", ctype="text/plain")
 
 
-def watch_stdout_and_parent():
+def watch_stdout_and_parent(directory):
     ppid = os.getppid()
     p = select.poll()
     p.register(sys.stdout.fileno(), 0)
     while True:
         if p.poll(100) or os.getppid() != ppid:
+            # the Lua side is gone: remove its temp dir (only one of
+            # registry.lua's "lua-registry-spec.*" dirs), then exit
+            if os.path.basename(os.path.normpath(directory)).startswith("lua-registry-spec."):
+                import shutil
+                shutil.rmtree(directory, ignore_errors=True)
             os._exit(0)
 
 
@@ -279,7 +345,13 @@ def main():
     ap.add_argument("dir")
     ap.add_argument("--user", required=True)
     ap.add_argument("--password", required=True)
+    ap.add_argument("--token", help="also accept 'Authorization: Bearer TOKEN' on main")
     ap.add_argument("--blob-file", action="append")
+    ap.add_argument("--challenge", default="basic",
+                    choices=["basic", "one-header", "two-headers", "unquoted", "case", "escaped"])
+    ap.add_argument("--realm", help="token server realm for Bearer challenges")
+    ap.add_argument("--service", default="lua-registry-test")
+    ap.add_argument("--token-cert", help="accept Bearer JWTs signed by this certificate's key")
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--other-port", type=int, default=0)
     ap.add_argument("--other-host", default="127.0.0.2")
@@ -304,7 +376,7 @@ def main():
     sys.stdout.write("ready %d %d\n" % (shared.main_port, shared.other_port))
     sys.stdout.flush()
     if not args.no_watch:
-        threading.Thread(target=watch_stdout_and_parent, daemon=True).start()
+        threading.Thread(target=watch_stdout_and_parent, args=(args.dir,), daemon=True).start()
     main_srv.serve_forever()
 
 

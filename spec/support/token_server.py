@@ -8,7 +8,8 @@ Run with Debian's /usr/bin/python3 (needs python3-jwt and python3-cryptography):
         [--tls-cert PEM --tls-key PEM]
 
 CONFIG.json:
-    {"users": {"alice": {"password": "pw", "push": ["alice/"], "pull": []}},
+    {"users": {"alice": {"password": "pw", "push": ["alice/"], "pull": [],
+                         "omit": []}},
      "public_pull": ["public/"], "token_ttl": 300,
      "service": "lua-registry-test", "issuer": "lua-registry-token-server"}
 
@@ -18,6 +19,8 @@ CONFIG.json:
   - anonymous callers may pull "public_pull" only;
   - a scope the caller may not have gives an empty action list (not an
     error), as real token servers do;
+  - "omit" drops fields from that user's token answers ("token",
+    "access_token", "expires_in", "issued_at"), to exercise clients;
   - wrong username or password: 401 {"errors":[{"code":"UNAUTHORIZED",
     "message":"invalid username or password"}]}.
 
@@ -196,6 +199,15 @@ class State:
             token = token.decode()
         return token, now
 
+    def shape(self, user, resp):
+        """Per-user answer shape, to exercise clients: "omit": [fields]
+        drops fields (e.g. "token", "access_token", "expires_in",
+        "issued_at")."""
+        u = self.users.get(user or "", {})
+        for k in u.get("omit", []):
+            resp.pop(k, None)
+        return resp
+
     def new_refresh(self, user):
         rt = "rt-" + secrets.token_urlsafe(24)
         with self.lock:
@@ -281,6 +293,7 @@ class Handler(BaseHTTPRequestHandler):
                 "issued_at": rfc3339(now)}
         if user and (q.get("offline_token") or [""])[0] == "true":
             resp["refresh_token"] = st.new_refresh(user)
+        resp = st.shape(user, resp)
         entry.update(status=200, granted=access)
         st.log(entry)
         self.send_json(200, resp)
@@ -345,6 +358,7 @@ class Handler(BaseHTTPRequestHandler):
                 "issued_at": rfc3339(now), "token_type": "Bearer"}
         if gt == "password" or f.get("access_type") == "offline":
             resp["refresh_token"] = st.new_refresh(user) if gt == "password" else f["refresh_token"]
+        resp = st.shape(user, resp)
         entry.update(status=200, granted=access)
         st.log(entry)
         self.send_json(200, resp)
@@ -355,13 +369,18 @@ class Handler(BaseHTTPRequestHandler):
     do_PUT = do_DELETE = do_PATCH = do_HEAD
 
 
-def watch_stdout_and_parent():
+def watch_stdout_and_parent(directory):
     """Exit when the reader of stdout goes away or the parent changes."""
     ppid = os.getppid()
     p = select.poll()
     p.register(sys.stdout.fileno(), 0)      # only POLLERR / POLLHUP
     while True:
         if p.poll(100) or os.getppid() != ppid:
+            # the Lua side is gone: remove its temp dir (only one of
+            # registry.lua's "lua-registry-spec.*" dirs), then exit
+            if os.path.basename(os.path.normpath(directory)).startswith("lua-registry-spec."):
+                import shutil
+                shutil.rmtree(directory, ignore_errors=True)
             os._exit(0)
 
 
@@ -402,7 +421,7 @@ def main():
     sys.stdout.write("ready %d\n" % port)
     sys.stdout.flush()
     if not args.no_watch:
-        threading.Thread(target=watch_stdout_and_parent, daemon=True).start()
+        threading.Thread(target=watch_stdout_and_parent, args=(args.dir,), daemon=True).start()
     httpd.serve_forever()
 
 

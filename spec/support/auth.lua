@@ -1,0 +1,658 @@
+-- spec/support/auth.lua -- authentication and TLS fixtures for the specs:
+-- a throw-away CA (openssl CLI), htpasswd files, the token server
+-- (spec/support/token_server.py), the redirect server
+-- (spec/support/redirect_server.py), Docker config files, and the real
+-- registry in three more configurations:
+--
+--   local auth = require "spec.support.auth"
+--   local srv = auth.start_registry_basic_tls{ users = { alice = "pw" } }
+--       srv.url (https), srv.ca (paths from make_ca), srv.users
+--   local mtls = auth.start_registry_mtls{}          -- client certificate required
+--   local ts = auth.start_token_server{ users = {...}, public_pull = {...}, token_ttl = 300 }
+--       ts.url, ts.realm, ts.service, ts.issuer, ts.cert, ts.log,
+--       ts:hits(filter), ts:entries(filter), ts:stop()
+--   local srv = auth.start_registry_token(ts)
+--   local rs = auth.start_redirect_server{ user=, password=, blobs = { bytes, ... } }
+--       rs.url, rs.other_url, rs.log, rs:entries(filter), rs:stop()
+--
+-- Only the Lua standard library and lua-cjson are used; Lua 5.1-5.4 and
+-- LuaJIT syntax.  Needs openssl,
+-- curl, docker-registry, apache2-utils (htpasswd; python3's crypt module is
+-- the fallback) and Debian's python3-jwt + python3-cryptography.
+-- Every process started here is stopped by its stop(), and at the latest
+-- when the Lua state closes; the python servers also exit by themselves
+-- when the Lua process goes away (they watch their stdout pipe).
+
+local registry_server = require "spec.support.registry"
+local cjson = require "cjson.safe"
+
+local M = {}
+
+local q = registry_server.quote
+local sh = registry_server.sh
+local PYTHON = registry_server.python()
+local REGISTRY = os.getenv("DOCKER_REGISTRY") or "docker-registry"
+
+M.SERVICE = "lua-registry-test"
+M.ISSUER = "lua-registry-token-server"
+
+-- Directory of this file (spec/support), absolute.
+local function here()
+  local src = debug.getinfo(1, "S").source:gsub("^@", "")
+  local dir = src:match("^(.*)/[^/]*$") or "."
+  if dir:sub(1, 1) ~= "/" then
+    local p = io.popen("pwd")
+    local cwd = p:read("*l")
+    p:close()
+    dir = cwd .. "/" .. dir:gsub("^%./", "")
+  end
+  return dir
+end
+M.support_dir = here()
+M.bin_dir = M.support_dir .. "/bin"
+
+local function must_sh(cmd, what)
+  local ok, out = sh(cmd)
+  if not ok then error((what or cmd) .. " failed:\n" .. out, 3) end
+  return out
+end
+
+local function sleep(s) os.execute(string.format("sleep %.3f", s)) end
+M.sleep = sleep
+
+-- base64 (RFC 4648, with padding), for Docker config "auth" fields.
+local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+local floor = math.floor
+function M.base64(s)
+  local out = {}
+  for i = 1, #s, 3 do
+    local a, b, c = s:byte(i, i + 2)
+    local n = a * 65536 + (b or 0) * 256 + (c or 0)
+    local c1 = floor(n / 262144) % 64
+    local c2 = floor(n / 4096) % 64
+    local c3 = floor(n / 64) % 64
+    local c4 = n % 64
+    out[#out + 1] = B64:sub(c1 + 1, c1 + 1) .. B64:sub(c2 + 1, c2 + 1) ..
+      (b and B64:sub(c3 + 1, c3 + 1) or "=") .. (c and B64:sub(c4 + 1, c4 + 1) or "=")
+  end
+  return table.concat(out)
+end
+
+-- Processes started here that are not stopped yet.
+local running = {}
+local sentinel = setmetatable({}, { __gc = function()
+  for obj in pairs(running) do pcall(obj.stop, obj) end
+end })
+M._sentinel = sentinel
+
+local function rm_tmp(dir)
+  if dir and dir:match("^/.+/lua%-registry%-spec%.") then
+    os.execute("rm -rf " .. q(dir))
+  end
+end
+
+---------------------------------------------------------------------------
+-- CA and certificates
+---------------------------------------------------------------------------
+
+--- Make a CA, a server certificate (IP:127.0.0.1, DNS:localhost, EKU
+-- serverAuth) and a client certificate (EKU clientAuth) signed by it, plus
+-- an unrelated second CA.  All PEM, written into dir.
+-- @return { dir, ca_cert, ca_key, ca_dir (hashed, for ca_path), server_cert,
+--   server_key, client_cert, client_key, other_ca_cert }
+function M.make_ca(dir)
+  local p = function(n) return dir .. "/" .. n end
+  local function ext(name, text)
+    registry_server.write_file(p(name), text)
+    return p(name)
+  end
+  local days = " -days 30"
+  local ec = " -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
+  must_sh("mkdir -p " .. q(dir) .. " " .. q(p("cadir")))
+  -- CA
+  must_sh("openssl req -x509 -sha256" .. ec .. days ..
+    " -subj '/CN=lua-registry test CA' -keyout " .. q(p("ca.key")) ..
+    " -out " .. q(p("ca.crt")) ..
+    " -addext basicConstraints=critical,CA:TRUE" ..
+    " -addext keyUsage=critical,keyCertSign,cRLSign", "openssl CA")
+  -- server certificate
+  local sext = ext("server.ext", table.concat({
+    "basicConstraints=critical,CA:FALSE",
+    "keyUsage=critical,digitalSignature,keyEncipherment",
+    "extendedKeyUsage=serverAuth",
+    "subjectAltName=IP:127.0.0.1,DNS:localhost",
+  }, "\n") .. "\n")
+  must_sh("openssl req -new -sha256" .. ec .. " -subj '/CN=127.0.0.1' -keyout " ..
+    q(p("server.key")) .. " -out " .. q(p("server.csr")), "openssl server csr")
+  must_sh("openssl x509 -req -sha256" .. days .. " -in " .. q(p("server.csr")) ..
+    " -CA " .. q(p("ca.crt")) .. " -CAkey " .. q(p("ca.key")) ..
+    " -CAcreateserial -extfile " .. q(sext) .. " -out " .. q(p("server.crt")),
+    "openssl server cert")
+  -- client certificate
+  local cext = ext("client.ext", table.concat({
+    "basicConstraints=critical,CA:FALSE",
+    "keyUsage=critical,digitalSignature",
+    "extendedKeyUsage=clientAuth",
+  }, "\n") .. "\n")
+  must_sh("openssl req -new -sha256" .. ec .. " -subj '/CN=lua-registry test client' -keyout " ..
+    q(p("client.key")) .. " -out " .. q(p("client.csr")), "openssl client csr")
+  must_sh("openssl x509 -req -sha256" .. days .. " -in " .. q(p("client.csr")) ..
+    " -CA " .. q(p("ca.crt")) .. " -CAkey " .. q(p("ca.key")) ..
+    " -CAcreateserial -extfile " .. q(cext) .. " -out " .. q(p("client.crt")),
+    "openssl client cert")
+  -- an unrelated CA (a wrong ca_file)
+  must_sh("openssl req -x509 -sha256" .. ec .. days ..
+    " -subj '/CN=some other CA' -keyout " .. q(p("other-ca.key")) ..
+    " -out " .. q(p("other-ca.crt")) ..
+    " -addext basicConstraints=critical,CA:TRUE", "openssl other CA")
+  -- a hashed directory holding only the CA, for ca_path
+  must_sh("cp " .. q(p("ca.crt")) .. " " .. q(p("cadir/ca.crt")) ..
+    " && openssl rehash " .. q(p("cadir")), "openssl rehash")
+  os.execute("chmod 600 " .. q(dir) .. "/*.key")
+  return {
+    dir = dir,
+    ca_cert = p("ca.crt"), ca_key = p("ca.key"), ca_dir = p("cadir"),
+    server_cert = p("server.crt"), server_key = p("server.key"),
+    client_cert = p("client.crt"), client_key = p("client.key"),
+    other_ca_cert = p("other-ca.crt"),
+  }
+end
+
+---------------------------------------------------------------------------
+-- htpasswd
+---------------------------------------------------------------------------
+
+local function have(cmd)
+  return (sh("command -v " .. q(cmd) .. " >/dev/null"))
+end
+
+--- Write an htpasswd file of bcrypt entries: users = { name = password }.
+-- Uses `htpasswd -nbB` (apache2-utils); else python3's crypt module.
+function M.htpasswd(path, users)
+  local lines = {}
+  local names = {}
+  for name in pairs(users) do names[#names + 1] = name end
+  table.sort(names)
+  for _, name in ipairs(names) do
+    local pw = users[name]
+    local ok, out
+    if have("htpasswd") then
+      ok, out = sh("htpasswd -nbB " .. q(name) .. " " .. q(pw) .. " 2>/dev/null")
+    else
+      ok, out = sh(PYTHON .. " -W ignore -c " .. q(
+        "import crypt,sys; print(sys.argv[1] + ':' + " ..
+        "crypt.crypt(sys.argv[2], crypt.mksalt(crypt.METHOD_BLOWFISH)))") ..
+        " " .. q(name) .. " " .. q(pw))
+    end
+    local line = ok and out:match("^([^\n]+)")
+    if not line or not line:find(":$2", 1, true) then
+      error("htpasswd: cannot make a bcrypt entry for " .. name .. ": " .. tostring(out), 2)
+    end
+    lines[#lines + 1] = line
+  end
+  registry_server.write_file(path, table.concat(lines, "\n") .. "\n")
+  return path
+end
+
+---------------------------------------------------------------------------
+-- JSON-lines logs
+---------------------------------------------------------------------------
+
+-- "repository:a/b:push,pull" -> "repository", "a/b", {pull=true,push=true}
+local function split_scope(s)
+  local typ, rest = s:match("^([^:]+):(.*)$")
+  if not typ then return nil end
+  local name, actions = rest:match("^(.*):([^:]*)$")
+  if not name then return nil end
+  local set = {}
+  for a in actions:gmatch("[^,]+") do set[a] = true end
+  return typ, name, set
+end
+M.split_scope = split_scope
+
+local function same_set(a, b)
+  for k in pairs(a) do if not b[k] then return false end end
+  for k in pairs(b) do if not a[k] then return false end end
+  return true
+end
+
+local function scope_matches(want, got)
+  local t1, n1, a1 = split_scope(want)
+  local t2, n2, a2 = split_scope(got)
+  return t1 ~= nil and t1 == t2 and n1 == n2 and same_set(a1, a2)
+end
+M.scope_matches = scope_matches
+
+-- Entries of a JSON-lines log file that match filter:
+--   nil: all; a function(entry) -> bool; or a table of field = value where
+--   the special keys are
+--     scope = "repository:a/b:pull,push"  some requested scope equal to it
+--             (actions compared as a set)
+--     repo  = "a/b"                       some requested scope names it
+--     header = "Authorization"            (redirect log) the header is present
+--   and any other key must equal the entry's field.
+local function read_entries(path, filter)
+  local f = io.open(path, "r")
+  local out = {}
+  if not f then return out end
+  for line in f:lines() do
+    local e = cjson.decode(line)
+    if e then
+      local keep = true
+      if type(filter) == "function" then
+        keep = filter(e) and true or false
+      elseif type(filter) == "table" then
+        for k, v in pairs(filter) do
+          if k == "scope" then
+            local any = false
+            for _, s in ipairs(e.scopes or {}) do
+              if scope_matches(v, s) then any = true end
+            end
+            keep = keep and any
+          elseif k == "repo" then
+            local any = false
+            for _, s in ipairs(e.scopes or {}) do
+              local _, n = split_scope(s)
+              if n == v then any = true end
+            end
+            keep = keep and any
+          elseif k == "header" then
+            local any = false
+            for hk in pairs(e.headers or {}) do
+              if hk:lower() == v:lower() then any = true end
+            end
+            keep = keep and any
+          else
+            keep = keep and e[k] == v
+          end
+        end
+      end
+      if keep then out[#out + 1] = e end
+    end
+  end
+  f:close()
+  return out
+end
+M.read_entries = read_entries
+
+---------------------------------------------------------------------------
+-- python servers
+---------------------------------------------------------------------------
+
+local Proc = {}
+Proc.__index = Proc
+Proc._sentinel = sentinel
+
+function Proc:alive() return registry_server.pid_alive(self.pid) end
+
+function Proc:stop()
+  if self.stopped then return true end
+  self.stopped = true
+  running[self] = nil
+  local pid = self.pid
+  if pid and registry_server.pid_alive(pid) then
+    os.execute("kill -TERM " .. pid .. " 2>/dev/null")
+    for _ = 1, 60 do
+      if not registry_server.pid_alive(pid) then break end
+      sleep(0.05)
+    end
+    if registry_server.pid_alive(pid) then
+      os.execute("kill -KILL " .. pid .. " 2>/dev/null")
+    end
+  end
+  self._final_log = registry_server.read_file(self.log)
+  if self._proc then pcall(self._proc.close, self._proc); self._proc = nil end
+  if self.cleanup then pcall(self.cleanup) end
+  if not self.keep_dir then rm_tmp(self.dir) end
+  return true
+end
+Proc.__close = Proc.stop
+
+function Proc:entries(filter)
+  if self.stopped then
+    -- the directory is gone: parse the copy kept at stop()
+    local tmp = os.tmpname()
+    registry_server.write_file(tmp, self._final_log or "")
+    local r = read_entries(tmp, filter)
+    os.remove(tmp)
+    return r
+  end
+  return read_entries(self.log, filter)
+end
+
+function Proc:hits(filter)
+  return #self:entries(filter)
+end
+
+function Proc:log_text()
+  return registry_server.read_file(self.log) or self._final_log or ""
+end
+
+function Proc:stderr_text()
+  return registry_server.read_file(self.dir .. "/stderr.txt") or ""
+end
+
+-- Start `python3 script args...` whose first stdout line is "ready ...";
+-- returns the Proc and the words after "ready".
+local function start_python(obj, script, args)
+  local cmd = "exec " .. PYTHON .. " " .. q(M.support_dir .. "/" .. script)
+  for _, a in ipairs(args) do cmd = cmd .. " " .. q(a) end
+  cmd = cmd .. " 2>" .. q(obj.dir .. "/stderr.txt")
+  local proc = assert(io.popen(cmd, "r"))
+  local line = proc:read("*l")
+  setmetatable(obj, Proc)
+  obj._proc = proc
+  if not line or not line:match("^ready ") then
+    obj.pid = tonumber(registry_server.read_file(obj.dir .. "/" .. obj.pidfile) or "")
+    local err = registry_server.read_file(obj.dir .. "/stderr.txt") or ""
+    obj:stop()
+    error(script .. " did not start (said " .. tostring(line) .. ")\n" .. err, 3)
+  end
+  obj.pid = tonumber((registry_server.read_file(obj.dir .. "/" .. obj.pidfile) or ""):match("%d+"))
+  running[obj] = true
+  local words = {}
+  for w in line:gmatch("%S+") do words[#words + 1] = w end
+  table.remove(words, 1)
+  return obj, words
+end
+
+--- Start the token server.
+-- cfg: users = { name = { password=, push = {prefixes}, pull = {prefixes} } },
+--      public_pull = { prefixes }, token_ttl (s, default 300),
+--      service, issuer, port (0: free).
+-- @return ts { url, realm, port, service, issuer, cert (rootcertbundle),
+--   key, dir, log, stop, hits(filter), entries(filter) }
+function M.start_token_server(cfg)
+  cfg = cfg or {}
+  local dir = registry_server.tmpdir()
+  local conf = {
+    users = cfg.users or {},
+    public_pull = cfg.public_pull or {},
+    token_ttl = cfg.token_ttl or 300,
+    service = cfg.service or M.SERVICE,
+    issuer = cfg.issuer or M.ISSUER,
+  }
+  -- cjson writes {} for an empty table: fine for users, not for lists
+  local text = cjson.encode(conf)
+  if #conf.public_pull == 0 then text = text:gsub('"public_pull":{}', '"public_pull":[]') end
+  registry_server.write_file(dir .. "/config.json", text)
+  local ts = {
+    dir = dir, log = dir .. "/token.log", pidfile = "token_server.pid",
+    service = conf.service, issuer = conf.issuer,
+    cert = dir .. "/token.crt", key = dir .. "/token.key",
+  }
+  local args = { dir .. "/config.json", dir, "--port", tostring(cfg.port or 0),
+                 "--log", ts.log }
+  local _, words = start_python(ts, "token_server.py", args)
+  ts.port = tonumber(words[1])
+  ts.url = "http://127.0.0.1:" .. ts.port
+  ts.realm = ts.url .. "/token"
+  return ts
+end
+
+--- Start the redirect server (see redirect_server.py).
+-- opts: user, password, token (also accepted as "Bearer TOKEN"),
+--       other_host ("127.0.0.2"; "127.0.0.1" makes it the same host on
+--       another port), challenge (mode, see redirect_server.py) with
+--       token_server (a start_token_server object: Bearer challenges name
+--       its realm, and its JWTs for `user` are accepted),
+--       blobs = { bytes, ... }, tags = "a,b", tags2 = "c"
+-- @return rs { url, port, other_port, other_url, log, dir, stop, entries, hits }
+function M.start_redirect_server(opts)
+  opts = opts or {}
+  local dir = registry_server.tmpdir()
+  local rs = { dir = dir, log = dir .. "/requests.log", pidfile = "redirect_server.pid" }
+  local args = { dir, "--user", opts.user or "alice", "--password", opts.password or "pw",
+                 "--other-host", opts.other_host or "127.0.0.2" }
+  for i, bytes in ipairs(opts.blobs or {}) do
+    local path = dir .. "/blob" .. i
+    registry_server.write_file(path, bytes)
+    args[#args + 1] = "--blob-file"
+    args[#args + 1] = path
+  end
+  if opts.token then args[#args + 1] = "--token"; args[#args + 1] = opts.token end
+  if opts.challenge then args[#args + 1] = "--challenge"; args[#args + 1] = opts.challenge end
+  if opts.token_server then
+    local ts = opts.token_server
+    for _, a in ipairs({ "--realm", ts.realm, "--service", ts.service, "--token-cert", ts.cert }) do
+      args[#args + 1] = a
+    end
+  end
+  if opts.tags then args[#args + 1] = "--tags"; args[#args + 1] = opts.tags end
+  if opts.tags2 then args[#args + 1] = "--tags2"; args[#args + 1] = opts.tags2 end
+  local _, words = start_python(rs, "redirect_server.py", args)
+  rs.port = tonumber(words[1])
+  rs.other_port = tonumber(words[2])
+  rs.url = "http://127.0.0.1:" .. rs.port
+  rs.host = "127.0.0.1:" .. rs.port
+  rs.other_host = opts.other_host or "127.0.0.2"
+  rs.other_url = "http://" .. rs.other_host .. ":" .. rs.other_port
+  return rs
+end
+
+---------------------------------------------------------------------------
+-- registries
+---------------------------------------------------------------------------
+
+M.DEFAULT_USERS = { alice = "alice-secret-pw", bob = "bob-secret-pw" }
+
+-- Attach an extra directory to a registry_server object: removed on stop().
+local function own_dir(srv, dir)
+  local orig = srv.stop
+  srv.stop = function(self)
+    local r = orig(self)
+    rm_tmp(dir)
+    return r
+  end
+  return srv
+end
+
+--- The real registry with htpasswd Basic auth behind TLS (CA from make_ca).
+-- opts: users = { name = password } (default DEFAULT_USERS), realm,
+--       log_level, http_extra.
+-- @return srv (registry_server object; https URL) with srv.ca, srv.users
+function M.start_registry_basic_tls(opts)
+  opts = opts or {}
+  local dir = registry_server.tmpdir()
+  local ca = M.make_ca(dir .. "/ca")
+  local users = opts.users or M.DEFAULT_USERS
+  local htp = M.htpasswd(dir .. "/htpasswd", users)
+  local ok, srv = pcall(registry_server.start, {
+    tls = { certificate = ca.server_cert, key = ca.server_key },
+    http_extra = opts.http_extra,
+    log_level = opts.log_level,
+    config_extra = "auth:\n  htpasswd:\n    realm: " .. (opts.realm or "lua-registry-basic") ..
+      "\n    path: " .. htp .. "\n",
+  })
+  if not ok then rm_tmp(dir); error(srv, 2) end
+  srv.ca, srv.users, srv.auth_dir = ca, users, dir
+  srv.https_url = srv.url
+  srv.localhost_url = "https://localhost:" .. srv.port
+  return own_dir(srv, dir)
+end
+
+-- The registry with TLS client-certificate verification (http.tls.clientcas
+-- makes 2.8.2 REQUIRE a client certificate).  registry_server.start polls
+-- readiness with a plain `curl -k`, which such a registry refuses, so this
+-- starts it itself (same supervisor idea: the registry dies with us).
+local SUPERVISOR = [[
+import os, sys, time, signal, select
+log, cmd = sys.argv[1], sys.argv[2:]
+os.setsid()
+null = os.open(os.devnull, os.O_RDWR)
+out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+pid = os.fork()
+if pid == 0:
+    os.dup2(null, 0); os.dup2(out, 1); os.dup2(out, 2)
+    try:
+        os.execvp(cmd[0], cmd)
+    finally:
+        os._exit(127)
+os.close(out)
+sys.stdout.write("%d\n" % pid)
+sys.stdout.flush()
+os.dup2(null, 2)
+p = select.poll()
+p.register(1, 0)
+ppid = os.getppid()
+def gone():
+    try:
+        return os.waitpid(pid, os.WNOHANG)[0] != 0
+    except ChildProcessError:
+        return True
+while not gone():
+    if p.poll(50) or os.getppid() != ppid:
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(60):
+            time.sleep(0.05)
+            if gone():
+                break
+        else:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        break
+]]
+
+local function registry_config(dir, port, tls_lines, extra)
+  local t = {
+    "version: 0.1",
+    "log:", "  level: info", "  formatter: text",
+    "storage:", "  filesystem:", "    rootdirectory: " .. dir .. "/storage",
+    "  delete:", "    enabled: true",
+    "  cache:", "    blobdescriptor: inmemory",
+    "  maintenance:", "    uploadpurging:", "      enabled: false",
+    "  redirect:", "    disable: true",
+    "http:", "  addr: 127.0.0.1:" .. port,
+    "  secret: lua-registry-spec-secret-0123456789",
+    tls_lines,
+  }
+  if extra then t[#t + 1] = (extra:gsub("\n$", "")) end
+  return table.concat(t, "\n") .. "\n"
+end
+
+local Reg = setmetatable({}, { __index = Proc })
+Reg.__index = Reg
+Reg.__close = Proc.stop
+function Reg:log_text()
+  return registry_server.read_file(self.log) or self._final_log or ""
+end
+
+--- The registry behind TLS that requires a client certificate signed by
+-- the test CA.  opts: users (htpasswd Basic auth on top when given),
+-- config_extra.  @return srv { url, host, port, dir, log, ca, stop, log_text }
+function M.start_registry_mtls(opts)
+  opts = opts or {}
+  local last = ""
+  for _ = 1, 5 do
+    local dir = registry_server.tmpdir()
+    local ca = M.make_ca(dir .. "/ca")
+    local port = registry_server.free_port()
+    local extra = opts.config_extra
+    if opts.users then
+      local htp = M.htpasswd(dir .. "/htpasswd", opts.users)
+      extra = (extra or "") .. "auth:\n  htpasswd:\n    realm: lua-registry-mtls\n    path: " .. htp .. "\n"
+    end
+    local tls = table.concat({
+      "  tls:",
+      "    certificate: " .. ca.server_cert,
+      "    key: " .. ca.server_key,
+      "    clientcas:",
+      "      - " .. ca.ca_cert,
+    }, "\n")
+    registry_server.write_file(dir .. "/config.yml", registry_config(dir, port, tls, extra))
+    local srv = setmetatable({
+      dir = dir, port = port, host = "127.0.0.1:" .. port,
+      url = "https://127.0.0.1:" .. port, scheme = "https",
+      log = dir .. "/registry.log", config = dir .. "/config.yml",
+      ca = ca, users = opts.users,
+    }, Reg)
+    local proc = assert(io.popen("exec " .. PYTHON .. " -c " .. q(SUPERVISOR) .. " " ..
+      q(srv.log) .. " " .. REGISTRY .. " serve " .. q(srv.config), "r"))
+    srv.pid = tonumber(proc:read("*l"))
+    srv._proc = proc
+    running[srv] = true
+    local listening = "listening on 127.0.0.1:" .. port
+    for _ = 1, 200 do
+      if not srv:alive() then break end
+      if srv:log_text():find(listening, 1, true) then
+        local _, code = sh("curl -s -o /dev/null --max-time 2 --cacert " .. q(ca.ca_cert) ..
+          " --cert " .. q(ca.client_cert) .. " --key " .. q(ca.client_key) ..
+          " -w '%{http_code}' " .. q(srv.url .. "/v2/"))
+        if (code == "200" or code == "401") and srv:alive() then return srv end
+      end
+      sleep(0.05)
+    end
+    last = srv:log_text()
+    local retry = not srv:alive() and last:find("address already in use", 1, true)
+    srv:stop()
+    if not retry then break end
+  end
+  error("start_registry_mtls: registry did not start\n" .. last, 2)
+end
+
+--- The real registry with token auth against a token server from
+-- start_token_server.  opts: log_level, http_extra, tls (as registry_server).
+function M.start_registry_token(ts, opts)
+  opts = opts or {}
+  local srv = registry_server.start({
+    log_level = opts.log_level,
+    http_extra = opts.http_extra,
+    tls = opts.tls,
+    config_extra = table.concat({
+      "auth:",
+      "  token:",
+      "    realm: " .. ts.realm,
+      "    service: " .. ts.service,
+      "    issuer: " .. ts.issuer,
+      "    rootcertbundle: " .. ts.cert,
+      "    autoredirect: false",
+    }, "\n") .. "\n",
+  })
+  srv.token_server = ts
+  return srv
+end
+
+---------------------------------------------------------------------------
+-- Docker config files
+---------------------------------------------------------------------------
+
+--- Write `tbl` as JSON to dir/config.json (dir made if needed); returns the path.
+function M.write_docker_config(dir, tbl)
+  os.execute("mkdir -p " .. q(dir))
+  local path = dir .. "/config.json"
+  registry_server.write_file(path, assert(cjson.encode(tbl)))
+  return path
+end
+
+--- Fetch a token with curl (for specs that need one made outside the client).
+-- opts: user, password, scopes = { ... }, offline (GET offline_token=true)
+-- @return decoded JSON response, HTTP status
+function M.fetch_token(ts, opts)
+  opts = opts or {}
+  local url = ts.realm .. "?service=" .. ts.service
+  for _, s in ipairs(opts.scopes or {}) do url = url .. "&scope=" .. s end
+  if opts.offline then url = url .. "&offline_token=true&client_id=lua-registry-spec" end
+  local cmd = "curl -s -w '\\n%{http_code}' "
+  if opts.user then cmd = cmd .. "-u " .. q(opts.user .. ":" .. (opts.password or "")) .. " " end
+  local _, out = sh(cmd .. q(url))
+  local body, code = out:match("^(.*)\n(%d+)$")
+  return cjson.decode(body or ""), tonumber(code)
+end
+
+--- The OAuth2 password grant (POST form) with curl.
+-- @return decoded JSON response, HTTP status
+function M.password_grant(ts, user, password, opts)
+  opts = opts or {}
+  local cmd = "curl -s -w '\\n%{http_code}' --data-urlencode grant_type=password" ..
+    " --data-urlencode " .. q("username=" .. user) ..
+    " --data-urlencode " .. q("password=" .. password) ..
+    " --data-urlencode " .. q("service=" .. ts.service) ..
+    " --data-urlencode client_id=lua-registry-spec"
+  if opts.offline ~= false then cmd = cmd .. " --data-urlencode access_type=offline" end
+  if opts.scope then cmd = cmd .. " --data-urlencode " .. q("scope=" .. opts.scope) end
+  local _, out = sh(cmd .. " " .. q(ts.realm))
+  local body, code = out:match("^(.*)\n(%d+)$")
+  return cjson.decode(body or ""), tonumber(code)
+end
+
+return M
