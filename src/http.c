@@ -264,6 +264,45 @@ static int on_debug(CURL *h, curl_infotype type, char *p, size_t n, void *ud)
     return 0;
 }
 
+/*
+ * libcurl rewinds the body itself when a kept-alive connection turned out
+ * dead and it sends the request again (or for auth negotiation).  Strings
+ * and files can go back; pull sources and peer transfers cannot.
+ */
+static int on_seek(void *ud, curl_off_t offset, int origin)
+{
+    rg_xfer *x = ud;
+    if (origin != SEEK_SET || offset < 0 ||
+        (x->src.length >= 0 && offset > (curl_off_t)x->src.length))
+        return CURL_SEEKFUNC_CANTSEEK;
+    if (x->in_hash && offset != 0)
+        return CURL_SEEKFUNC_CANTSEEK;
+    switch (x->src.kind) {
+    case RG_SRC_MEM:
+        if ((size_t)offset > x->src.mem_len)
+            return CURL_SEEKFUNC_CANTSEEK;
+        x->piece_off = (size_t)offset;
+        break;
+    case RG_SRC_FILE:
+        if (x->src_start < 0 ||
+            fseek(x->src.fp, x->src_start + (long)offset, SEEK_SET) != 0)
+            return CURL_SEEKFUNC_FAIL;
+        break;
+    case RG_SRC_NONE:
+        break;
+    default:
+        return CURL_SEEKFUNC_CANTSEEK;
+    }
+    if (x->in_hash) {
+        rg_alg alg = x->in_hash->alg;
+        rg_hasher_free(x->in_hash);
+        if (rg_hasher_init(x->in_hash, alg) != 0)
+            return CURL_SEEKFUNC_FAIL;
+    }
+    x->sent = (int64_t)offset;
+    return CURL_SEEKFUNC_OK;
+}
+
 /* ------------------------------------------------------------------ */
 /* setup                                                               */
 /* ------------------------------------------------------------------ */
@@ -349,6 +388,8 @@ int rg_xfer_start(rg_xfer *x)
     SETOPT(CURLOPT_WRITEDATA, (void *)x);
     SETOPT(CURLOPT_READFUNCTION, on_read);
     SETOPT(CURLOPT_READDATA, (void *)x);
+    SETOPT(CURLOPT_SEEKFUNCTION, on_seek);
+    SETOPT(CURLOPT_SEEKDATA, (void *)x);
 #if LIBCURL_VERSION_NUM >= 0x075500
     SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
     SETOPT(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");

@@ -1102,6 +1102,7 @@ static int transient_result(CURLcode rc)
     case CURLE_PARTIAL_FILE:
     case CURLE_HTTP2:
     case CURLE_HTTP2_STREAM:
+    case CURLE_SEND_FAIL_REWIND:
         return 1;
     default:
         return 0;
