@@ -16,9 +16,10 @@
 # Targets:
 #   all            build $(BUILD)/registry/core.so for $(LUA)
 #   test           make deps, then the busted suite on lua5.4 and on every
-#                  other interpreter of MATRIX (the whole matrix)
+#                  other interpreter of MATRIX (the whole matrix), then lint
 #   test-matrix    the busted suite on each interpreter of MATRIX
 #   test-one       the busted suite on $(LUA) only
+#   lint           luacheck (lua/, spec/, bin/) and luarocks lint
 #   deps           install the Debian packages build and tests need
 #   install, clean, clean-all
 #
@@ -54,12 +55,12 @@ CC            ?= cc
 OPT           ?= -O2 -g
 WARN          ?= -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CFLAGS        ?= $(OPT)
-ALL_CFLAGS     = -std=c99 -D_POSIX_C_SOURCE=200809L -fPIC -fvisibility=hidden $(WARN) \
+ALL_CFLAGS     = -std=c99 -D_POSIX_C_SOURCE=200809L -pthread -fPIC -fvisibility=hidden $(WARN) \
                  -I$(LUA_INCDIR) -I$(CURL_INCDIR) -I$(OPENSSL_INCDIR) \
                  -DOPENSSL_API_COMPAT=0x10100000L $(CFLAGS)
 LIBFLAG       ?= -shared
 LIB_EXTENSION ?= so
-LIBS           = -L$(CURL_LIBDIR) -L$(OPENSSL_LIBDIR) -lcurl -lcrypto
+LIBS           = -L$(CURL_LIBDIR) -L$(OPENSSL_LIBDIR) -lcurl -lcrypto -pthread
 
 PREFIX        ?= /usr/local
 INST_LIBDIR   ?= $(PREFIX)/lib/lua/$(LUA_VERSION)
@@ -105,17 +106,19 @@ deps:
 # The main target: $(LUA) (5.4) first, then the rest of the matrix.  Each
 # interpreter runs the whole suite; a failure is reported at the end.
 test: deps
-	@./scripts/test-matrix.sh $(LUA) $(filter-out $(LUA),$(MATRIX))
+	@st=0; ./scripts/test-matrix.sh $(LUA) $(filter-out $(LUA),$(MATRIX)) || st=1; \
+	$(MAKE) --no-print-directory lint || st=1; exit $$st
 
 test-matrix: deps
 	@./scripts/test-matrix.sh $(MATRIX)
 
-# The suite on $(LUA) alone (no deps check).
+# The suite on $(LUA) alone (no deps check).  spec/support/bin holds the
+# test credential helper (docker-credential-luaregtest) the specs run.
 test-one: all
-	$(BUSTED) $(BUSTED_CPATH) $(BUSTED_EXCLUDE) $(BUSTED_ARGS)
+	PATH="$(CURDIR)/spec/support/bin:$$PATH" $(BUSTED) $(BUSTED_CPATH) $(BUSTED_EXCLUDE) $(BUSTED_ARGS)
 
 lint:
-	luacheck lua spec bin
+	luacheck lua spec bin/*
 	luarocks lint rockspec/lua-registry-scm-1.rockspec
 
 install: all
@@ -123,6 +126,10 @@ install: all
 	install -m 0755 $(MODULE) $(DESTDIR)$(INST_LIBDIR)/registry/
 	install -m 0644 lua/registry.lua $(DESTDIR)$(INST_LUADIR)/ 2>/dev/null || true
 	install -m 0644 $(LUA_MODULES) $(DESTDIR)$(INST_LUADIR)/registry/
+	install -d $(DESTDIR)$(INST_BINDIR)
+	for f in bin/*; do [ -f "$$f" ] || continue; \
+	  sed '1s|^#!.*|#!/usr/bin/env $(LUA)|' "$$f" > $(DESTDIR)$(INST_BINDIR)/$${f#bin/} && \
+	  chmod 0755 $(DESTDIR)$(INST_BINDIR)/$${f#bin/} || exit 1; done
 
 clean:
 	rm -rf $(BUILD)

@@ -34,17 +34,26 @@ build = {
   type = "builtin",
   modules = {
     ["registry.core"] = {
+      -- every src/*.c (spec/luarocks_spec.lua checks the list is complete)
       sources = {
-        "src/digest.c", "src/reference.c", "src/range.c", "src/link.c",
-        "src/location.c", "src/buf.c", "src/http.c", "src/client.c",
-        "src/lregistry.c",
+        "src/auth.c", "src/buf.c", "src/challenge.c", "src/client.c",
+        "src/digest.c", "src/hashq.c", "src/http.c", "src/link.c",
+        "src/location.c", "src/lregistry.c", "src/range.c", "src/reference.c",
       },
-      libraries = { "curl", "crypto" },
+      libraries = { "curl", "crypto", "pthread" },   -- pthread: src/hashq.c
       incdirs = { "$(CURL_INCDIR)", "$(OPENSSL_INCDIR)" },
       libdirs = { "$(CURL_LIBDIR)", "$(OPENSSL_LIBDIR)" },
       defines = { "OPENSSL_API_COMPAT=0x10100000L", "_POSIX_C_SOURCE=200809L" },
     },
-    ["registry"] = "lua/registry/init.lua",
-    ["registry.errors"] = "lua/registry/errors.lua",
+    ["registry"]             = "lua/registry/init.lua",
+    ["registry.cli"]         = "lua/registry/cli.lua",
+    ["registry.credentials"] = "lua/registry/credentials.lua",
+    ["registry.errors"]      = "lua/registry/errors.lua",
+    ["registry.image"]       = "lua/registry/image.lua",
+    ["registry.reference"]   = "lua/registry/reference.lua",
+  },
+  -- the CLI (luarocks wraps it to run with the tree's interpreter and paths)
+  install = {
+    bin = { ["lua-registry"] = "bin/lua-registry" },
   },
 }

@@ -43,26 +43,8 @@ end
 -- Deterministic pseudo-random bytes, n bytes from seed (a 31-bit LCG:
 -- plain arithmetic, so the spec runs on Lua 5.1-5.4 and LuaJIT).
 local unpack = table.unpack or unpack
-local function prng_bytes(seed, n)
-  local x = (seed * 7919 + 17) % 2147483648
-  local parts, chunk = {}, {}
-  local made = 0
-  while made < n do
-    local k = math.min(4096, n - made)
-    for i = 1, k do
-      x = (x * 1103515245 + 12345) % 2147483648
-      chunk[i] = math.floor(x / 65536) % 256
-    end
-    for i = k + 1, #chunk do chunk[i] = nil end
-    local piece = {}
-    for j = 1, k, 200 do
-      piece[#piece + 1] = string.char(unpack(chunk, j, math.min(j + 199, k)))
-    end
-    parts[#parts + 1] = table.concat(piece)
-    made = made + k
-  end
-  return table.concat(parts)
-end
+-- Deterministic pseudo-random bytes, the same on every Lua version.
+local prng_bytes = registry_server.prng_bytes
 
 -- Every secret the specs hand out; no error may ever show one.
 local SECRETS = {}

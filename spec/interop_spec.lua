@@ -6,9 +6,6 @@
 --      (exact bytes) and `skopeo copy docker://... dir:...` (every file's
 --      digest checked).
 
-package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
-package.cpath = "build/?.so;" .. package.cpath
-
 local registry_server = require "spec.support.registry"
 local registry = require "registry"
 
@@ -35,20 +32,8 @@ local function hex_of(digest)
   return (assert(digest:match("^sha256:(%x+)$"), digest))
 end
 
-local function prng_bytes(seed, n)
-  local x = (seed * 0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019) | 1
-  local parts, chunk, total = {}, {}, 0
-  while total < n do
-    for i = 1, 1024 do
-      x = x ~ (x << 13); x = x ~ (x >> 7); x = x ~ (x << 17)
-      chunk[i] = string.pack("<i8", x)
-    end
-    local s = table.concat(chunk)
-    parts[#parts + 1] = s
-    total = total + #s
-  end
-  return table.concat(parts):sub(1, n)
-end
+-- Deterministic pseudo-random bytes, the same on every Lua version.
+local prng_bytes = registry_server.prng_bytes
 
 -- Layer bytes that no tool mistakes for a compressed stream: a text header
 -- (not a gzip/zstd/xz/bzip2 magic) followed by pseudo-random bytes.

@@ -33,13 +33,11 @@ describe("regressions", function()
     local dir = registry_server.tmpdir()
     local script = dir .. "/v.lua"
     registry_server.write_file(script, ([[
-package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
-package.cpath = "build/?.so;" .. package.cpath
 local registry = require "registry"
 local c = registry.new(%q, { token = "sekrit-token-123", verbose = true, credentials = false })
 c:ping()
 ]]):format(srv.url))
-    local _, out = registry_server.sh("lua5.4 " .. script)
+    local _, out = registry_server.sh(registry_server.lua_command() .. " " .. script)
     assert.truthy(out:find("Authorization: [redacted]", 1, true), out)
     assert.is_nil(out:find("sekrit-token-123", 1, true))
   end)

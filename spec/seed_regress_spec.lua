@@ -2,9 +2,6 @@
 -- client (../shared/seed/README.md), each written so that the defect, if
 -- it came back, would fail it.  Runs against a real docker-registry 2.8.2.
 
-package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
-package.cpath = "build/?.so;" .. package.cpath
-
 local registry_server = require "spec.support.registry"
 local registry = require "registry"
 
@@ -27,20 +24,8 @@ local function sha256(bytes)
   return registry.util.digest_of("sha256", bytes)
 end
 
-local function prng_bytes(seed, n)
-  local x = (seed * 0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019) | 1
-  local parts, chunk, total = {}, {}, 0
-  while total < n do
-    for i = 1, 1024 do
-      x = x ~ (x << 13); x = x ~ (x >> 7); x = x ~ (x << 17)
-      chunk[i] = string.pack("<i8", x)
-    end
-    local s = table.concat(chunk)
-    parts[#parts + 1] = s
-    total = total + #s
-  end
-  return table.concat(parts):sub(1, n)
-end
+-- Deterministic pseudo-random bytes, the same on every Lua version.
+local prng_bytes = registry_server.prng_bytes
 
 local function must(...)
   local v, err = ...
@@ -104,13 +89,19 @@ local function blob_file(srv, digest)
   return path
 end
 
+-- The byte b (a 1-char string) with bit 0 flipped (no `~`: Lua 5.1/LuaJIT).
+local function flip_bit0(b)
+  local v = b:byte()
+  return string.char(v % 2 == 0 and v + 1 or v - 1)
+end
+
 -- Flip one byte of a file in place (same size).
 local function flip_byte(path, pos)
   local f = assert(io.open(path, "r+b"))
   f:seek("set", pos)
   local b = f:read(1)
   f:seek("set", pos)
-  f:write(string.char(b:byte() ~ 0x01))
+  f:write(flip_bit0(b))
   f:close()
 end
 
@@ -363,7 +354,7 @@ describe("seed defects stay fixed", function()
       local d = push_blob(client, name, bytes)
       flip_byte(blob_file(srv, d), 123456)
       local tampered = bytes:sub(1, 123456) ..
-        string.char(bytes:byte(123457) ~ 0x01) .. bytes:sub(123458)
+        flip_bit0(bytes:sub(123457, 123457)) .. bytes:sub(123458)
 
       local reader = must(client:get_blob(name, d))
       local data, err = drain(reader, 8192)

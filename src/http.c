@@ -272,6 +272,8 @@ static int on_debug(CURL *h, curl_infotype type, char *p, size_t n, void *ud)
 static int on_seek(void *ud, curl_off_t offset, int origin)
 {
     rg_xfer *x = ud;
+    if (x->no_rewind && offset != x->sent)
+        return CURL_SEEKFUNC_CANTSEEK;
     if (origin != SEEK_SET || offset < 0 ||
         (x->src.length >= 0 && offset > (curl_off_t)x->src.length))
         return CURL_SEEKFUNC_CANTSEEK;

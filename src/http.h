@@ -118,6 +118,9 @@ typedef struct rg_xfer {
     int src_failed;
     char src_err[256];
     rg_hasher *in_hash;      /* optional: hashes the body as it goes */
+    int no_rewind;           /* libcurl must not resend the body by itself
+                                (an upload PATCH/PUT: the registry may have
+                                appended part of it; resume instead) */
 
     /* response */
     long status;             /* status of the response being received */

@@ -2804,6 +2804,7 @@ static int do_patch(lua_State *L, int ui, int si, int li, int sti)
     lupload *u = get_upload(L, ui);
     rg_source src;
     pullctx p;
+    long file_start = -1;
     int64_t start, expect;
     lrequest *r;
     int n;
@@ -2817,6 +2818,7 @@ static int do_patch(lua_State *L, int ui, int si, int li, int sti)
         return fail(L, "upload_not_found", 0, "the upload was finished or cancelled", &cx);
     r = new_request(L, 1, "PATCH", u->location);
     r->no_retry = 1;          /* bytes may have been appended: resume instead */
+    r->x.no_rewind = 1;
     add_scope(r, "repository", u->name[0] ? u->name : NULL, "pull,push");
     r->x.src = src;
     rg_xfer_header(&r->x, "Content-Type: application/octet-stream");
@@ -2831,9 +2833,10 @@ static int do_patch(lua_State *L, int ui, int si, int li, int sti)
         int64_t k;
         if (run_ok(L, r, 202, 201) > 0 || (r->x.result == CURLE_OK && r->x.status == 204))
             break;
+        if (file_start < 0)
+            file_start = r->x.src_start;     /* where the body began in the file */
         if (upload_resumable(r)) {
             /* resume: ask what arrived, send the rest */
-            long file_start = r->x.src_start;
             r->retried++;
             sleep_seconds(retry_wait(r->c, &r->x, r->retried - 1));
             k = upload_probe(L, u);
@@ -2913,6 +2916,8 @@ static int do_put(lua_State *L, int ui, int si, int li, int di)
     char *url;
     lrequest *r;
     ectx cx;
+    long file_start = -1;
+    int64_t base = u->offset >= 0 ? u->offset : 0;
 
     memset(&src, 0, sizeof src);
     if (si)
@@ -2939,6 +2944,7 @@ static int do_put(lua_State *L, int ui, int si, int li, int di)
     r = new_request(L, 1, "PUT", lua_tostring(L, -1));
     add_scope(r, "repository", u->name[0] ? u->name : NULL, "pull,push");
     r->no_retry = si != 0;    /* a body may have been partly appended */
+    r->x.no_rewind = si != 0;
     if (si) {
         r->x.src = src;
         rg_xfer_header(&r->x, "Content-Type: application/octet-stream");
@@ -2956,13 +2962,13 @@ static int do_put(lua_State *L, int ui, int si, int li, int di)
     if (whole && rg_hasher_init(&h, alg) == 0)
         r->x.in_hash = &h;
     for (;;) {
-        int64_t k, base = u->offset >= 0 ? u->offset : 0;
-        long file_start;
+        int64_t k;
         if (run_ok(L, r, 201, 204) > 0 || (r->x.result == CURLE_OK && r->x.status == 200))
             break;
         if (!upload_resumable(r))
             break;
-        file_start = r->x.src_start;
+        if (file_start < 0)
+            file_start = r->x.src_start;
         r->retried++;
         sleep_seconds(retry_wait(r->c, &r->x, r->retried - 1));
         k = upload_probe(L, u);
@@ -3293,6 +3299,7 @@ static int bitem_start(lua_State *L, lbatch *b, int i, int items_i)
         x->src.fp = it->fp;
         x->src.length = it->size;
         x->in_hash = &it->h;
+        x->no_rewind = 1;
         rg_xfer_header(x, "Content-Type: application/octet-stream");
         rg_xfer_header(x, "Expect:");
     }

@@ -80,9 +80,17 @@ end
 
 -- Processes started here that are not stopped yet.
 local running = {}
-local sentinel = setmetatable({}, { __gc = function()
+-- (Lua 5.1 and LuaJIT run __gc only for userdata: a newproxy there.)
+local function stop_running()
   for obj in pairs(running) do pcall(obj.stop, obj) end
-end })
+end
+local sentinel
+if _VERSION == "Lua 5.1" then
+  sentinel = newproxy(true)
+  getmetatable(sentinel).__gc = stop_running
+else
+  sentinel = setmetatable({}, { __gc = stop_running })
+end
 M._sentinel = sentinel
 
 local function rm_tmp(dir)

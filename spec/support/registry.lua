@@ -1,6 +1,7 @@
 -- spec/support/registry.lua -- run Debian's docker-registry 2.8.2 for specs.
 --
--- Only the Lua 5.4 standard library is used (no luasocket, no luaposix):
+-- Only the standard library is used (no luasocket, no luaposix), in a way
+-- that works on Lua 5.1-5.4 and LuaJIT (`make test-matrix`):
 -- processes are driven through io.popen/os.execute and small shell or
 -- /usr/bin/python3 one-liners.  See shared/reference/registry-2.8.md.
 --
@@ -30,12 +31,55 @@ end
 M.quote = q
 
 --- Run a shell command; stderr is merged into stdout.
+-- (The exit code comes back on the pipe: Lua 5.1/LuaJIT's close() of a
+-- popen handle does not give it.)
 -- @return ok (boolean), output (string), exit code (integer)
 function M.sh(cmd)
-  local p = assert(io.popen("{ " .. cmd .. "\n} 2>&1", "r"))
-  local out = p:read("*a")
-  local ok, _, code = p:close()
-  return ok == true, out, code
+  local p = assert(io.popen("{ " .. cmd .. "\n} 2>&1; echo \"__rc=$?\"", "r"))
+  local raw = p:read("*a")
+  p:close()
+  local out, code = raw:match("^(.*)__rc=(%d+)\n?$")
+  code = tonumber(code)
+  return code == 0, out or raw, code
+end
+
+--- os.execute(cmd) as a boolean on every version (5.1/LuaJIT return the
+-- status number, 5.2+ true/nil).
+local function execute(cmd)
+  local a = os.execute(cmd)
+  if type(a) == "number" then return a == 0 end
+  return a == true
+end
+M.execute = execute
+
+--- Deterministic pseudo-random bytes, the same on every Lua version (an LCG
+-- mod 2^32, exact in doubles and in integers): n bytes from seed.
+function M.prng_bytes(seed, n)
+  local char, floor = string.char, math.floor
+  local x = (seed * 2654435761 + 12345) % 4294967296
+  local parts, chunk, total = {}, {}, 0
+  while total < n do
+    for i = 1, 1024 do
+      x = (x * 1664525 + 1013904223) % 4294967296
+      chunk[i] = char(floor(x / 16777216), floor(x / 65536) % 256,
+                      floor(x / 256) % 256, x % 256)
+    end
+    local s = table.concat(chunk)
+    parts[#parts + 1] = s
+    total = total + #s
+  end
+  return table.concat(parts):sub(1, n)
+end
+
+--- The shell words that start the interpreter running this process with
+-- its package.path and package.cpath (for specs that run a Lua script in
+-- a subprocess: `M.sh(M.lua_command() .. " " .. q(script))`).
+function M.lua_command()
+  local i = 0
+  while arg and arg[i - 1] ~= nil do i = i - 1 end
+  local interp = (i < 0 and arg[i]) or "lua5.4"
+  return q(interp) .. " -e " .. q(string.format("package.path = %q; package.cpath = %q",
+    package.path, package.cpath))
 end
 
 local function sh_line(cmd)
@@ -93,7 +137,7 @@ local function pid_alive(pid)
     local state = stat:match("^%d+ %b() (%a)")
     return state ~= "Z" and state ~= "X"
   end
-  return os.execute("kill -0 " .. pid .. " 2>/dev/null") == true
+  return execute("kill -0 " .. pid .. " 2>/dev/null")
 end
 M.pid_alive = pid_alive
 
@@ -112,10 +156,18 @@ local skopeo_home   -- private HOME for skopeo, made on first use
 -- Sentinel: its __gc stops every server (and removes skopeo's home) when the
 -- module and all server objects are unreachable, or when busted closes the
 -- state (it exits with os.exit(code, true)).
-local sentinel = setmetatable({}, { __gc = function()
+-- (Lua 5.1 and LuaJIT run __gc only for userdata: a newproxy there.)
+local function cleanup()
   stop_all()
   if skopeo_home then os.execute("rm -rf " .. q(skopeo_home)) end
-end })
+end
+local sentinel
+if _VERSION == "Lua 5.1" then
+  sentinel = newproxy(true)
+  getmetatable(sentinel).__gc = cleanup
+else
+  sentinel = setmetatable({}, { __gc = cleanup })
+end
 M._sentinel = sentinel
 
 local Server = {}
