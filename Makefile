@@ -131,6 +131,13 @@ install: all
 	  sed '1s|^#!.*|#!/usr/bin/env $(LUA)|' "$$f" > $(DESTDIR)$(INST_BINDIR)/$${f#bin/} && \
 	  chmod 0755 $(DESTDIR)$(INST_BINDIR)/$${f#bin/} || exit 1; done
 
+# The main job on a throwaway local registry (see README).
+DEMO_PKGS = docker-registry curl python3
+demo:
+	@./scripts/deps.sh $(RUNTIME_PKGS) $(DEMO_PKGS)
+	@$(MAKE) --no-print-directory all
+	$(LUA) scripts/demo.lua
+
 clean:
 	rm -rf $(BUILD)
 
