@@ -99,15 +99,31 @@ RUNTIME_PKGS = lua5.4 liblua5.4-dev libcurl4-openssl-dev libssl-dev lua-cjson pk
 TEST_PKGS    = lua-busted docker-registry skopeo python3 curl openssl
 MATRIX_PKGS  = lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev lua5.3 liblua5.3-dev \
                luajit2 libluajit2-5.1-dev
-TOOL_PKGS    = nginx-light libnginx-mod-http-lua luarocks lua-check
+TOOL_PKGS    = nginx-light libnginx-mod-http-lua luarocks lua-check \
+               python3-jwt python3-cryptography apache2-utils \
+               clang libclang-rt-14-dev valgrind
 deps:
 	@./scripts/deps.sh $(RUNTIME_PKGS) $(TEST_PKGS) $(MATRIX_PKGS) $(TOOL_PKGS)
 
-# The main target: $(LUA) (5.4) first, then the rest of the matrix.  Each
-# interpreter runs the whole suite; a failure is reported at the end.
+# The main target, a few minutes on 2 cores: the whole suite on $(LUA)
+# (5.4), the suite on the rest of the matrix without the fault-injection
+# runs (version-independent C paths, the slowest spec), luacheck and
+# luarocks lint, the whole suite again with the module built with
+# AddressSanitizer + UBSan, and each fuzz target briefly.  Every part runs
+# even after a failure; the last line totals the specs.  Longer runs have
+# their own targets: test-matrix (everything on every version), fuzz,
+# test-valgrind, bench.
+QUICK_EXCLUDE = --exclude-pattern=reliability_spec
 test: deps
-	@st=0; ./scripts/test-matrix.sh $(LUA) $(filter-out $(LUA),$(MATRIX)) || st=1; \
-	$(MAKE) --no-print-directory lint || st=1; exit $$st
+	@st=0; counts=$(CURDIR)/$(BUILD)/test-counts; mkdir -p $(BUILD); : > $$counts; \
+	COUNTS=$$counts $(MAKE) --no-print-directory test-one || st=1; \
+	COUNTS=$$counts MATRIX_ARGS="$(QUICK_EXCLUDE)" \
+	    ./scripts/test-matrix.sh $(filter-out $(LUA),$(MATRIX)) || st=1; \
+	$(MAKE) --no-print-directory lint || st=1; \
+	COUNTS=$$counts $(MAKE) --no-print-directory test-asan || st=1; \
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=5 || st=1; \
+	awk '{ok += $$1; bad += $$2 + $$3} END { printf "make test: %d passed, %d failed\n", ok, bad }' $$counts; \
+	exit $$st
 
 test-matrix: deps
 	@./scripts/test-matrix.sh $(MATRIX)
@@ -115,7 +131,8 @@ test-matrix: deps
 # The suite on $(LUA) alone (no deps check).  spec/support/bin holds the
 # test credential helper (docker-credential-luaregtest) the specs run.
 test-one: all
-	PATH="$(CURDIR)/spec/support/bin:$$PATH" $(BUSTED) $(BUSTED_CPATH) $(BUSTED_EXCLUDE) $(BUSTED_ARGS)
+	PATH="$(CURDIR)/spec/support/bin:$$PATH" ./scripts/run-busted.sh \
+	    $(BUSTED) $(BUSTED_CPATH) $(BUSTED_EXCLUDE) $(MATRIX_ARGS) $(BUSTED_ARGS)
 
 lint:
 	luacheck lua spec bin/*
@@ -137,6 +154,8 @@ demo:
 	@./scripts/deps.sh $(RUNTIME_PKGS) $(DEMO_PKGS)
 	@$(MAKE) --no-print-directory all
 	$(LUA) scripts/demo.lua
+
+include mk/reliability.mk
 
 clean:
 	rm -rf $(BUILD)

@@ -2849,6 +2849,7 @@ static int do_patch(lua_State *L, int ui, int si, int li, int sti)
             if (k >= start && upload_reposition(r, &src, file_start, start, k, u, NULL) == 0)
                 continue;
         }
+        upload_ctx(u, &cx, "PATCH");   /* u->location may be new */
         n = fail_req(L, r, F_UPLOAD, &cx);
         if (src.kind == RG_SRC_PULL && !lua_isnil(L, p.errslot)) {
             lua_pushvalue(L, p.errslot);
@@ -2982,6 +2983,9 @@ static int do_put(lua_State *L, int ui, int si, int li, int di)
         if (k < base || !si || upload_reposition(r, &src, file_start, base, k, u, d) != 0)
             break;
     }
+    /* a resume may have replaced u->location: refresh what cx points at */
+    upload_ctx(u, &cx, "PUT");
+    cx.digest = d;
     if (!(r->x.result == CURLE_OK &&
           (r->x.status == 201 || r->x.status == 204 || r->x.status == 200))) {
         n = fail_req(L, r, F_UPLOAD, &cx);
@@ -3009,6 +3013,7 @@ static int do_put(lua_State *L, int ui, int si, int li, int di)
             return n;
         }
     }
+    rg_hasher_free(&h);       /* also when a resume stopped using it */
     {
         const char *hd = rg_xfer_get_header(&r->x, "Docker-Content-Digest", -1);
         rg_alg ha;

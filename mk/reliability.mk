@@ -1,0 +1,132 @@
+# mk/reliability.mk -- fuzzing and sanitizer runs (issue 5).  Included from
+# the top Makefile (`include mk/reliability.mk`), whose variables it uses:
+# LUA, BUILD, SRCS, HDRS, ALL_CFLAGS, LIBS, LIBFLAG, LIB_EXTENSION, BUSTED,
+# BUSTED_ARGS, BUSTED_EXCLUDE, CURL_INCDIR, OPENSSL_INCDIR.
+#
+# Targets:
+#   fuzz           build the libFuzzer targets (fuzz/fuzz_*.c) and run each
+#                  for FUZZ_SECONDS (60) from its seed corpus fuzz/corpus/<t>
+#   fuzz-ci        the same, 10 s each
+#   fuzz-build     only build them (build-fuzz/fuzz_<t>)
+#   test-asan      the module built with AddressSanitizer + UBSan into
+#                  build-asan/, the busted suite run with the ASan runtime
+#                  preloaded into $(LUA) (leak detection off: the
+#                  interpreter is not instrumented)
+#   test-valgrind  busted under valgrind (definite leaks and memory errors
+#                  are fatal) on VALGRIND_SPECS (default: the reliability,
+#                  lifetime, client and parser specs; `make test-valgrind
+#                  VALGRIND_SPECS=spec` for the whole suite)
+#
+# Knobs: FUZZ_CC (clang), FUZZ_SECONDS, FUZZ_TARGETS, FUZZ_ARGS (extra
+# libFuzzer flags), ASAN_CC (gcc or clang), ASAN_BUILD (build-asan),
+# VALGRIND, VALGRIND_SPECS, VALGRIND_ARGS.
+#
+# Debian packages: clang and libclang-rt-14-dev (fuzz; libFuzzer and the
+# clang sanitizer runtimes), gcc's libasan8 + libubsan1 (test-asan with
+# gcc; they come with gcc), valgrind (test-valgrind).
+
+FUZZ_CC       ?= clang
+FUZZ_SECONDS  ?= 60
+FUZZ_BUILD    ?= build-fuzz
+FUZZ_TARGETS  ?= digest reference range link location challenge
+FUZZ_ARGS     ?=
+FUZZ_CFLAGS    = -g -O1 -std=c99 -D_POSIX_C_SOURCE=200809L \
+                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+                 -fno-omit-frame-pointer -Isrc -I$(CURL_INCDIR) -I$(OPENSSL_INCDIR) \
+                 -DOPENSSL_API_COMPAT=0x10100000L
+
+# sources and libraries of each target (parsers only, no Lua headers)
+FUZZ_SRC_digest    = src/digest.c
+FUZZ_LIB_digest    = -lcrypto
+FUZZ_SRC_reference = src/reference.c src/digest.c
+FUZZ_LIB_reference = -lcrypto
+FUZZ_SRC_range     = src/range.c
+FUZZ_SRC_link      = src/link.c
+FUZZ_SRC_location  = src/location.c
+FUZZ_LIB_location  = -lcurl
+FUZZ_SRC_challenge = src/challenge.c
+
+FUZZ_BINS = $(addprefix $(FUZZ_BUILD)/fuzz_,$(FUZZ_TARGETS))
+
+.PHONY: fuzz fuzz-ci fuzz-build test-asan test-valgrind
+
+fuzz-build: $(FUZZ_BINS)
+
+$(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_SRC_$*) \
+	    -L$(CURL_LIBDIR) -L$(OPENSSL_LIBDIR) $(FUZZ_LIB_$*)
+
+# New inputs go to $(FUZZ_BUILD)/corpus/<t> (first directory); the
+# committed seeds in fuzz/corpus/<t> are only read.  A crash leaves
+# $(FUZZ_BUILD)/crash-<t>-<hash>; rerun it with `$(FUZZ_BUILD)/fuzz_<t> FILE`.
+fuzz: $(FUZZ_BINS)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	    mkdir -p $(FUZZ_BUILD)/corpus/$$t; \
+	    echo "== fuzz_$$t: $(FUZZ_SECONDS) s"; \
+	    $(FUZZ_BUILD)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+	        -rss_limit_mb=2048 -print_final_stats=1 \
+	        -artifact_prefix=$(FUZZ_BUILD)/crash-$$t- $(FUZZ_ARGS) \
+	        $(FUZZ_BUILD)/corpus/$$t fuzz/corpus/$$t 2>$(FUZZ_BUILD)/fuzz_$$t.log \
+	    || { tail -60 $(FUZZ_BUILD)/fuzz_$$t.log; echo "== fuzz_$$t: FAILED"; exit 1; }; \
+	    grep -E '^stat::number_of_executed_units|^#[0-9]+.*DONE' $(FUZZ_BUILD)/fuzz_$$t.log | tail -2; \
+	done; echo "== fuzz: all targets clean"
+
+fuzz-ci:
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=10
+
+# ---------------------------------------------------------------- ASan
+ASAN_CC       ?= gcc
+ASAN_BUILD    ?= build-asan
+ASAN_FLAGS     = -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+                 -fno-omit-frame-pointer
+ASAN_OBJS      = $(patsubst src/%.c,$(ASAN_BUILD)/obj/%.o,$(SRCS))
+ASAN_MODULE    = $(ASAN_BUILD)/registry/core.$(LIB_EXTENSION)
+# gcc: libasan.so; clang: its shared runtime (-shared-libsan)
+ASAN_IS_CLANG  = $(findstring clang,$(ASAN_CC))
+ASAN_LINK      = $(if $(ASAN_IS_CLANG),-shared-libsan)
+ASAN_RT_CLANG  = $(shell $(ASAN_CC) -print-runtime-dir)/libclang_rt.asan-x86_64.so
+ASAN_RT_GCC    = $(shell $(ASAN_CC) -print-file-name=libasan.so)
+ASAN_RT       ?= $(if $(ASAN_IS_CLANG),$(ASAN_RT_CLANG),$(ASAN_RT_GCC))
+# The runtime is preloaded into $(LUA); unset_preload.so (from
+# spec/support/asan_unset_preload.c) wraps execve() so that only shells and
+# Lua interpreters inherit LD_PRELOAD: curl, python3, docker-registry run
+# without it (curl hangs with the ASan runtime preloaded).
+ASAN_UNSET     = $(ASAN_BUILD)/unset_preload.so
+ASAN_ENV       = LD_PRELOAD="$(ASAN_RT) $(CURDIR)/$(ASAN_UNSET)" \
+                 ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:detect_stack_use_after_return=0 \
+                 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+
+$(ASAN_BUILD)/obj/%.o: src/%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(ASAN_CC) $(ALL_CFLAGS) -O1 -g $(ASAN_FLAGS) -c $< -o $@
+
+$(ASAN_MODULE): $(ASAN_OBJS)
+	@mkdir -p $(dir $@)
+	$(ASAN_CC) $(LIBFLAG) $(ASAN_FLAGS) $(ASAN_LINK) -o $@ $(ASAN_OBJS) $(LIBS) $(LDFLAGS)
+
+$(ASAN_UNSET): spec/support/asan_unset_preload.c
+	@mkdir -p $(dir $@)
+	$(ASAN_CC) -shared -fPIC -O1 -o $@ $< -ldl
+
+test-asan: $(ASAN_MODULE) $(ASAN_UNSET)
+	@test -f "$(ASAN_RT)" || { echo "test-asan: no ASan runtime at '$(ASAN_RT)'"; exit 1; }
+	PATH="$(CURDIR)/spec/support/bin:$$PATH" $(ASAN_ENV) ./scripts/run-busted.sh \
+	    $(BUSTED) --cpath=./$(ASAN_BUILD)/?.$(LIB_EXTENSION) $(BUSTED_EXCLUDE) $(BUSTED_ARGS)
+
+# ------------------------------------------------------------- valgrind
+VALGRIND       ?= valgrind
+VALGRIND_SPECS ?= spec/reliability_spec.lua spec/lifetime_spec.lua \
+                  $(if $(filter 5.4,$(LUA_VERSION)),spec/lifetime_54_spec.lua) \
+                  spec/client_spec.lua spec/parsers_spec.lua
+VALGRIND_ARGS  ?=
+VALGRIND_CMD    = $(VALGRIND) -q --keep-debuginfo=yes --leak-check=full --errors-for-leak-kinds=definite \
+                  --show-leak-kinds=definite --error-exitcode=99 \
+                  --suppressions=spec/support/valgrind.supp $(VALGRIND_ARGS)
+
+# The module of `make all` ($(BUILD)); the fault run is cut to 12
+# transfers (valgrind makes hashing ~50x slower).
+test-valgrind: all
+	PATH="$(CURDIR)/spec/support/bin:$$PATH" FAULT_TRANSFERS=$${FAULT_TRANSFERS:-12} \
+	    FAULT_COUNTS=$${FAULT_COUNTS:-/tmp/fault-counts-valgrind.txt} \
+	    $(VALGRIND_CMD) $(BUSTED) $(BUSTED_CPATH) $(BUSTED_EXCLUDE) $(BUSTED_ARGS) $(VALGRIND_SPECS)
