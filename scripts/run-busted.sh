@@ -5,7 +5,7 @@
 out=$(mktemp)
 "$@" 2>&1 | tee "$out"
 # busted's own exit status is lost in the pipe: read it from its summary
-line=$(grep -E '^[0-9]+ successes / [0-9]+ failures / [0-9]+ errors' "$out" | tail -1)
+line=$(grep -E '^[0-9]+ success(es)? / [0-9]+ failures? / [0-9]+ errors?' "$out" | tail -1)
 rm -f "$out"
 if [ -z "$line" ]; then
     echo "run-busted: busted printed no summary" >&2
