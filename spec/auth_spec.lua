@@ -40,9 +40,6 @@ local function sha256(bytes)
   return registry.util.digest_of("sha256", bytes)
 end
 
--- Deterministic pseudo-random bytes, n bytes from seed (a 31-bit LCG:
--- plain arithmetic, so the spec runs on Lua 5.1-5.4 and LuaJIT).
-local unpack = table.unpack or unpack
 -- Deterministic pseudo-random bytes, the same on every Lua version.
 local prng_bytes = registry_server.prng_bytes
 
