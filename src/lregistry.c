@@ -3424,22 +3424,67 @@ static void batch_progress_x(lua_State *L, int prog_i, const char *digest,
 static void batch_progress(lua_State *L, lbatch *b, int prog_i, int i, const char *phase)
 {
     bitem *it = &b->items[i];
-    rg_xfer *x = &it->r.x;
-    if (!prog_i)
-        return;
-    lua_pushvalue(L, prog_i);
-    lua_createtable(L, 0, 4);
-    lua_pushstring(L, it->digest);
-    lua_setfield(L, -2, "digest");
-    push_int(L, b->kind == B_FETCH ? x->received : x->sent);
-    lua_setfield(L, -2, "done");
-    if (it->size >= 0) {
-        push_int(L, it->size);
-        lua_setfield(L, -2, "total");
+    if (prog_i)
+        batch_progress_x(L, prog_i, it->digest,
+                         b->kind == B_FETCH ? it->r.x.received : it->r.x.sent,
+                         it->size, phase);
+}
+
+/* Options of a batch at index oi: jobs (1..64, default 4) and progress
+ * (its stack index in *prog_i, or 0). */
+static int batch_options(lua_State *L, int oi, int *prog_i)
+{
+    int jobs = 4;
+    *prog_i = 0;
+    if (lua_isnil(L, oi))
+        return jobs;
+    luaL_checktype(L, oi, LUA_TTABLE);
+    lua_getfield(L, oi, "jobs");
+    if (!lua_isnil(L, -1)) {
+        int64_t j = arg_int(L, lua_gettop(L), "jobs");
+        jobs = j < 1 ? 1 : j > 64 ? 64 : (int)j;
     }
-    lua_pushstring(L, phase);
-    lua_setfield(L, -2, "phase");
-    lua_call(L, 1, 0);       /* raises through here only: batch __gc cleans up */
+    lua_pop(L, 1);
+    lua_getfield(L, oi, "progress");
+    if (!lua_isnil(L, -1)) {
+        luaL_checktype(L, -1, LUA_TFUNCTION);
+        *prog_i = lua_gettop(L);
+    } else
+        lua_pop(L, 1);
+    return jobs;
+}
+
+/* results[i] = {ok=false, digest=, err=<the error on top>}; pops nil, err. */
+static void batch_record_failure(lua_State *L, int res_i, int i, const char *digest)
+{
+    lua_createtable(L, 0, 3);
+    lua_insert(L, -2);
+    lua_setfield(L, -2, "err");
+    lua_remove(L, -2);
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "ok");
+    lua_pushstring(L, digest);
+    lua_setfield(L, -2, "digest");
+    lua_rawseti(L, res_i, i + 1);
+}
+
+/* The batch's return values: results, or nil, first error, results. */
+static int batch_return(lua_State *L, int res_i, int n)
+{
+    int i;
+    for (i = 1; i <= n; i++) {
+        lua_rawgeti(L, res_i, i);
+        lua_getfield(L, -1, "ok");
+        if (!lua_toboolean(L, -1)) {
+            lua_pushnil(L);
+            lua_getfield(L, -3, "err");
+            lua_pushvalue(L, res_i);
+            return 3;
+        }
+        lua_pop(L, 2);
+    }
+    lua_pushvalue(L, res_i);
+    return 1;
 }
 
 /*
@@ -3451,27 +3496,13 @@ static void batch_progress(lua_State *L, lbatch *b, int prog_i, int i, const cha
 static int run_batch(lua_State *L, int kind)
 {
     lclient *lc = check_client(L, 1);
-    int n, i, jobs = 4, prog_i = 0, items_i = 2, res_i, active = 0, next = 0;
+    int n, i, jobs, prog_i, items_i = 2, res_i, active = 0, next = 0;
     lbatch *b;
     double last_prog = 0;
 
     luaL_checktype(L, 2, LUA_TTABLE);
     lua_settop(L, 3);
-    if (!lua_isnil(L, 3)) {
-        luaL_checktype(L, 3, LUA_TTABLE);
-        lua_getfield(L, 3, "jobs");
-        if (!lua_isnil(L, -1)) {
-            int64_t j = arg_int(L, lua_gettop(L), "jobs");
-            jobs = j < 1 ? 1 : j > 64 ? 64 : (int)j;
-        }
-        lua_pop(L, 1);
-        lua_getfield(L, 3, "progress");
-        if (!lua_isnil(L, -1)) {
-            luaL_checktype(L, -1, LUA_TFUNCTION);
-            prog_i = lua_gettop(L);
-        } else
-            lua_pop(L, 1);
-    }
+    jobs = batch_options(L, 3, &prog_i);
     n = (int)lua_rawlen(L, 2);
     b = lua_newuserdata(L, sizeof *b);
     memset(b, 0, sizeof *b);
@@ -3555,16 +3586,7 @@ static int run_batch(lua_State *L, int kind)
     for (;;) {
         while (active < jobs && next < n) {
             if (bitem_start(L, b, next, items_i) != 0) {
-                /* error pushed: record it for the item */
-                lua_createtable(L, 0, 3);
-                lua_insert(L, -2);
-                lua_setfield(L, -2, "err");
-                lua_remove(L, -2);
-                lua_pushboolean(L, 0);
-                lua_setfield(L, -2, "ok");
-                lua_pushstring(L, b->items[next].digest);
-                lua_setfield(L, -2, "digest");
-                lua_rawseti(L, res_i, next + 1);
+                batch_record_failure(L, res_i, next, b->items[next].digest);
                 b->items[next].state = S_FAILED;
                 bitem_release(&b->items[next], 1);
                 next++;
@@ -3589,13 +3611,7 @@ static int run_batch(lua_State *L, int kind)
             active--;
             if (bitem_finish(L, b, i, items_i, res_i)) {
                 if (bitem_start(L, b, i, items_i) != 0) {
-                    lua_createtable(L, 0, 3);
-                    lua_insert(L, -2);
-                    lua_setfield(L, -2, "err");
-                    lua_remove(L, -2);
-                    lua_pushboolean(L, 0);
-                    lua_setfield(L, -2, "ok");
-                    lua_rawseti(L, res_i, i + 1);
+                    batch_record_failure(L, res_i, i, it->digest);
                     it->state = S_FAILED;
                     bitem_release(it, 1);
                 } else
@@ -3609,20 +3625,7 @@ static int run_batch(lua_State *L, int kind)
                     batch_progress(L, b, prog_i, i, kind == B_FETCH ? "download" : "upload");
         }
     }
-    /* first failure, if any */
-    for (i = 1; i <= n; i++) {
-        lua_rawgeti(L, res_i, i);
-        lua_getfield(L, -1, "ok");
-        if (!lua_toboolean(L, -1)) {
-            lua_pushnil(L);
-            lua_getfield(L, -3, "err");
-            lua_pushvalue(L, res_i);
-            return 3;
-        }
-        lua_pop(L, 2);
-    }
-    lua_pushvalue(L, res_i);
-    return 1;
+    return batch_return(L, res_i, n);
 }
 
 static int client_fetch_blobs(lua_State *L) { return run_batch(L, B_FETCH); }
@@ -3784,27 +3787,13 @@ static int client_copy_blobs(lua_State *L)
 {
     lclient *src = check_client(L, 1);
     lclient *dst = check_client(L, 2);
-    int n, i, jobs = 4, prog_i = 0, items_i = 3, res_i, active = 0, next = 0;
+    int n, i, jobs, prog_i, items_i = 3, res_i, active = 0, next = 0;
     lcopy *cp;
     double last_prog = 0;
 
     luaL_checktype(L, 3, LUA_TTABLE);
     lua_settop(L, 4);
-    if (!lua_isnil(L, 4)) {
-        luaL_checktype(L, 4, LUA_TTABLE);
-        lua_getfield(L, 4, "jobs");
-        if (!lua_isnil(L, -1)) {
-            int64_t j = arg_int(L, lua_gettop(L), "jobs");
-            jobs = j < 1 ? 1 : j > 64 ? 64 : (int)j;
-        }
-        lua_pop(L, 1);
-        lua_getfield(L, 4, "progress");
-        if (!lua_isnil(L, -1)) {
-            luaL_checktype(L, -1, LUA_TFUNCTION);
-            prog_i = lua_gettop(L);
-        } else
-            lua_pop(L, 1);
-    }
+    jobs = batch_options(L, 4, &prog_i);
     n = (int)lua_rawlen(L, 3);
     cp = lua_newuserdata(L, sizeof *cp);
     memset(cp, 0, sizeof *cp);
@@ -3842,15 +3831,7 @@ static int client_copy_blobs(lua_State *L)
     for (;;) {
         while (active < jobs && next < n) {
             if (citem_start(L, cp, next, items_i) != 0) {
-                lua_createtable(L, 0, 3);
-                lua_insert(L, -2);
-                lua_setfield(L, -2, "err");
-                lua_remove(L, -2);
-                lua_pushboolean(L, 0);
-                lua_setfield(L, -2, "ok");
-                lua_pushstring(L, cp->items[next].digest);
-                lua_setfield(L, -2, "digest");
-                lua_rawseti(L, res_i, next + 1);
+                batch_record_failure(L, res_i, next, cp->items[next].digest);
                 cp->items[next].state = S_FAILED;
                 citem_release(&cp->items[next]);
                 next++;
@@ -3966,19 +3947,7 @@ static int client_copy_blobs(lua_State *L)
         if (active > 0)
             wait_two(src->c.http.multi, dst->c.http.multi, 100);
     }
-    for (i = 1; i <= n; i++) {
-        lua_rawgeti(L, res_i, i);
-        lua_getfield(L, -1, "ok");
-        if (!lua_toboolean(L, -1)) {
-            lua_pushnil(L);
-            lua_getfield(L, -3, "err");
-            lua_pushvalue(L, res_i);
-            return 3;
-        }
-        lua_pop(L, 2);
-    }
-    lua_pushvalue(L, res_i);
-    return 1;
+    return batch_return(L, res_i, n);
 }
 
 static int client_upload_files(lua_State *L) { return run_batch(L, B_UPLOAD); }
