@@ -1414,6 +1414,25 @@ static void add_accept(lua_State *L, lrequest *r, int ai)
     luaL_argerror(L, ai, "accept must be a string or a list of strings");
 }
 
+/*
+ * The registry's Docker-Content-Digest, when it has the same algorithm,
+ * must name what we computed.  Returns 0 when it does (or says nothing),
+ * else pushes nil, err (digest_mismatch) and returns 2.
+ */
+static int check_confirmed_digest(lua_State *L, rg_xfer *x, rg_alg alg,
+                                  const char *ours, const char *what, ectx *cx)
+{
+    const char *hd = rg_xfer_get_header(x, "Docker-Content-Digest", -1);
+    rg_alg ha;
+    if (!hd || rg_digest_check(hd, strlen(hd), &ha, NULL) != 0 || ha != alg ||
+        strcmp(hd, ours) == 0)
+        return 0;
+    fail(L, "digest_mismatch", x->status, what, cx);
+    set_str(L, "expected", ours);
+    set_str(L, "actual", hd);
+    return 2;
+}
+
 /* Push info table fields digest/media_type/size (+raw) and verify. */
 static int manifest_result(lua_State *L, lrequest *r, const char *ref,
                            int is_digest, int with_body, ectx *cx)
@@ -1685,20 +1704,11 @@ static int client_put_manifest(lua_State *L)
         end_request(r);
         return n;
     }
-    {
-        const char *hd = rg_xfer_get_header(&r->x, "Docker-Content-Digest", -1);
-        rg_alg ha;
-        if (hd && rg_digest_check(hd, strlen(hd), &ha, NULL) == 0 && ha == alg &&
-            strcmp(hd, dg) != 0) {
-            n = fail(L, "digest_mismatch", r->x.status,
-                     "the registry confirmed another digest than the bytes sent", &cx);
-            set_str(L, "expected", dg);
-            set_str(L, "actual", hd);
-            end_request(r);
-            return n;
-        }
-    }
+    n = check_confirmed_digest(L, &r->x, alg, dg,
+                               "the registry confirmed another digest than the bytes sent", &cx);
     end_request(r);
+    if (n)
+        return n;
     lua_pushstring(L, dg);
     return 1;
 }
@@ -3014,20 +3024,10 @@ static int do_put(lua_State *L, int ui, int si, int li, int di)
         }
     }
     rg_hasher_free(&h);       /* also when a resume stopped using it */
-    {
-        const char *hd = rg_xfer_get_header(&r->x, "Docker-Content-Digest", -1);
-        rg_alg ha;
-        if (hd && rg_digest_check(hd, strlen(hd), &ha, NULL) == 0 && ha == alg &&
-            strcmp(hd, d) != 0) {
-            n = fail(L, "digest_mismatch", r->x.status,
-                     "the registry confirmed another digest", &cx);
-            set_str(L, "expected", d);
-            set_str(L, "actual", hd);
-            end_request(r);
-            return n;
-        }
-    }
+    n = check_confirmed_digest(L, &r->x, alg, d, "the registry confirmed another digest", &cx);
     end_request(r);
+    if (n)
+        return n;
     lua_pushstring(L, d);
     return 1;
 }
