@@ -158,6 +158,7 @@ demo:
 	$(LUA) scripts/demo.lua
 
 include mk/reliability.mk
+include mk/bench.mk
 
 clean:
 	rm -rf $(BUILD)
