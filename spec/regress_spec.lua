@@ -42,6 +42,19 @@ c:ping()
     assert.is_nil(out:find("sekrit-token-123", 1, true))
   end)
 
+  it("a child process inherits none of the client's connections (close-on-exec)", function()
+    local c = registry.new(srv.url, { credentials = false })
+    assert.is_true(c:ping())               -- a kept-alive connection is open now
+    -- TCP sockets the child shell holds (libcurl's own wake-up socket pair is
+    -- a Unix socket and not the client's business)
+    local _, out = registry_server.sh([[
+for f in /proc/$$/fd/*; do readlink "$f"; done 2>/dev/null |
+  sed -n 's/^socket:\[\([0-9]*\)\]$/\1/p' | while read ino; do
+    awk -v i="$ino" '$10 == i' /proc/net/tcp /proc/net/tcp6; done | wc -l]])
+    assert.are.equal("0", (out:gsub("%s", "")))
+    assert.is_true(c:ping())
+  end)
+
   it("last_response reports the status of the last request", function()
     local c = registry.new(srv.url, { credentials = false })
     c:ping()

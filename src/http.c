@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#include <sys/socket.h>
 
 /* ------------------------------------------------------------------ */
 /* callbacks: C state only                                             */
@@ -69,6 +70,30 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
     return len;
 }
 
+/* RG_SINK_FD: hash and write len bytes to the descriptor.  0 / -1. */
+static int fd_out(rg_xfer *x, const char *p, size_t len)
+{
+    size_t off = 0;
+    if (len == 0)
+        return 0;
+    if (x->out_q) {
+        if (rg_hashq_push(x->out_q, p, len) != 0)
+            return -1;
+    } else if (x->out_hash && rg_hasher_update(x->out_hash, p, len) != 0)
+        return -1;
+    while (off < len) {
+        ssize_t w = write(x->fd, p + off, len - off);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            x->sink_errno = errno;
+            return -1;
+        }
+        off += (size_t)w;
+    }
+    return 0;
+}
+
 static size_t on_write(char *p, size_t size, size_t n, void *ud)
 {
     rg_xfer *x = ud;
@@ -87,22 +112,14 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
     }
 
     if (x->sink == RG_SINK_FD) {
-        size_t off = 0;
-        if (x->out_q) {
-            if (rg_hashq_push(x->out_q, p, len) != 0)
-                return 0;
-        } else if (x->out_hash && rg_hasher_update(x->out_hash, p, len) != 0)
+        /* gather libcurl's pieces: one write(2) and one hash push per
+         * RG_STAGE_MAX bytes instead of one per 16 KiB */
+        if (x->stage.max == 0)
+            rg_buf_init(&x->stage, RG_STAGE_MAX);
+        if (rg_buf_size(&x->stage) + len > RG_STAGE_MAX && rg_xfer_flush(x) != 0)
             return 0;
-        while (off < len) {
-            ssize_t w = write(x->fd, p + off, len - off);
-            if (w < 0) {
-                if (errno == EINTR)
-                    continue;
-                x->sink_errno = errno;
-                return 0;
-            }
-            off += (size_t)w;
-        }
+        if (rg_buf_add(&x->stage, p, len) != 0 && fd_out(x, p, len) != 0)
+            return 0;      /* larger than the stage: it went out directly */
         x->received += (int64_t)len;
         return len;
     }
@@ -305,6 +322,27 @@ static int on_seek(void *ud, curl_off_t offset, int origin)
     return CURL_SEEKFUNC_OK;
 }
 
+/*
+ * Sockets are opened close-on-exec, so a child process (os.execute,
+ * io.popen, a credential helper) never inherits the client's connections.
+ */
+static curl_socket_t on_open_socket(void *ud, curlsocktype purpose,
+                                    struct curl_sockaddr *a)
+{
+    (void)ud;
+    (void)purpose;
+#ifdef SOCK_CLOEXEC
+    return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+#else
+    {
+        curl_socket_t fd = socket(a->family, a->socktype, a->protocol);
+        if (fd != CURL_SOCKET_BAD)
+            fcntl(fd, F_SETFD, FD_CLOEXEC);
+        return fd;
+    }
+#endif
+}
+
 /* ------------------------------------------------------------------ */
 /* setup                                                               */
 /* ------------------------------------------------------------------ */
@@ -391,6 +429,7 @@ int rg_xfer_start(rg_xfer *x)
     SETOPT(CURLOPT_READFUNCTION, on_read);
     SETOPT(CURLOPT_READDATA, (void *)x);
     SETOPT(CURLOPT_SEEKFUNCTION, on_seek);
+    SETOPT(CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
     SETOPT(CURLOPT_SEEKDATA, (void *)x);
 #if LIBCURL_VERSION_NUM >= 0x075500
     SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
@@ -630,6 +669,14 @@ int rg_xfer_run(rg_xfer *x, rg_until until)
     return 0;
 }
 
+int rg_xfer_flush(rg_xfer *x)
+{
+    if (fd_out(x, rg_buf_ptr(&x->stage), rg_buf_size(&x->stage)) != 0)
+        return -1;
+    rg_buf_reset(&x->stage);
+    return 0;
+}
+
 int rg_xfer_rewind(rg_xfer *x)
 {
     if (x->in_multi) {
@@ -665,6 +712,7 @@ int rg_xfer_rewind(rg_xfer *x)
     x->headers_done = 0;
     x->saw_location = 0;
     rg_buf_reset(&x->body);
+    rg_buf_reset(&x->stage);
     x->overflow = 0;
     x->write_paused = 0;
     x->skip = 0;
@@ -759,6 +807,7 @@ void rg_xfer_cleanup(rg_xfer *x, CURL **keep)
     x->hdrs = NULL;
     curl_slist_free_all(x->sent_hdrs);
     x->sent_hdrs = NULL;
+    rg_buf_free(&x->stage);
     if (x->auth_line) {
         volatile char *p = x->auth_line;
         while (*p)

@@ -36,6 +36,7 @@
 #define RG_MANIFEST_MAX  (4 * 1024 * 1024)
 #define RG_LIST_MAX      (16 * 1024 * 1024)
 #define RG_STREAM_MAX    (1024 * 1024)
+#define RG_STAGE_MAX     (256 * 1024)
 
 /* Settings a transfer takes from its client. */
 typedef struct rg_http_opts {
@@ -141,6 +142,8 @@ typedef struct rg_xfer {
     int64_t received;        /* body bytes of the final response */
     int64_t kept;            /* of those, appended to body (not skipped) */
     int fd;                  /* RG_SINK_FD */
+    rg_buf stage;            /* RG_SINK_FD: libcurl's 16 KiB pieces gathered
+                                into RG_STAGE_MAX writes and hash pushes */
     int sink_errno;          /* write(2) failed with this */
 
     int done;
@@ -175,6 +178,12 @@ int rg_xfer_run(rg_xfer *x, rg_until until);
  * sent again (a pull source that already gave bytes).
  */
 int rg_xfer_rewind(rg_xfer *x);
+/*
+ * RG_SINK_FD: write out (and hash) what is still staged.  Call once the
+ * transfer is done, before using the file or the digest.  0, or -1 with
+ * x->sink_errno set.
+ */
+int rg_xfer_flush(rg_xfer *x);
 /* Start and run to completion. */
 int rg_xfer_perform(rg_xfer *x);
 /*

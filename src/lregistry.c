@@ -3338,6 +3338,13 @@ static int bitem_finish(lua_State *L, lbatch *b, int i, int items_i, int res_i)
         bitem_release(it, 0);
         return 1;
     }
+    if (ok && b->kind == B_FETCH && rg_xfer_flush(x) != 0) {
+        /* the last staged bytes could not be written: a local failure */
+        snprintf(x->src_err, sizeof x->src_err, "%s", rg_xfer_strerror(x));
+        x->src_failed = 1;
+        x->result = CURLE_WRITE_ERROR;
+        ok = 0;
+    }
     lua_createtable(L, 0, 4);
     lua_pushstring(L, it->digest);
     lua_setfield(L, -2, "digest");
