@@ -51,7 +51,7 @@ describe("<close> (issue 5, Lua 5.4)", function()
       keep = r
     end
     assert.is_truthy(tostring(keep):find("closed", 1, true), tostring(keep))
-    assert.is_nil((keep:read()))
+    assert.has_error(function() keep:read() end, "attempt to use a closed reader")
     local gone = px:wait(function(e) return e.client_gone end, 1)
     assert.are.equal(1, #gone, px:describe())
     assert.are.equal(small, must(must(client:get_blob(name, smalld)):read("a")))

@@ -150,20 +150,22 @@ describe("lifetimes (issue 5)", function()
     assert.is_true(big:sub(11) == rest)
   end)
 
-  it("close() twice is harmless; a read after close() hands out nothing", function()
+  it("close() twice is harmless; a read after close() raises", function()
     local client = new_client()
     local r = must(client:get_blob(name, bigd))
     must(r:read(100))
     r:close()
     r:close()
-    assert.is_nil((r:read(100)))
-    assert.is_nil((r:read("a")))
-    -- a finished reader too
+    assert.has_error(function() r:read(100) end, "attempt to use a closed reader")
+    assert.has_error(function() r:read("a") end, "attempt to use a closed reader")
+    assert.has_error(function() r:chunks() end, "attempt to use a closed reader")
+    -- a reader read to its end (not closed) says nil; once closed, it raises
     local r2 = must(client:get_blob(name, smalld))
     assert.is_true(must(r2:read("a")) == small)
-    r2:close()
-    r2:close()
     assert.is_nil((r2:read()))
+    r2:close()
+    r2:close()
+    assert.has_error(function() r2:read() end, "attempt to use a closed reader")
     -- the client still works, and the closed transfer was cut
     assert.is_true(must(client:get_blob(name, smalld)):read("a") == small)
     local gone = px:wait(function(e) return e.client_gone end, 1)
@@ -205,7 +207,7 @@ describe("lifetimes (issue 5)", function()
     if _VERSION == "Lua 5.4" then
       -- the reader is the loop's to-be-closed value: closed by the break
       assert.is_truthy(tostring(r):find("closed", 1, true), tostring(r))
-      assert.is_nil((r:read()))
+      assert.has_error(function() r:read() end, "attempt to use a closed reader")
     else
       r:close()
     end

@@ -92,6 +92,7 @@ typedef struct lreader {
     int verify;              /* the whole blob passes through the hasher */
     int counted;             /* counted in c->active */
     int finished;            /* EOF or failure reported */
+    int closed;              /* close() was called: further reads raise */
     int verdict;             /* 0 unknown, 1 verified, -1 mismatch */
     int64_t offset;
     int64_t pos_base;        /* blob offset of the current response's first kept byte */
@@ -2029,7 +2030,7 @@ static int client_delete_blob(lua_State *L)
 static lreader *check_reader(lua_State *L, int i)
 {
     lreader *rd = luaL_checkudata(L, i, READER_MT);
-    if (!rd->r.live && !rd->finished)
+    if (rd->closed || (!rd->r.live && !rd->finished))
         luaL_error(L, "attempt to use a closed reader");
     return rd;
 }
@@ -2053,6 +2054,7 @@ static int reader_close(lua_State *L)
     lreader *rd = luaL_checkudata(L, 1, READER_MT);
     reader_release(rd);
     rd->finished = 1;
+    rd->closed = 1;
     rd->verdict = rd->verdict ? rd->verdict : 2;   /* closed early */
     return 0;
 }
