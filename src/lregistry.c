@@ -4196,6 +4196,36 @@ static int u_base64_decode(lua_State *L)
     return 1;
 }
 
+/* util.parse_challenge(header_value) -> list of {scheme=, realm=, service=,
+ * scope=, error=} | nil, message (malformed) */
+static int u_parse_challenge(lua_State *L)
+{
+    size_t n;
+    const char *s = luaL_checklstring(L, 1, &n);
+    rg_challenge ch[RG_CHALLENGE_MAX];
+    int nch = 0, rc = rg_challenge_parse(s, n, ch, RG_CHALLENGE_MAX, &nch), i;
+    if (rc < 0) {
+        rg_challenge_free(ch, nch);
+        lua_pushnil(L);
+        lua_pushliteral(L, "malformed WWW-Authenticate value");
+        return 2;
+    }
+    lua_createtable(L, nch, 0);
+    for (i = 0; i < nch; i++) {
+        lua_createtable(L, 0, 5);
+        lua_pushstring(L, ch[i].scheme == RG_SCHEME_BASIC ? "basic" :
+                          ch[i].scheme == RG_SCHEME_BEARER ? "bearer" : "other");
+        lua_setfield(L, -2, "scheme");
+        set_str(L, "realm", ch[i].realm);
+        set_str(L, "service", ch[i].service);
+        set_str(L, "scope", ch[i].scope);
+        set_str(L, "error", ch[i].error);
+        lua_rawseti(L, -2, i + 1);
+    }
+    rg_challenge_free(ch, nch);
+    return 1;
+}
+
 /* util.now() -> seconds since the epoch, sub-second (wall clock) */
 static int u_now(lua_State *L)
 {
@@ -4205,6 +4235,7 @@ static int u_now(lua_State *L)
 
 static const luaL_Reg util_functions[] = {
     {"now", u_now},
+    {"parse_challenge", u_parse_challenge},
     {"base64_encode", u_base64_encode},
     {"digest_file", u_digest_file},
     {"base64_decode", u_base64_decode},
