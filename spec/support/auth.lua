@@ -31,7 +31,6 @@ local M = {}
 local q = registry_server.quote
 local sh = registry_server.sh
 local PYTHON = registry_server.python()
-local REGISTRY = os.getenv("DOCKER_REGISTRY") or "docker-registry"
 
 M.SERVICE = "lua-registry-test"
 M.ISSUER = "lua-registry-token-server"
@@ -479,123 +478,27 @@ function M.start_registry_basic_tls(opts)
   return own_dir(srv, dir)
 end
 
--- The registry with TLS client-certificate verification (http.tls.clientcas
--- makes 2.8.2 REQUIRE a client certificate).  registry_server.start polls
--- readiness with a plain `curl -k`, which such a registry refuses, so this
--- starts it itself (same supervisor idea: the registry dies with us).
-local SUPERVISOR = [[
-import os, sys, time, signal, select
-log, cmd = sys.argv[1], sys.argv[2:]
-os.setsid()
-null = os.open(os.devnull, os.O_RDWR)
-out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-pid = os.fork()
-if pid == 0:
-    os.dup2(null, 0); os.dup2(out, 1); os.dup2(out, 2)
-    try:
-        os.execvp(cmd[0], cmd)
-    finally:
-        os._exit(127)
-os.close(out)
-sys.stdout.write("%d\n" % pid)
-sys.stdout.flush()
-os.dup2(null, 2)
-p = select.poll()
-p.register(1, 0)
-ppid = os.getppid()
-def gone():
-    try:
-        return os.waitpid(pid, os.WNOHANG)[0] != 0
-    except ChildProcessError:
-        return True
-while not gone():
-    if p.poll(50) or os.getppid() != ppid:
-        os.kill(pid, signal.SIGTERM)
-        for _ in range(60):
-            time.sleep(0.05)
-            if gone():
-                break
-        else:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-        break
-]]
-
-local function registry_config(dir, port, tls_lines, extra)
-  local t = {
-    "version: 0.1",
-    "log:", "  level: info", "  formatter: text",
-    "storage:", "  filesystem:", "    rootdirectory: " .. dir .. "/storage",
-    "  delete:", "    enabled: true",
-    "  cache:", "    blobdescriptor: inmemory",
-    "  maintenance:", "    uploadpurging:", "      enabled: false",
-    "  redirect:", "    disable: true",
-    "http:", "  addr: 127.0.0.1:" .. port,
-    "  secret: lua-registry-spec-secret-0123456789",
-    tls_lines,
-  }
-  if extra then t[#t + 1] = (extra:gsub("\n$", "")) end
-  return table.concat(t, "\n") .. "\n"
-end
-
-local Reg = setmetatable({}, { __index = Proc })
-Reg.__index = Reg
-Reg.__close = Proc.stop
-function Reg:log_text()
-  return registry_server.read_file(self.log) or self._final_log or ""
-end
-
 --- The registry behind TLS that requires a client certificate signed by
 -- the test CA.  opts: users (htpasswd Basic auth on top when given),
 -- config_extra.  @return srv { url, host, port, dir, log, ca, stop, log_text }
 function M.start_registry_mtls(opts)
   opts = opts or {}
-  local last = ""
-  for _ = 1, 5 do
-    local dir = registry_server.tmpdir()
-    local ca = M.make_ca(dir .. "/ca")
-    local port = registry_server.free_port()
-    local extra = opts.config_extra
-    if opts.users then
-      local htp = M.htpasswd(dir .. "/htpasswd", opts.users)
-      extra = (extra or "") .. "auth:\n  htpasswd:\n    realm: lua-registry-mtls\n    path: " .. htp .. "\n"
-    end
-    local tls = table.concat({
-      "  tls:",
-      "    certificate: " .. ca.server_cert,
-      "    key: " .. ca.server_key,
-      "    clientcas:",
-      "      - " .. ca.ca_cert,
-    }, "\n")
-    registry_server.write_file(dir .. "/config.yml", registry_config(dir, port, tls, extra))
-    local srv = setmetatable({
-      dir = dir, port = port, host = "127.0.0.1:" .. port,
-      url = "https://127.0.0.1:" .. port, scheme = "https",
-      log = dir .. "/registry.log", config = dir .. "/config.yml",
-      ca = ca, users = opts.users,
-    }, Reg)
-    local proc = assert(io.popen("exec " .. PYTHON .. " -c " .. q(SUPERVISOR) .. " " ..
-      q(srv.log) .. " " .. REGISTRY .. " serve " .. q(srv.config), "r"))
-    srv.pid = tonumber(proc:read("*l"))
-    srv._proc = proc
-    running[srv] = true
-    local listening = "listening on 127.0.0.1:" .. port
-    for _ = 1, 200 do
-      if not srv:alive() then break end
-      if srv:log_text():find(listening, 1, true) then
-        local _, code = sh("curl -s -o /dev/null --max-time 2 --cacert " .. q(ca.ca_cert) ..
-          " --cert " .. q(ca.client_cert) .. " --key " .. q(ca.client_key) ..
-          " -w '%{http_code}' " .. q(srv.url .. "/v2/"))
-        if (code == "200" or code == "401") and srv:alive() then return srv end
-      end
-      sleep(0.05)
-    end
-    last = srv:log_text()
-    local retry = not srv:alive() and last:find("address already in use", 1, true)
-    srv:stop()
-    if not retry then break end
+  local dir = registry_server.tmpdir()
+  local ca = M.make_ca(dir .. "/ca")
+  local extra = opts.config_extra
+  if opts.users then
+    local htp = M.htpasswd(dir .. "/htpasswd", opts.users)
+    extra = (extra or "") .. "auth:\n  htpasswd:\n    realm: lua-registry-mtls\n    path: " .. htp .. "\n"
   end
-  error("start_registry_mtls: registry did not start\n" .. last, 2)
+  local ok, srv = pcall(registry_server.start, {
+    tls = { certificate = ca.server_cert, key = ca.server_key, clientcas = { ca.ca_cert },
+            probe = { cacert = ca.ca_cert, cert = ca.client_cert, key = ca.client_key } },
+    log_level = opts.log_level,
+    config_extra = extra,
+  })
+  if not ok then rm_tmp(dir); error(srv, 2) end
+  srv.ca, srv.users = ca, opts.users
+  return own_dir(srv, dir)
 end
 
 --- The real registry with token auth against a token server from

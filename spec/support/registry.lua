@@ -242,6 +242,11 @@ local function config_text(dir, port, opts)
     t[#t + 1] = "  tls:"
     t[#t + 1] = "    certificate: " .. opts.tls.certificate
     t[#t + 1] = "    key: " .. opts.tls.key
+    if opts.tls.clientcas then
+      -- 2.8.2 then REQUIRES a client certificate signed by one of them
+      t[#t + 1] = "    clientcas:"
+      for _, ca in ipairs(opts.tls.clientcas) do t[#t + 1] = "      - " .. ca end
+    end
   end
   if opts.http_extra then
     -- lines already indented by two spaces, placed under http:
@@ -300,9 +305,19 @@ while not gone():
         break
 ]]
 
+-- tls.probe = { cacert=, cert=, key= }: how the readiness check presents
+-- itself to a registry that wants a client certificate.
 local function http_code(url, tls)
-  local ok, out = sh_line("curl -s -o /dev/null --max-time 2 " ..
-    (tls and "-k " or "") .. "-w '%{http_code}' " .. q(url))
+  local how = ""
+  if tls and tls.probe then
+    local pr = tls.probe
+    how = (pr.cacert and "--cacert " .. q(pr.cacert) .. " " or "-k ") ..
+      (pr.cert and "--cert " .. q(pr.cert) .. " --key " .. q(pr.key) .. " " or "")
+  elseif tls then
+    how = "-k "
+  end
+  local ok, out = sh_line("curl -s -o /dev/null --max-time 2 " .. how ..
+    "-w '%{http_code}' " .. q(url))
   return ok and out or (out ~= "" and out or "000")
 end
 
