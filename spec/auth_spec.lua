@@ -20,25 +20,18 @@ package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
 local registry_server = require "spec.support.registry"
 local auth = require "spec.support.auth"
 local registry = require "registry"
+local helpers = require "spec.support.helpers"
+local sha256 = helpers.sha256
+local push_blob = helpers.push_blob
+local MT = helpers.MT
 
 local q = registry_server.quote
 
-local MT = {
-  docker        = "application/vnd.docker.distribution.manifest.v2+json",
-  docker_config = "application/vnd.docker.container.image.v1+json",
-  docker_layer  = "application/vnd.docker.image.rootfs.diff.tar.gzip",
-  oci           = "application/vnd.oci.image.manifest.v1+json",
-  oci_config    = "application/vnd.oci.image.config.v1+json",
-  oci_layer     = "application/vnd.oci.image.layer.v1.tar",
-}
 
 ---------------------------------------------------------------------------
 -- helpers
 ---------------------------------------------------------------------------
 
-local function sha256(bytes)
-  return registry.util.digest_of("sha256", bytes)
-end
 
 -- Deterministic pseudo-random bytes, the same on every Lua version.
 local prng_bytes = registry_server.prng_bytes
@@ -88,27 +81,15 @@ local function assert_no_secret(err, extra)
 end
 
 -- Call f(...) and fail the spec with tostring(err) when it returns nil, err.
+-- The shared must/assert_err, plus: no error may show a secret.
 local function must(...)
   local v, err = ...
-  if v == nil then
-    assert_no_secret(err)
-    error("unexpected failure: " .. tostring(err), 2)
-  end
-  return ...
+  if v == nil then assert_no_secret(err) end
+  return helpers.must(...)
 end
 
--- Assert that (v, err) is a failure of one of the given types
--- (a string or a list), carrying no secret.
 local function assert_err(types, v, err)
-  if type(types) == "string" then types = { types } end
-  local want = table.concat(types, " or ")
-  assert.is_nil(v, "expected a failure of type " .. want .. ", got a result")
-  assert.truthy(err, "no error value returned")
-  assert.is_true(registry.is_error(err), "err is not an error table: " .. tostring(err))
-  local ok = false
-  for _, t in ipairs(types) do if err.type == t then ok = true end end
-  assert.is_true(ok, "expected " .. want .. ", error was: " .. tostring(err))
-  assert.truthy(err.message, "the error has no message")
+  helpers.assert_err(types, v, err)
   assert_no_secret(err)
   return err
 end
@@ -117,13 +98,6 @@ local function contains(s, needle)
   return type(s) == "string" and s:lower():find(needle:lower(), 1, true) ~= nil
 end
 
-local function push_blob(client, name, bytes)
-  local digest = sha256(bytes)
-  local upload = must(client:initiate_blob_upload(name))
-  local got = must(client:upload_blob(upload, bytes, #bytes, digest))
-  assert.are.equal(digest, got)
-  return digest
-end
 
 local function drain(reader, n)
   local parts = {}

@@ -9,6 +9,8 @@ local registry_server = require "spec.support.registry"
 local images = require "spec.support.images"
 local registry = require "registry"
 local image = require "registry.image"
+local helpers = require "spec.support.helpers"
+local must = helpers.must
 
 local q = registry_server.quote
 
@@ -23,11 +25,6 @@ local function read_file(path)
   return s
 end
 
-local function must(...)
-  local v, err = ...
-  if v == nil then error("unexpected failure: " .. tostring(err), 2) end
-  return ...
-end
 
 local tmp_seq = 0
 local work

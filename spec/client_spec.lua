@@ -8,54 +8,24 @@
 
 local registry_server = require "spec.support.registry"
 local registry = require "registry"
+local helpers = require "spec.support.helpers"
+local sha256 = helpers.sha256
+local must = helpers.must
+local assert_err = helpers.assert_err
+local push_blob = helpers.push_blob
+local MT = helpers.MT
 
-local MT = {
-  docker        = "application/vnd.docker.distribution.manifest.v2+json",
-  docker_list   = "application/vnd.docker.distribution.manifest.list.v2+json",
-  docker_config = "application/vnd.docker.container.image.v1+json",
-  docker_layer  = "application/vnd.docker.image.rootfs.diff.tar.gzip",
-  oci           = "application/vnd.oci.image.manifest.v1+json",
-  oci_index     = "application/vnd.oci.image.index.v1+json",
-  oci_config    = "application/vnd.oci.image.config.v1+json",
-  oci_layer     = "application/vnd.oci.image.layer.v1.tar",
-}
 
 ---------------------------------------------------------------------------
 -- helpers
 ---------------------------------------------------------------------------
 
-local function sha256(bytes)
-  return registry.util.digest_of("sha256", bytes)
-end
 
 -- Deterministic pseudo-random bytes, the same on every Lua version.
 local prng_bytes = registry_server.prng_bytes
 
--- Call f(...) and fail the spec with tostring(err) when it returns nil, err.
-local function must(...)
-  local v, err = ...
-  if v == nil then
-    error("unexpected failure: " .. tostring(err), 2)
-  end
-  return ...
-end
 
--- Assert that (v, err) is a failure of the given error type.
-local function assert_err(typ, v, err)
-  assert.is_nil(v, "expected a failure of type " .. typ .. ", got a result")
-  assert.truthy(err, "no error value returned")
-  assert.is_true(registry.is_error(err), "err is not an error table: " .. tostring(err))
-  assert.are.equal(typ, err.type, "error was: " .. tostring(err))
-  return err
-end
 
-local function push_blob(client, name, bytes)
-  local digest = sha256(bytes)
-  local upload = must(client:initiate_blob_upload(name))
-  local got = must(client:upload_blob(upload, bytes, #bytes, digest))
-  assert.are.equal(digest, got)
-  return digest
-end
 
 -- Read a reader to the end with read(n); returns bytes, final err.
 local function drain(reader, n)

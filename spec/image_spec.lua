@@ -13,21 +13,13 @@ local images = require "spec.support.images"
 local registry = require "registry"
 local reference = require "registry.reference"
 local image = require "registry.image"
+local helpers = require "spec.support.helpers"
+local must = helpers.must
+local assert_err = helpers.assert_err
 
 local q = registry_server.quote
 
-local function must(...)
-  local v, err = ...
-  if v == nil then error("unexpected failure: " .. tostring(err), 2) end
-  return ...
-end
 
-local function assert_err(typ, v, err)
-  assert.is_nil(v, "expected a failure of type " .. typ)
-  assert.is_true(registry.is_error(err), "not an error table: " .. tostring(err))
-  assert.are.equal(typ, err.type, "error was: " .. tostring(err))
-  return err
-end
 
 local function read_file(path)
   local f = io.open(path, "rb")

@@ -8,25 +8,19 @@
 
 local registry_server = require "spec.support.registry"
 local registry = require "registry"
+local helpers = require "spec.support.helpers"
+local sha256 = helpers.sha256
+local must = helpers.must
+local push_blob = helpers.push_blob
+local MT = helpers.MT
 
 local q = registry_server.quote
 
-local MT = {
-  docker        = "application/vnd.docker.distribution.manifest.v2+json",
-  docker_config = "application/vnd.docker.container.image.v1+json",
-  docker_layer  = "application/vnd.docker.image.rootfs.diff.tar.gzip",
-  oci           = "application/vnd.oci.image.manifest.v1+json",
-  oci_config    = "application/vnd.oci.image.config.v1+json",
-  oci_layer     = "application/vnd.oci.image.layer.v1.tar",
-}
 
 ---------------------------------------------------------------------------
 -- helpers
 ---------------------------------------------------------------------------
 
-local function sha256(bytes)
-  return registry.util.digest_of("sha256", bytes)
-end
 
 local function hex_of(digest)
   return (assert(digest:match("^sha256:(%x+)$"), digest))
@@ -41,11 +35,6 @@ local function layer_bytes(seed, n)
   return "interop layer " .. seed .. "\n" .. prng_bytes(seed, n)
 end
 
-local function must(...)
-  local v, err = ...
-  if v == nil then error("unexpected failure: " .. tostring(err), 2) end
-  return ...
-end
 
 local function write_file(path, data)
   local f = assert(io.open(path, "wb"))
@@ -73,12 +62,6 @@ local function list_dir(path)
   return names
 end
 
-local function push_blob(client, name, bytes)
-  local digest = sha256(bytes)
-  local upload = must(client:initiate_blob_upload(name))
-  assert.are.equal(digest, must(client:upload_blob(upload, bytes, #bytes, digest)))
-  return digest
-end
 
 -- Read a whole blob through the client; returns bytes and the final error
 -- (nil when the digest verified).

@@ -4,14 +4,11 @@
 local registry_server = require "spec.support.registry"
 local fault_proxy = require "spec.support.fault_proxy"
 local registry = require "registry"
+local helpers = require "spec.support.helpers"
+local must = helpers.must
 
 local MiB = 1024 * 1024
 
-local function must(...)
-  local v, err = ...
-  if v == nil then error("unexpected failure: " .. tostring(err), 2) end
-  return ...
-end
 
 describe("<close> (issue 5, Lua 5.4)", function()
   local srv, px, direct

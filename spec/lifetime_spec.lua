@@ -12,18 +12,14 @@
 local registry_server = require "spec.support.registry"
 local fault_proxy = require "spec.support.fault_proxy"
 local registry = require "registry"
+local helpers = require "spec.support.helpers"
+local sha256 = helpers.sha256
+local must = helpers.must
+local push_blob = helpers.push_blob
 
 local KiB, MiB = 1024, 1024 * 1024
 
-local function must(...)
-  local v, err = ...
-  if v == nil then error("unexpected failure: " .. tostring(err), 2) end
-  return ...
-end
 
-local function sha256(bytes)
-  return registry.util.digest_of("sha256", bytes)
-end
 
 -- Not random, but no two 16-byte lines alike.
 local function blob_bytes(tag, n)
@@ -37,12 +33,6 @@ local function blob_bytes(tag, n)
   return table.concat(t):sub(1, n)
 end
 
-local function push_blob(client, name, bytes)
-  local digest = sha256(bytes)
-  local up = must(client:initiate_blob_upload(name))
-  assert.are.equal(digest, must(client:upload_blob(up, bytes, #bytes, digest)))
-  return digest
-end
 
 local function full_gc()
   for _ = 1, 4 do collectgarbage("collect") end

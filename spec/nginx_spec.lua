@@ -12,6 +12,9 @@
 
 local registry_server = require "spec.support.registry"
 local registry = require "registry"
+local helpers = require "spec.support.helpers"
+local must = helpers.must
+local push_blob = helpers.push_blob
 
 local q, sh = registry_server.quote, registry_server.sh
 
@@ -25,18 +28,7 @@ local function exists(path)
   return f ~= nil
 end
 
-local function must(...)
-  local v, err = ...
-  if v == nil then error("unexpected failure: " .. tostring(err), 2) end
-  return ...
-end
 
-local function push_blob(client, name, bytes)
-  local digest = registry.util.digest_of("sha256", bytes)
-  local upload = must(client:initiate_blob_upload(name))
-  assert.are.equal(digest, must(client:upload_blob(upload, bytes, #bytes, digest)))
-  return digest
-end
 
 -- A small Docker schema 2 image in `name`, tagged with each of `tags`.
 local function push_image(client, name, tags)

@@ -17,6 +17,11 @@
 local registry_server = require "spec.support.registry"
 local fault_proxy = require "spec.support.fault_proxy"
 local registry = require "registry"
+local helpers = require "spec.support.helpers"
+local sha256 = helpers.sha256
+local must = helpers.must
+local assert_err = helpers.assert_err
+local push_blob = helpers.push_blob
 
 local KiB, MiB = 1024, 1024 * 1024
 
@@ -24,26 +29,8 @@ local KiB, MiB = 1024, 1024 * 1024
 -- helpers
 ---------------------------------------------------------------------------
 
-local function sha256(bytes)
-  return registry.util.digest_of("sha256", bytes)
-end
 
-local function must(...)
-  local v, err = ...
-  if v == nil then error("unexpected failure: " .. tostring(err), 2) end
-  return ...
-end
 
--- Assert that (v, err) is a failure of one of the given types.
-local function assert_err(types, v, err)
-  if type(types) == "string" then types = { types } end
-  assert.is_nil(v, "expected a failure (" .. table.concat(types, "|") .. "), got a result")
-  assert.is_true(registry.is_error(err), "err is not an error table: " .. tostring(err))
-  local ok = false
-  for _, t in ipairs(types) do ok = ok or err.type == t end
-  assert.is_true(ok, "expected " .. table.concat(types, "|") .. ", got " .. tostring(err))
-  return err
-end
 
 -- Park-Miller "minimal standard" generator: exact in doubles and in
 -- integers, so the same sequence on every Lua version.
@@ -79,12 +66,6 @@ local function blob_bytes(seed, n)
   return table.concat(parts):sub(1, n)
 end
 
-local function push_blob(client, name, bytes)
-  local digest = sha256(bytes)
-  local upload = must(client:initiate_blob_upload(name))
-  assert.are.equal(digest, must(client:upload_blob(upload, bytes, #bytes, digest)))
-  return digest
-end
 
 -- Read a reader to the end with read(size or sizes()); returns the bytes
 -- handed out and the final err (nil at a clean end).
