@@ -278,7 +278,7 @@ static int fail_xfer(lua_State *L, rg_xfer *x, int fam, ectx *cx)
     long st = x->status;
     const char *type;
     const char *code = NULL;
-    int nerr = 0, top;
+    int nerr = 0;
 
     cx->url = rg_xfer_url(x);
     if (!cx->method)
@@ -291,7 +291,6 @@ static int fail_xfer(lua_State *L, rg_xfer *x, int fam, ectx *cx)
         return fail(L, "transport", 0, rg_xfer_strerror(x), cx);
     }
 
-    top = lua_gettop(L);
     lua_pushnil(L);                       /* result slot */
     new_error(L, "unexpected_status", st, NULL, cx);
     /* errors list */
@@ -415,7 +414,6 @@ static int fail_xfer(lua_State *L, rg_xfer *x, int fam, ectx *cx)
 #undef IS
     lua_pushstring(L, type);
     lua_setfield(L, -2, "type");
-    (void)top;
     return 2;
 }
 
@@ -1002,8 +1000,6 @@ again:
             double margin = expires_in / 10 < 10 ? expires_in / 10 : 10;
             if (rg_auth_store(a, key, lua_tostring(L, -1), start + expires_in - margin) == 0)
                 tok = rg_auth_cached(a, key, now);
-            if (!tok)  /* expired on arrival: still use it once */
-                tok = NULL;
         }
     }
     end_request(t);
