@@ -28,14 +28,16 @@
 FUZZ_CC       ?= clang
 FUZZ_SECONDS  ?= 60
 FUZZ_BUILD    ?= build-fuzz
-FUZZ_TARGETS  ?= digest reference range link location challenge
+FUZZ_TARGETS  ?= digest reference range link location challenge header classify token
 FUZZ_ARGS     ?=
 FUZZ_CFLAGS    = -g -O1 -std=c99 -D_POSIX_C_SOURCE=200809L \
                  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
                  -fno-omit-frame-pointer -Isrc -I$(CURL_INCDIR) -I$(OPENSSL_INCDIR) \
                  -DOPENSSL_API_COMPAT=0x10100000L
 
-# sources and libraries of each target (parsers only, no Lua headers)
+# sources and libraries of each target (core files only, no Lua headers):
+# the parsers, and what the core reads from the network (header values,
+# the error classifier, the token answer)
 FUZZ_SRC_digest    = src/digest.c
 FUZZ_LIB_digest    = -lcrypto
 FUZZ_SRC_reference = src/reference.c src/digest.c
@@ -45,6 +47,12 @@ FUZZ_SRC_link      = src/link.c
 FUZZ_SRC_location  = src/location.c
 FUZZ_LIB_location  = -lcurl
 FUZZ_SRC_challenge = src/challenge.c
+FUZZ_SRC_header    = src/header.c src/range.c
+FUZZ_LIB_header    = -lcurl
+FUZZ_SRC_classify  = src/err.c src/challenge.c src/range.c src/header.c
+FUZZ_LIB_classify  = -ljansson -lcurl
+FUZZ_SRC_token     = src/auth.c src/challenge.c
+FUZZ_LIB_token     = -ljansson -lcrypto
 
 FUZZ_BINS = $(addprefix $(FUZZ_BUILD)/fuzz_,$(FUZZ_TARGETS))
 

@@ -28,6 +28,7 @@ dependencies = {
 external_dependencies = {
   CURL = { header = "curl/curl.h", library = "curl" },
   OPENSSL = { header = "openssl/evp.h", library = "crypto" },
+  JANSSON = { header = "jansson.h", library = "jansson" },
 }
 
 build = {
@@ -37,12 +38,13 @@ build = {
       -- every src/*.c (spec/luarocks_spec.lua checks the list is complete)
       sources = {
         "src/auth.c", "src/buf.c", "src/challenge.c", "src/client.c",
-        "src/digest.c", "src/hashq.c", "src/http.c", "src/link.c",
-        "src/location.c", "src/lregistry.c", "src/range.c", "src/reference.c",
+        "src/digest.c", "src/err.c", "src/hashq.c", "src/header.c", "src/http.c",
+        "src/link.c", "src/location.c", "src/lregistry.c", "src/range.c",
+        "src/reference.c",
       },
-      libraries = { "curl", "crypto", "pthread" },   -- pthread: src/hashq.c
-      incdirs = { "$(CURL_INCDIR)", "$(OPENSSL_INCDIR)" },
-      libdirs = { "$(CURL_LIBDIR)", "$(OPENSSL_LIBDIR)" },
+      libraries = { "curl", "crypto", "jansson", "pthread" },   -- pthread: src/hashq.c
+      incdirs = { "$(CURL_INCDIR)", "$(OPENSSL_INCDIR)", "$(JANSSON_INCDIR)" },
+      libdirs = { "$(CURL_LIBDIR)", "$(OPENSSL_LIBDIR)", "$(JANSSON_LIBDIR)" },
       defines = { "OPENSSL_API_COMPAT=0x10100000L", "_POSIX_C_SOURCE=200809L" },
     },
     ["registry"]             = "lua/registry/init.lua",

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <sys/time.h>
 #include <openssl/evp.h>
+#include <jansson.h>
 
 static void wipe_free(char *s)
 {
@@ -196,6 +197,70 @@ const char *rg_auth_cached(rg_auth *a, const char *key, double now)
         if (strcmp(t->key, key) == 0)
             return now < t->expires ? t->token : NULL;
     return NULL;
+}
+
+char *rg_base64_decode(const char *s, size_t n, size_t *outlen)
+{
+    size_t i, o = 0;
+    char *clean = calloc(n + 4, 1), *out = NULL;
+    int len, pad = 0;
+    if (!clean)
+        return NULL;
+    for (i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\n' && s[i] != '\r' && s[i] != '\t')
+            clean[o++] = s[i];
+    while (o % 4)
+        clean[o++] = '=';
+    if ((out = malloc(o / 4 * 3 + 1)) != NULL) {
+        len = EVP_DecodeBlock((unsigned char *)out, (unsigned char *)clean, (int)o);
+        if (o >= 1 && clean[o - 1] == '=') pad++;
+        if (o >= 2 && clean[o - 2] == '=') pad++;
+        if (len < 0 || len < pad) {
+            free(out);
+            out = NULL;
+        } else {
+            *outlen = (size_t)(len - pad);
+            out[*outlen] = '\0';
+        }
+    }
+    free(clean);
+    return out;
+}
+
+const char *rg_auth_stored(rg_auth *a, const char *key)
+{
+    rg_token *t;
+    for (t = a->tokens; t; t = t->next)
+        if (strcmp(t->key, key) == 0)
+            return t->token;
+    return NULL;
+}
+
+int rg_token_parse(const char *body, size_t len, char **token,
+                   double *expires_in, double *issued_at)
+{
+    json_t *root = json_loadb(body, len, JSON_DECODE_ANY, NULL), *v;
+    const char *tok = NULL;
+    *token = NULL;
+    if (!root)
+        return -1;
+    if (json_is_object(root)) {
+        v = json_object_get(root, "access_token");
+        if (!json_is_string(v) || json_string_length(v) == 0)
+            v = json_object_get(root, "token");
+        if (json_is_string(v) && json_string_length(v) > 0)
+            tok = json_string_value(v);
+        v = json_object_get(root, "expires_in");
+        if (json_is_number(v) && json_number_value(v) > 0)
+            *expires_in = json_number_value(v);
+        v = json_object_get(root, "issued_at");
+        if (json_is_string(v))
+            *issued_at = rg_parse_rfc3339(json_string_value(v));
+        if (tok)
+            *token = strdup(tok);
+    }
+    json_decref(root);
+    return *token ? 0 : -1;
 }
 
 void rg_auth_forget(rg_auth *a, const char *key)

@@ -44,6 +44,9 @@ char *rg_auth_basic_line(const rg_auth *a);
 char *rg_auth_bearer_line(const char *token);
 /* Base64 of data (malloc'd, NUL-terminated) or NULL. */
 char *rg_base64(const void *data, size_t len);
+/* Decode standard base64 (padding optional, whitespace ignored) into a
+ * malloc'd buffer (*outlen bytes, NUL-terminated), or NULL when invalid. */
+char *rg_base64_decode(const char *s, size_t len, size_t *outlen);
 
 /*
  * Cache key for a set of scopes (duplicates removed, sorted, actions of one
@@ -56,6 +59,16 @@ const char *rg_auth_cached(rg_auth *a, const char *key, double now);
 /* Store a token (copied) under key until expires.  0 / -1. */
 int rg_auth_store(rg_auth *a, const char *key, const char *token,
                   double expires);
+/* The token stored under key, expired or not, or NULL. */
+const char *rg_auth_stored(rg_auth *a, const char *key);
+/*
+ * A token endpoint's JSON answer: the token ("access_token", else
+ * "token"; a non-empty string) into *token (malloc'd), "expires_in" (a
+ * positive number; *expires_in untouched otherwise) and "issued_at" (RFC
+ * 3339; *issued_at untouched otherwise).  0, or -1 when there is no token.
+ */
+int rg_token_parse(const char *body, size_t len, char **token,
+                   double *expires_in, double *issued_at);
 /* Forget the token under key. */
 void rg_auth_forget(rg_auth *a, const char *key);
 

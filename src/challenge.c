@@ -193,3 +193,23 @@ void rg_challenge_free(rg_challenge *c, int n)
         c[i].realm = c[i].service = c[i].scope = c[i].error = NULL;
     }
 }
+
+int rg_challenge_pick(const char *(*get)(void *ud, const char *name, int i),
+                      size_t (*count)(void *ud, const char *name), void *ud,
+                      rg_challenge *out, int *n)
+{
+    size_t i, total = count(ud, "WWW-Authenticate");
+    int k;
+    rg_scheme want[2] = { RG_SCHEME_BEARER, RG_SCHEME_BASIC };
+    *n = 0;
+    for (i = 0; i < total && i < RG_CHALLENGE_MAX; i++) {
+        const char *v = get(ud, "WWW-Authenticate", (int)i);
+        if (v)
+            rg_challenge_parse(v, strlen(v), out, RG_CHALLENGE_MAX, n);
+    }
+    for (i = 0; i < 2; i++)
+        for (k = 0; k < *n; k++)
+            if (out[k].scheme == want[i])
+                return k;
+    return -1;
+}

@@ -42,6 +42,16 @@ int rg_challenge_parse(const char *s, size_t len, rg_challenge *out,
 /* Free the strings of n challenges. */
 void rg_challenge_free(rg_challenge *c, int n);
 
+/*
+ * Parse every WWW-Authenticate value of a reply (get(ud, name, i) gives
+ * the i-th value, count(ud, name) how many) into out (RG_CHALLENGE_MAX
+ * entries, *n set) and pick one: the first Bearer, else the first Basic.
+ * Returns its index, or -1.  Free with rg_challenge_free(out, *n).
+ */
+int rg_challenge_pick(const char *(*get)(void *ud, const char *name, int i),
+                      size_t (*count)(void *ud, const char *name), void *ud,
+                      rg_challenge *out, int *n);
+
 #pragma GCC visibility pop
 
 #endif

@@ -84,6 +84,7 @@ static void client_free(rg_client *c)
     free(c->endpoint);
     c->endpoint = NULL;
     rg_auth_free(&c->auth);
+    rg_last_clear(&c->last);
     free(c->user_agent);
     free(c->ca_file);
     free(c->ca_path);
@@ -143,4 +144,70 @@ char *rg_client_url(const rg_client *c, const char *a, const char *b,
     if (lc) { memcpy(p, c3, lc); p += lc; }
     *p = '\0';
     return s;
+}
+
+void rg_last_clear(rg_last *l)
+{
+    int i;
+    free(l->url);
+    for (i = 0; i < l->nwarnings; i++)
+        free(l->warnings[i]);
+    free(l->rl_limit);
+    free(l->rl_remaining);
+    free(l->rl_source);
+    memset(l, 0, sizeof *l);
+}
+
+void rg_client_config_defaults(rg_client_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->timeout = 60;
+    cfg->connect_timeout = 10;
+    cfg->tls_verify = 1;
+    cfg->retries = 3;
+    cfg->max_retry_wait = 30;
+}
+
+static int dup_into(char **slot, const char *v)
+{
+    free(*slot);
+    *slot = NULL;
+    if (v && !(*slot = strdup(v)))
+        return -1;
+    return 0;
+}
+
+int rg_client_configure(rg_client *c, const rg_client_config *cfg,
+                        const char **why)
+{
+    if (cfg->password && !cfg->username) {
+        *why = "option 'password' needs 'username'";
+        return -1;
+    }
+    c->http.timeout_ms = (long)(cfg->timeout * 1000);
+    c->http.stall_timeout_s = (long)cfg->timeout;
+    if (c->http.stall_timeout_s < 1 && c->http.timeout_ms > 0)
+        c->http.stall_timeout_s = 1;
+    c->http.connect_timeout_ms = (long)(cfg->connect_timeout * 1000);
+    c->http.tls_verify = cfg->tls_verify;
+    c->http.verbose = cfg->verbose;
+    c->retries = cfg->retries;
+    c->max_retry_wait = cfg->max_retry_wait;
+    if (dup_into(&c->user_agent, cfg->user_agent ? cfg->user_agent
+                                                 : "lua-registry/" RG_VERSION) ||
+        dup_into(&c->ca_file, cfg->ca_file) || dup_into(&c->ca_path, cfg->ca_path) ||
+        dup_into(&c->cert_file, cfg->cert_file) || dup_into(&c->key_file, cfg->key_file) ||
+        dup_into(&c->auth.username, cfg->username) ||
+        dup_into(&c->auth.password, cfg->password) ||
+        dup_into(&c->auth.bearer, cfg->token) ||
+        dup_into(&c->auth.identity_token, cfg->identity_token)) {
+        *why = "out of memory";
+        return -1;
+    }
+    c->http.user_agent = c->user_agent;
+    c->http.ca_file = c->ca_file;
+    c->http.ca_path = c->ca_path;
+    c->http.cert_file = c->cert_file;
+    c->http.key_file = c->key_file;
+    return 0;
 }

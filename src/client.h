@@ -19,7 +19,33 @@
 
 #pragma GCC visibility push(hidden)
 
+#define RG_VERSION "0.1.0"
 #define RG_IDLE_MAX 4
+#define RG_WARN_MAX 32
+
+/* What the registry said last (client:last_response()). */
+typedef struct rg_last {
+    int set;
+    long status;
+    char method[8];
+    char *url;               /* without its query */
+    int retries;
+    int nwarnings;
+    char *warnings[RG_WARN_MAX];
+    char *rl_limit, *rl_remaining, *rl_source;
+} rg_last;
+
+/* Settings of a client, as the caller gives them (strings are copied). */
+typedef struct rg_client_config {
+    double timeout;          /* seconds: small requests whole, blobs stalled */
+    double connect_timeout;
+    int tls_verify;
+    int verbose;
+    int retries;
+    double max_retry_wait;
+    const char *user_agent, *ca_file, *ca_path, *cert_file, *key_file;
+    const char *username, *password, *token, *identity_token;
+} rg_client_config;
 
 typedef struct rg_client {
     char *endpoint;          /* "scheme://host[:port][/path]", no trailing '/' */
@@ -32,8 +58,13 @@ typedef struct rg_client {
     double max_retry_wait;   /* seconds, cap on one wait */
     unsigned int rnd;        /* jitter state */
     rg_auth auth;
+    rg_last last;
     int closed;
 } rg_client;
+
+/* The defaults: timeout 60, connect_timeout 10, tls_verify, retries 3,
+ * max_retry_wait 30. */
+void rg_client_config_defaults(rg_client_config *cfg);
 
 /*
  * Set up a client for endpoint (an http or https URL; a trailing "/" or
@@ -41,6 +72,12 @@ typedef struct rg_client {
  * Settings in c->http may be changed afterwards, before the first request.
  */
 int rg_client_init(rg_client *c, const char *endpoint, const char **why);
+/* Apply settings (before the first request).  0, or -1 with *why (static)
+ * on an inconsistent set or out of memory; the client is still whole. */
+int rg_client_configure(rg_client *c, const rg_client_config *cfg,
+                        const char **why);
+/* Forget the last response. */
+void rg_last_clear(rg_last *l);
 
 /* Mark closed; free libcurl state once no transfer is active. Idempotent. */
 void rg_client_close(rg_client *c);

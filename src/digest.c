@@ -9,7 +9,12 @@
  */
 #include "digest.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 
@@ -213,4 +218,46 @@ int rg_digest_of(rg_alg alg, const void *data, size_t len, char *out)
         rc = 0;
     rg_hasher_free(&h);
     return rc;
+}
+
+rg_alg rg_alg_from_name(const char *name)
+{
+    return strcmp(name, "sha256") == 0 ? RG_ALG_SHA256 :
+           strcmp(name, "sha512") == 0 ? RG_ALG_SHA512 : RG_ALG_NONE;
+}
+
+int rg_digest_file(const char *path, rg_alg alg, char *out, int64_t *size,
+                   char *err, size_t errlen)
+{
+    enum { PIECE = 1 << 17 };
+    rg_hasher h;
+    char *buf = malloc(PIECE);
+    int fd = -1, e = 0;
+    ssize_t r;
+    *size = 0;
+    memset(&h, 0, sizeof h);
+    if (!buf || (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || rg_hasher_init(&h, alg) != 0) {
+        e = buf ? errno : ENOMEM;
+        goto done;
+    }
+    while ((r = read(fd, buf, PIECE)) != 0) {
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            e = errno;
+            break;
+        }
+        rg_hasher_update(&h, buf, (size_t)r);
+        *size += r;
+    }
+    if (!e && rg_hasher_final(&h, out) != 0)
+        e = -1;
+done:
+    if (e)
+        snprintf(err, errlen, "%s: %s", path, e > 0 ? strerror(e) : "hashing failed");
+    if (fd >= 0)
+        close(fd);
+    rg_hasher_free(&h);
+    free(buf);
+    return e ? -1 : 0;
 }

@@ -59,6 +59,15 @@ void rg_hasher_free(rg_hasher *h);
 /* One-shot: digest of data into out (RG_DIGEST_MAX+1 bytes). 0 / -1. */
 int rg_digest_of(rg_alg alg, const void *data, size_t len, char *out);
 
+/* "sha256" / "sha512" -> the algorithm, else RG_ALG_NONE. */
+rg_alg rg_alg_from_name(const char *name);
+/*
+ * Digest of a whole file, read in 128 KiB pieces: into out, its size into
+ * *size.  0, or -1 with a message ("PATH: reason") in err.
+ */
+int rg_digest_file(const char *path, rg_alg alg, char *out, int64_t *size,
+                   char *err, size_t errlen);
+
 #pragma GCC visibility pop
 
 #endif

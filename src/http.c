@@ -819,3 +819,42 @@ void rg_xfer_cleanup(rg_xfer *x, CURL **keep)
     x->url = NULL;
     rg_buf_free(&x->body);
 }
+
+int64_t rg_xfer_content_length(rg_xfer *x)
+{
+    curl_off_t cl = -1;
+    if (!x->easy ||
+        curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) != CURLE_OK)
+        return -1;
+    return cl < 0 ? -1 : (int64_t)cl;
+}
+
+void rg_xfer_clear_headers(rg_xfer *x)
+{
+    curl_slist_free_all(x->hdrs);
+    x->hdrs = NULL;
+}
+
+void rg_xfer_detach(rg_xfer *x)
+{
+    if (x->in_multi && x->easy && x->opts && x->opts->multi)
+        curl_multi_remove_handle(x->opts->multi, x->easy);
+    x->in_multi = 0;
+}
+
+void rg_xfer_pump_peer(rg_xfer *g, rg_xfer *p)
+{
+    if (!g->done && g->write_paused && rg_buf_size(&g->body) < g->body.max / 2) {
+        g->write_paused = 0;
+        curl_easy_pause(g->easy, CURLPAUSE_CONT);
+    }
+    if (!p->done && p->read_paused && (rg_buf_size(&g->body) > 1 || g->verdict != 0)) {
+        p->read_paused = 0;
+        curl_easy_pause(p->easy, CURLPAUSE_CONT);
+    }
+}
+
+const char *rg_http_version(void)
+{
+    return curl_version();
+}

@@ -205,6 +205,21 @@ const char *rg_xfer_strerror(rg_xfer *x);
  */
 void rg_xfer_cleanup(rg_xfer *x, CURL **keep);
 
+/* Content-Length of the final response, or -1 when it had none. */
+int64_t rg_xfer_content_length(rg_xfer *x);
+/* Drop the request headers added so far (rg_xfer_header). */
+void rg_xfer_clear_headers(rg_xfer *x);
+/* Take a running transfer out of its multi handle (it stays as it is). */
+void rg_xfer_detach(rg_xfer *x);
+/*
+ * A download used as a peer source: let it receive again once its pull
+ * buffer has room, and let the upload that reads from it send again once
+ * there is something to send (or the download is over).
+ */
+void rg_xfer_pump_peer(rg_xfer *down, rg_xfer *up);
+/* libcurl's version string. */
+const char *rg_http_version(void);
+
 /*
  * One step of a multi handle driving several transfers: perform, mark the
  * finished ones done (through their rg_xfer), and wait up to timeout_ms
