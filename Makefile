@@ -55,9 +55,13 @@ CC            ?= cc
 OPT           ?= -O2 -g
 WARN          ?= -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CFLAGS        ?= $(OPT)
-ALL_CFLAGS     = -std=c99 -D_POSIX_C_SOURCE=200809L -pthread -fPIC -fvisibility=hidden $(WARN) \
-                 -I$(LUA_INCDIR) -I$(CURL_INCDIR) -I$(OPENSSL_INCDIR) \
+# The core (src/*.c) is built without the Lua include path, so a stray
+# #include <lua.h> there breaks the build; the binding (src/binding/*.c)
+# gets it.
+CORE_CFLAGS    = -std=c99 -D_POSIX_C_SOURCE=200809L -pthread -fPIC -fvisibility=hidden $(WARN) \
+                 -I$(CURL_INCDIR) -I$(OPENSSL_INCDIR) \
                  -DOPENSSL_API_COMPAT=0x10100000L $(CFLAGS)
+ALL_CFLAGS     = $(CORE_CFLAGS) -I$(LUA_INCDIR)
 LIBFLAG       ?= -shared
 LIB_EXTENSION ?= so
 LIBS           = -L$(CURL_LIBDIR) -L$(OPENSSL_LIBDIR) -lcurl -lcrypto -ljansson -pthread
@@ -67,8 +71,10 @@ INST_LIBDIR   ?= $(PREFIX)/lib/lua/$(LUA_VERSION)
 INST_LUADIR   ?= $(PREFIX)/share/lua/$(LUA_VERSION)
 INST_BINDIR   ?= $(PREFIX)/bin
 
-SRCS           = $(sort $(wildcard src/*.c))
-HDRS           = $(wildcard src/*.h)
+CORE_SRCS      = $(sort $(wildcard src/*.c))
+BIND_SRCS      = $(sort $(wildcard src/binding/*.c))
+SRCS           = $(CORE_SRCS) $(BIND_SRCS)
+HDRS           = $(wildcard src/*.h src/binding/*.h)
 OBJS           = $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
 MODULE         = $(BUILD)/registry/core.$(LIB_EXTENSION)
 LUA_MODULES    = $(wildcard lua/registry/*.lua)
@@ -85,9 +91,13 @@ MATRIX        ?= lua5.1 lua5.2 lua5.3 lua5.4 luajit
 
 all: $(MODULE)
 
-$(BUILD)/obj/%.o: src/%.c $(HDRS)
+$(BUILD)/obj/binding/%.o: src/binding/%.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/%.o: src/%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CORE_CFLAGS) -c $< -o $@
 
 $(MODULE): $(OBJS)
 	@mkdir -p $(dir $@)

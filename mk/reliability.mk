@@ -105,9 +105,13 @@ ASAN_ENV       = LD_PRELOAD="$(ASAN_RT) $(CURDIR)/$(ASAN_UNSET)" \
                  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:detect_stack_use_after_return=0 \
                  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 
-$(ASAN_BUILD)/obj/%.o: src/%.c $(HDRS)
+$(ASAN_BUILD)/obj/binding/%.o: src/binding/%.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(ASAN_CC) $(ALL_CFLAGS) -O1 -g $(ASAN_FLAGS) -c $< -o $@
+
+$(ASAN_BUILD)/obj/%.o: src/%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(ASAN_CC) $(CORE_CFLAGS) -O1 -g $(ASAN_FLAGS) -c $< -o $@
 
 $(ASAN_MODULE): $(ASAN_OBJS)
 	@mkdir -p $(dir $@)

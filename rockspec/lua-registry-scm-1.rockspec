@@ -35,12 +35,16 @@ build = {
   type = "builtin",
   modules = {
     ["registry.core"] = {
-      -- every src/*.c (spec/luarocks_spec.lua checks the list is complete)
+      -- every src/*.c and src/binding/*.c (spec/luarocks_spec.lua checks
+      -- the list is complete)
       sources = {
-        "src/auth.c", "src/buf.c", "src/challenge.c", "src/client.c",
+        "src/auth.c", "src/batch.c", "src/buf.c", "src/challenge.c", "src/client.c",
         "src/digest.c", "src/err.c", "src/hashq.c", "src/header.c", "src/http.c",
-        "src/link.c", "src/location.c", "src/lregistry.c", "src/range.c",
-        "src/reference.c",
+        "src/link.c", "src/location.c", "src/ops.c", "src/range.c", "src/reader.c",
+        "src/reference.c", "src/request.c", "src/upload.c", "src/binding/laux.c",
+        "src/binding/lbatch.c", "src/binding/lclient.c", "src/binding/lerror.c",
+        "src/binding/lreader.c", "src/binding/lregistry.c", "src/binding/lupload.c",
+        "src/binding/lutil.c",
       },
       libraries = { "curl", "crypto", "jansson", "pthread" },   -- pthread: src/hashq.c
       incdirs = { "$(CURL_INCDIR)", "$(OPENSSL_INCDIR)", "$(JANSSON_INCDIR)" },

@@ -88,14 +88,14 @@ describe("luarocks (Lua " .. LUA_V .. ")", function()
     end
   end)
 
-  it("the rockspec lists every src/*.c", function()
+  it("the rockspec lists every src/*.c and src/binding/*.c", function()
     local f = assert(io.open(ROCKSPEC))
     local text = f:read("*a")
     f:close()
     local listed = {}
-    for s in text:gmatch('"(src/[%w_]+%.c)"') do listed[#listed + 1] = s end
+    for s in text:gmatch('"(src/[%w_/]+%.c)"') do listed[#listed + 1] = s end
     table.sort(listed)
-    assert.are.same(lines_of("ls src/*.c"), listed)
+    assert.are.same(lines_of("ls src/*.c src/binding/*.c"), listed)
   end)
 
   it("the rockspec maps every lua/registry/*.lua", function()

@@ -1,0 +1,506 @@
+/*
+ * batch.c -- concurrent fetch, upload and copy of blobs (see batch.h).
+ */
+#include "batch.h"
+#include "auth.h"
+#include "challenge.h"
+#include "location.h"
+#include "ops.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/select.h>
+#include <unistd.h>
+
+int rg_batch_init(rg_batch *b, rg_batch_kind kind, rg_client *src,
+                  rg_client *dst, int n)
+{
+    int i;
+    memset(b, 0, sizeof *b);
+    b->kind = kind;
+    b->src = src;
+    b->dst = dst;
+    b->jobs = 4;
+    b->items = calloc((size_t)(n > 0 ? n : 1), sizeof *b->items);
+    if (!b->items)
+        return -1;
+    b->n = n;
+    for (i = 0; i < n; i++) {
+        b->items[i].fd = -1;
+        b->items[i].size = -1;
+        rg_err_init(&b->items[i].err);
+    }
+    return 0;
+}
+
+static void item_ctx(const rg_bitem *it, rg_ctx *cx, const char *method)
+{
+    memset(cx, 0, sizeof *cx);
+    cx->name = it->name[0] ? it->name : NULL;
+    cx->digest = it->digest;
+    cx->method = method;
+}
+
+int rg_batch_check(rg_batch *b, int i, rg_err *e)
+{
+    rg_bitem *it = &b->items[i];
+    rg_ctx cx;
+    item_ctx(it, &cx, NULL);
+    if (b->kind != RG_B_UPLOAD && rg_check_name(it->name, &cx, e))
+        return -1;
+    if (rg_check_digest(it->digest, NULL, &cx, e))
+        return -1;
+    if (b->kind == RG_B_FETCH && it->path) {
+        size_t pl = strlen(it->path);
+        if (!(it->tmp = malloc(pl + 6)))
+            return rg_err_set(e, &cx, "transport", 0, "out of memory");
+        snprintf(it->tmp, pl + 6, "%s.part", it->path);
+    }
+    if (b->kind == RG_B_UPLOAD && it->size < 0 && it->path) {
+        FILE *f = fopen(it->path, "rb");
+        if (f && fseek(f, 0, SEEK_END) == 0)
+            it->size = ftell(f);
+        if (f)
+            fclose(f);
+    }
+    if (b->kind == RG_B_UPLOAD)
+        snprintf(it->name, sizeof it->name, "%s", it->upload ? it->upload->name : "");
+    return 0;
+}
+
+/* End an item's transfers; a failed download's .part file goes. */
+static void item_release(rg_bitem *it)
+{
+    rg_req_close(&it->r);
+    rg_req_close(&it->put);
+    rg_hasher_free(&it->h);
+    rg_hashq_abort(it->q);
+    it->q = NULL;
+    if (it->own_fd && it->fd >= 0)
+        close(it->fd);
+    if (it->own_fd)
+        it->fd = -1;
+    it->own_fd = 0;
+    if (it->fp) {
+        fclose(it->fp);
+        it->fp = NULL;
+    }
+    if (it->state != RG_I_OK && it->tmp)
+        unlink(it->tmp);
+}
+
+void rg_batch_free(rg_batch *b)
+{
+    int i;
+    if (!b->items)
+        return;
+    for (i = 0; i < b->n; i++) {
+        rg_bitem *it = &b->items[i];
+        if (it->state != RG_I_OK)
+            it->state = RG_I_FAILED;
+        item_release(it);
+        rg_err_free(&it->err);
+        free(it->path);
+        free(it->tmp);
+    }
+    free(b->items);
+    b->items = NULL;
+}
+
+int rg_batch_first_failure(const rg_batch *b)
+{
+    int i;
+    for (i = 0; i < b->n; i++)
+        if (b->items[i].state != RG_I_OK)
+            return i;
+    return -1;
+}
+
+static int item_failed(rg_bitem *it)
+{
+    it->state = RG_I_FAILED;
+    item_release(it);
+    return -1;
+}
+
+/* ------------------------------------------------------------------ */
+/* starting                                                            */
+/* ------------------------------------------------------------------ */
+
+/* The destination of a download: path.part (new), or the caller's file
+ * (cut back to where it began when the item starts again). */
+static int open_sink(rg_bitem *it, const rg_ctx *cx)
+{
+    if (it->tmp) {
+        it->fd = open(it->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        it->own_fd = 1;
+        if (it->fd < 0)
+            return rg_err_set(&it->err, cx, "source", 0, "cannot write %s: %s",
+                              it->tmp, strerror(errno));
+        return 0;
+    }
+    if (!it->retried) {
+        off_t at = lseek(it->fd, 0, SEEK_CUR);
+        it->fd_start = at < 0 ? 0 : (int64_t)at;
+    } else if (ftruncate(it->fd, (off_t)it->fd_start) != 0 ||
+               lseek(it->fd, (off_t)it->fd_start, SEEK_SET) < 0) {
+        return rg_err_set(&it->err, cx, "source", 0, "cannot rewrite the file: %s",
+                          strerror(errno));
+    }
+    return 0;
+}
+
+static int start_fetch(rg_batch *b, rg_bitem *it, rg_alg alg, const rg_ctx *cx)
+{
+    rg_xfer *x = &it->r.x;
+    char *url = rg_client_url(b->src, it->name, "/blobs/", it->digest);
+    int rc = url ? rg_req_open(&it->r, b->src, "GET", url, it->name, "pull", &it->err)
+                 : rg_err_set(&it->err, cx, "transport", 0, "out of memory");
+    free(url);
+    if (rc != 0 || open_sink(it, cx) != 0)
+        return -1;
+    x->sink = RG_SINK_FD;
+    x->fd = it->fd;
+    if ((it->q = rg_hashq_start(alg)) != NULL)
+        x->out_q = it->q;
+    else
+        x->out_hash = &it->h;
+    x->follow = 1;
+    return 0;
+}
+
+static int start_upload(rg_batch *b, rg_bitem *it, const rg_ctx *cx)
+{
+    rg_xfer *x = &it->r.x;
+    rg_upload *u = it->upload;
+    char *url = rg_url_add_query(u->location, "digest", it->digest);
+    int rc = url ? rg_req_open(&it->r, b->src, "PUT", url, it->name[0] ? it->name : NULL,
+                               "pull,push", &it->err)
+                 : rg_err_set(&it->err, cx, "transport", 0, "out of memory");
+    free(url);
+    if (rc != 0)
+        return -1;
+    if (!(it->fp = fopen(it->path, "rb")))
+        return rg_err_set(&it->err, cx, "source", 0, "cannot read %s: %s", it->path,
+                          strerror(errno));
+    x->src.kind = RG_SRC_FILE;
+    x->src.fp = it->fp;
+    x->src.length = it->size;
+    x->in_hash = &it->h;
+    x->no_rewind = 1;
+    rg_xfer_header(x, "Content-Type: application/octet-stream");
+    rg_xfer_header(x, "Expect:");
+    return 0;
+}
+
+static int start_copy(rg_batch *b, rg_bitem *it, const rg_ctx *cx)
+{
+    rg_xfer *g = &it->r.x, *p = &it->put.x;
+    char *gu = rg_client_url(b->src, it->name, "/blobs/", it->digest);
+    char *pu = rg_url_add_query(it->upload->location, "digest", it->digest);
+    int rc = gu && pu ? rg_req_open(&it->r, b->src, "GET", gu, it->name, "pull", &it->err)
+                      : rg_err_set(&it->err, cx, "transport", 0, "out of memory");
+    if (rc == 0)
+        rc = rg_req_open(&it->put, b->dst, "PUT", pu,
+                         it->upload->name[0] ? it->upload->name : NULL, "pull,push", &it->err);
+    free(gu);
+    free(pu);
+    if (rc != 0)
+        return -1;
+    g->sink = RG_SINK_STREAM;
+    g->out_hash = &it->h;
+    g->follow = 1;
+    p->src.kind = RG_SRC_XFER;          /* fed from the download's buffer */
+    p->src.peer = g;
+    p->src.length = it->size;
+    rg_xfer_header(p, "Content-Type: application/octet-stream");
+    rg_xfer_header(p, "Expect:");
+    /* each side's token comes from its own client's settings */
+    return rg_req_auth(&it->put, it->retried, &it->err);
+}
+
+/* Set up and start an item.  0, or -1 (the item failed with err set). */
+static int item_start(rg_batch *b, rg_bitem *it)
+{
+    rg_alg alg = RG_ALG_NONE;
+    rg_ctx cx;
+    int rc;
+    item_ctx(it, &cx, b->kind == RG_B_FETCH ? "GET" : "PUT");
+    if (b->kind != RG_B_FETCH && (!it->upload || !it->upload->location ||
+                                  it->upload->state != RG_UP_OPEN)) {
+        rg_err_set(&it->err, &cx, "invalid_argument", 0, "the upload is not open");
+        return item_failed(it);
+    }
+    rg_digest_check(it->digest, strlen(it->digest), &alg, NULL);
+    if (rg_hasher_init(&it->h, alg) != 0) {
+        rg_err_set(&it->err, &cx, "transport", 0, "cannot start hashing");
+        return item_failed(it);
+    }
+    rc = b->kind == RG_B_FETCH ? start_fetch(b, it, alg, &cx)
+       : b->kind == RG_B_UPLOAD ? start_upload(b, it, &cx)
+       : start_copy(b, it, &cx);
+    if (rc == 0)
+        rc = rg_req_auth(&it->r, it->retried, &it->err);
+    if (rc == 0 && (rg_xfer_start(&it->r.x) != 0 ||
+                    (b->kind == RG_B_COPY && rg_xfer_start(&it->put.x) != 0)))
+        rc = rg_err_set(&it->err, &cx, "transport", 0, "%s",
+                        b->kind == RG_B_COPY ? "could not start the copy"
+                                             : rg_xfer_strerror(&it->r.x));
+    if (rc != 0)
+        return item_failed(it);
+    it->state = RG_I_RUNNING;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* settling                                                            */
+/* ------------------------------------------------------------------ */
+
+/* A 401 on the first try: learn the challenge and go once more. */
+static int should_restart(rg_bitem *it, rg_xfer *x)
+{
+    rg_challenge ch[RG_CHALLENGE_MAX];
+    rg_client *c = x == &it->put.x ? it->put.c : it->r.c;
+    rg_headers h;
+    int nch = 0, best;
+    if (it->retried || x->result != CURLE_OK || x->status != 401)
+        return 0;
+    h = rg_xfer_headers(x);
+    best = rg_challenge_pick(h.get, h.count, h.ud, ch, &nch);
+    if (best >= 0 && c->auth.scheme == RG_SCHEME_OTHER)
+        rg_auth_learn(&c->auth, &ch[best]);
+    rg_challenge_free(ch, nch);
+    return 1;
+}
+
+static void finish_hash(rg_bitem *it, char *actual, int *bad)
+{
+    int rc;
+    if (it->q) {
+        rc = rg_hashq_finish(it->q, actual);
+        it->q = NULL;
+        it->r.x.out_q = NULL;
+    } else
+        rc = rg_hasher_final(&it->h, actual);
+    *bad = rc != 0 || strcmp(actual, it->digest) != 0;
+}
+
+/* A fetch or an upload is done and went through: verify and settle. */
+static int settle_ok(rg_batch *b, rg_bitem *it, const rg_ctx *cx)
+{
+    rg_xfer *x = &it->r.x;
+    char actual[RG_DIGEST_MAX + 1] = "";
+    int bad;
+    it->got = b->kind == RG_B_FETCH ? x->received : x->sent;
+    if (b->kind == RG_B_FETCH && rg_xfer_flush(x) != 0)
+        return rg_err_set(&it->err, cx, "source", 0, "%s", rg_xfer_strerror(x));
+    finish_hash(it, actual, &bad);
+    if (bad)
+        return rg_err_mismatch(&it->err, cx, x->status, b->kind == RG_B_FETCH
+                               ? "the blob's bytes do not match its digest"
+                               : "the file's bytes do not match the digest",
+                               it->digest, actual);
+    if (it->size >= 0 && it->got != it->size)
+        return rg_err_set(&it->err, cx, "invalid_response", x->status,
+                          "the blob has %lld bytes, the descriptor says %lld",
+                          (long long)it->got, (long long)it->size);
+    if (b->kind == RG_B_FETCH && it->tmp) {
+        close(it->fd);
+        it->fd = -1;
+        it->own_fd = 0;
+        if (rename(it->tmp, it->path) != 0)
+            return rg_err_set(&it->err, cx, "source", 0, "cannot rename %s: %s", it->tmp,
+                              strerror(errno));
+    }
+    if (b->kind == RG_B_UPLOAD) {
+        it->upload->state = RG_UP_FINISHED;
+        it->upload->offset = it->got;
+    }
+    return 0;
+}
+
+/* A fetch or upload item whose transfer is done.  1 = start it again. */
+static int settle_single(rg_batch *b, rg_bitem *it)
+{
+    rg_xfer *x = &it->r.x;
+    rg_ctx cx;
+    int ok = x->result == CURLE_OK &&
+             (b->kind == RG_B_FETCH ? x->status == 200 : (x->status == 201 || x->status == 204));
+    item_ctx(it, &cx, b->kind == RG_B_FETCH ? "GET" : "PUT");
+    if (!ok && should_restart(it, x))
+        return 1;
+    if (ok)
+        ok = settle_ok(b, it, &cx) == 0;
+    else
+        rg_req_fail(&it->r, b->kind == RG_B_FETCH ? RG_F_BLOB : RG_F_UPLOAD, &cx, &it->err);
+    it->state = ok ? RG_I_OK : RG_I_FAILED;
+    item_release(it);
+    return 0;
+}
+
+/* A copy whose upload is done (or refused).  1 = start it again. */
+static int settle_copy(rg_bitem *it)
+{
+    rg_xfer *g = &it->r.x, *p = &it->put.x;
+    rg_ctx cx;
+    int ok = p->result == CURLE_OK && (p->status == 201 || p->status == 204) && g->verdict == 1;
+    item_ctx(it, &cx, NULL);
+    rg_xfer_detach(g);                 /* the upload ended first: stop the download */
+    if (!ok && (should_restart(it, p) || (g->done && should_restart(it, g))))
+        return 1;
+    if (ok) {
+        it->got = p->sent;
+        it->upload->state = RG_UP_FINISHED;
+        it->upload->offset = p->sent;
+    } else if (g->done && (g->result != CURLE_OK || g->status != 200)) {
+        rg_xfer_fail(g, RG_F_BLOB, &cx, &it->err);
+    } else if (g->verdict == -1) {
+        rg_err_set(&it->err, &cx, "digest_mismatch", g->status,
+                   "the source blob's bytes do not match its digest");
+        it->err.expected = strdup(it->digest);
+    } else {
+        rg_xfer_fail(p, RG_F_UPLOAD, &cx, &it->err);
+    }
+    it->state = ok ? RG_I_OK : RG_I_FAILED;
+    item_release(it);
+    return 0;
+}
+
+/* The download of a copy is over: verify before the upload may finish. */
+static void copy_verdict(rg_bitem *it)
+{
+    rg_xfer *g = &it->r.x;
+    char actual[RG_DIGEST_MAX + 1];
+    if (!g->done || g->verdict != 0)
+        return;
+    g->verdict = (g->result == CURLE_OK && g->status == 200 &&
+                  rg_hasher_final(&it->h, actual) == 0 &&
+                  strcmp(actual, it->digest) == 0) ? 1 : -1;
+    rg_xfer_detach(g);
+}
+
+/* ------------------------------------------------------------------ */
+/* the driver                                                          */
+/* ------------------------------------------------------------------ */
+
+/* Wait for activity on one or two multi handles. */
+static void wait_multis(CURLM *a, CURLM *b, int timeout_ms)
+{
+    struct curl_waitfd extra[64];
+    unsigned n = 0;
+    if (b && b != a) {
+        fd_set r, w, e;
+        int maxfd = -1, fd;
+        FD_ZERO(&r);
+        FD_ZERO(&w);
+        FD_ZERO(&e);
+        if (curl_multi_fdset(b, &r, &w, &e, &maxfd) == CURLM_OK) {
+            for (fd = 0; fd <= maxfd && n < 64; fd++) {
+                short ev = 0;
+                if (FD_ISSET(fd, &r)) ev |= CURL_WAIT_POLLIN;
+                if (FD_ISSET(fd, &w)) ev |= CURL_WAIT_POLLOUT;
+                if (ev) {
+                    extra[n].fd = fd;
+                    extra[n].events = ev;
+                    extra[n].revents = 0;
+                    n++;
+                }
+            }
+        }
+        if (timeout_ms > 20)
+            timeout_ms = 20;      /* b's own timers are not seen here */
+    }
+    curl_multi_poll(a, n ? extra : NULL, n, timeout_ms, NULL);
+}
+
+static int64_t moved(const rg_batch *b, const rg_bitem *it)
+{
+    return b->kind == RG_B_FETCH ? it->r.x.received
+         : b->kind == RG_B_UPLOAD ? it->r.x.sent : it->put.x.sent;
+}
+
+static int report(rg_batch *b, rg_bitem *it, const char *phase)
+{
+    return b->progress ? b->progress(b->ud, it, moved(b, it), it->size, phase) : 0;
+}
+
+/* Look at a running item: 0 still running, 1 settled, -1 stopped by the
+ * progress callback.  *again: it asks to be started again. */
+static int poll_item(rg_batch *b, rg_bitem *it, int *again)
+{
+    rg_xfer *last = b->kind == RG_B_COPY ? &it->put.x : &it->r.x;
+    *again = 0;
+    if (b->kind == RG_B_COPY) {
+        copy_verdict(it);
+        rg_xfer_pump_peer(&it->r.x, &it->put.x);
+    }
+    if (!last->done)
+        return 0;
+    rg_xfer_detach(last);
+    if (report(b, it, "done") != 0)
+        return -1;
+    *again = b->kind == RG_B_COPY ? settle_copy(it) : settle_single(b, it);
+    return 1;
+}
+
+static void stop_all(rg_batch *b, int upto)
+{
+    int i;
+    for (i = 0; i < upto; i++)
+        if (b->items[i].state == RG_I_RUNNING) {
+            rg_err_set(&b->items[i].err, NULL, "transport", 0, "the batch was stopped");
+            item_failed(&b->items[i]);
+        }
+}
+
+int rg_batch_run(rg_batch *b)
+{
+    const char *phase = b->kind == RG_B_FETCH ? "download"
+                      : b->kind == RG_B_UPLOAD ? "upload" : "copy";
+    CURLM *m1 = b->src->http.multi;
+    CURLM *m2 = b->kind == RG_B_COPY && b->dst->http.multi != m1 ? b->dst->http.multi : NULL;
+    int active = 0, next = 0, i, again;
+    double last_prog = 0;
+
+    for (;;) {
+        for (; active < b->jobs && next < b->n; next++)
+            if (item_start(b, &b->items[next]) == 0)
+                active++;
+        if (active == 0)
+            return 0;
+        rg_multi_step(m1, 0);
+        if (m2)
+            rg_multi_step(m2, 0);
+        for (i = 0; i < next; i++) {
+            rg_bitem *it = &b->items[i];
+            int rc;
+            if (it->state != RG_I_RUNNING)
+                continue;
+            if ((rc = poll_item(b, it, &again)) < 0) {
+                stop_all(b, next);
+                return -1;
+            }
+            if (rc == 0)
+                continue;
+            active--;
+            if (again) {
+                it->retried = 1;
+                item_release(it);
+                if (item_start(b, it) == 0)
+                    active++;
+            }
+        }
+        if (b->progress && rg_now() - last_prog >= 0.2) {
+            last_prog = rg_now();
+            for (i = 0; i < next; i++)
+                if (b->items[i].state == RG_I_RUNNING && report(b, &b->items[i], phase) != 0) {
+                    stop_all(b, next);
+                    return -1;
+                }
+        }
+        if (active > 0)
+            wait_multis(m1, m2, 100);
+    }
+}

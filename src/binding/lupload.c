@@ -1,0 +1,298 @@
+/*
+ * lupload.c -- the registry.Upload type (location, offset, name,
+ * chunk_min_length, state; write, status, finish, cancel) and the client
+ * methods of the upload state machine, which take an Upload or a location
+ * string.
+ */
+#include "lbind.h"
+#include "lupload.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char *const STATE_NAMES[] = { "open", "finished", "cancelled" };
+
+static int upload_gc(lua_State *L)
+{
+    lupload *lu = luaL_checkudata(L, 1, UPLOAD_MT);
+    rg_upload_free(&lu->u);
+    return 0;
+}
+
+/* A new Upload userdata anchored to the client at ci; its u is filled by
+ * the caller. */
+static lupload *new_upload(lua_State *L, int ci)
+{
+    lupload *lu = rg_newuserdata(L, sizeof *lu);
+    memset(lu, 0, sizeof *lu);
+    luaL_setmetatable(L, UPLOAD_MT);
+    lua_pushvalue(L, ci);
+    rg_setuservalue(L, -2);
+    return lu;
+}
+
+lupload *lb_upload_arg(lua_State *L, int ui)
+{
+    lupload *lu = luaL_testudata(L, ui, UPLOAD_MT);
+    if (lu) {
+        if (!lu->u.location)
+            luaL_argerror(L, ui, "the upload is no longer usable");
+        return lu;
+    }
+    if (lua_type(L, ui) == LUA_TSTRING) {
+        lclient *lc = lb_client(L, 1);
+        rg_err e;
+        rg_err_init(&e);
+        lu = new_upload(L, 1);
+        if (rg_upload_at(&lu->u, &lc->c, lua_tostring(L, ui), &e) != 0) {
+            rg_err_free(&e);
+            luaL_argerror(L, ui, "not a usable upload location");
+        }
+        lua_replace(L, ui);
+        return lu;
+    }
+    luaL_argerror(L, ui, lua_pushfstring(L, "upload or location expected, got %s",
+                                         luaL_typename(L, ui)));
+    return NULL;
+}
+
+/* The client at 1 and the upload (or location) at 2. */
+static lupload *lb_client_upload(lua_State *L)
+{
+    lb_client(L, 1);
+    return lb_upload_arg(L, 2);
+}
+
+/* client:initiate_blob_upload(name) -> upload */
+static int client_initiate_blob_upload(lua_State *L)
+{
+    lclient *lc = lb_client(L, 1);
+    const char *name = lb_str(L, 2, NULL);
+    lupload *lu = new_upload(L, 1);
+    rg_err e;
+    rg_err_init(&e);
+    if (rg_upload_initiate(&lu->u, &lc->c, name, &e) != 0)
+        return lb_fail(L, &e);
+    return 1;
+}
+
+/* client:mount_blob(name, digest, from) -> true | upload (202: the
+ * registry would not mount; an ordinary session for the caller) */
+static int client_mount_blob(lua_State *L)
+{
+    lclient *lc = lb_args(L, 4);
+    const char *name = lb_str(L, 2, NULL), *d = lb_str(L, 3, NULL);
+    const char *from = lb_str(L, 4, NULL);
+    lupload *lu = new_upload(L, 1);
+    int mounted = 0;
+    rg_err e;
+    rg_err_init(&e);
+    if (rg_upload_mount(&lu->u, &lc->c, name, d, from, &mounted, &e) != 0)
+        return lb_fail(L, &e);
+    if (mounted)
+        lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* client:get_blob_upload_status(upload_or_location) -> offset, length */
+static int client_get_blob_upload_status(lua_State *L)
+{
+    lupload *lu = lb_client_upload(L);
+    rg_err e;
+    rg_err_init(&e);
+    if (rg_upload_status(&lu->u, &e) != 0)
+        return lb_fail(L, &e);
+    lb_pushint(L, lu->u.offset);
+    lb_pushint(L, lu->u.offset);
+    return 2;
+}
+
+/* nil, err; err.cause is what the source function raised, if it did. */
+static int fail_with_cause(lua_State *L, rg_err *e, const rg_source *src,
+                           const lb_pull *p)
+{
+    lb_fail(L, e);
+    lb_source_cause(L, src, p);
+    return 2;
+}
+
+/* One PATCH: upload at ui, source si, length li, start sti (0: none). */
+static int patch(lua_State *L, int ui, int si, int li, int sti)
+{
+    lupload *lu = lb_upload_arg(L, ui);
+    rg_source src;
+    lb_pull p;
+    int64_t start;
+    rg_err e;
+    lb_source(L, si, li, &src, &p);
+    start = sti && !lua_isnoneornil(L, sti) ? lb_int(L, sti, "start") : -1;
+    rg_err_init(&e);
+    if (rg_upload_patch(&lu->u, &src, start, &e) != 0)
+        return fail_with_cause(L, &e, &src, &p);
+    lua_pushvalue(L, ui);
+    return 1;
+}
+
+/* client:upload_blob_chunk(upload_or_location, source, length, start) -> upload */
+static int client_upload_blob_chunk(lua_State *L)
+{
+    lb_client(L, 1);
+    lua_settop(L, 5);
+    return patch(L, 2, 3, 4, 5);
+}
+
+/* Client, upload, then the method's arguments: the upload's own client is
+ * put at index 1. */
+static void as_client_call(lua_State *L, int nargs)
+{
+    luaL_checkudata(L, 1, UPLOAD_MT);
+    lua_settop(L, nargs);
+    rg_getuservalue(L, 1);
+    lua_insert(L, 1);
+}
+
+/* upload:write(source [, length]) -> upload */
+static int upload_write(lua_State *L)
+{
+    as_client_call(L, 3);
+    lua_pushnil(L);
+    return patch(L, 2, 3, 4, 0);
+}
+
+/* The closing PUT: upload ui, source si (0: none), length li (with no
+ * source: the expected total), digest di. */
+static int put(lua_State *L, int ui, int si, int li, int di)
+{
+    lupload *lu = lb_upload_arg(L, ui);
+    const char *d = lb_str(L, di, NULL);
+    rg_source src;
+    lb_pull p;
+    int64_t total = -1;
+    rg_err e;
+    memset(&src, 0, sizeof src);
+    memset(&p, 0, sizeof p);
+    if (si)
+        lb_source(L, si, li, &src, &p);
+    else if (!lua_isnoneornil(L, li))
+        total = lb_int(L, li, "length");
+    rg_err_init(&e);
+    if (rg_upload_put(&lu->u, si ? &src : NULL, total, d, &e) != 0)
+        return fail_with_cause(L, &e, &src, &p);
+    lua_pushstring(L, d);
+    return 1;
+}
+
+/* client:upload_blob(upload_or_location, source, length, digest) -> digest */
+static int client_upload_blob(lua_State *L)
+{
+    lb_client(L, 1);
+    lua_settop(L, 5);
+    return put(L, 2, 3, 4, 5);
+}
+
+/* client:finish_chunked_blob_upload(upload_or_location, length, digest) -> digest */
+static int client_finish_chunked_blob_upload(lua_State *L)
+{
+    lb_client(L, 1);
+    lua_settop(L, 4);
+    return put(L, 2, 0, 3, 4);
+}
+
+/* upload:finish(digest [, source [, length]]) -> digest */
+static int upload_finish(lua_State *L)
+{
+    as_client_call(L, 4);            /* client, upload, digest, source, length */
+    return put(L, 2, lua_isnil(L, 4) ? 0 : 4, 5, 3);
+}
+
+/* client:cancel_blob_upload(upload_or_location) -> true */
+static int client_cancel_blob_upload(lua_State *L)
+{
+    lupload *lu = lb_client_upload(L);
+    rg_err e;
+    rg_err_init(&e);
+    if (rg_upload_cancel(&lu->u, &e) != 0)
+        return lb_fail(L, &e);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int upload_status(lua_State *L)
+{
+    as_client_call(L, 1);
+    return client_get_blob_upload_status(L);
+}
+
+static int upload_cancel(lua_State *L)
+{
+    as_client_call(L, 1);
+    return client_cancel_blob_upload(L);
+}
+
+static const luaL_Reg upload_methods[] = {
+    {"write", upload_write},
+    {"status", upload_status},
+    {"finish", upload_finish},
+    {"cancel", upload_cancel},
+    {NULL, NULL}
+};
+
+static void push_count(lua_State *L, int64_t v)
+{
+    if (v >= 0)
+        lb_pushint(L, v);
+    else
+        lua_pushnil(L);
+}
+
+static int upload_index(lua_State *L)
+{
+    lupload *lu = luaL_checkudata(L, 1, UPLOAD_MT);
+    const rg_upload *u = &lu->u;
+    const char *k = luaL_checkstring(L, 2);
+    if (strcmp(k, "location") == 0)
+        lua_pushstring(L, u->location);      /* nil when NULL */
+    else if (strcmp(k, "offset") == 0)
+        push_count(L, u->offset);
+    else if (strcmp(k, "name") == 0)
+        lua_pushstring(L, u->name[0] ? u->name : NULL);
+    else if (strcmp(k, "chunk_min_length") == 0)
+        push_count(L, u->chunk_min);
+    else if (strcmp(k, "state") == 0)
+        lua_pushstring(L, STATE_NAMES[u->state]);
+    else
+        lua_getfield(L, lua_upvalueindex(1), k);
+    return 1;
+}
+
+static int upload_tostring(lua_State *L)
+{
+    lupload *lu = luaL_checkudata(L, 1, UPLOAD_MT);
+    char n[32];
+    snprintf(n, sizeof n, "%lld", (long long)(lu->u.offset >= 0 ? lu->u.offset : 0));
+    lua_pushfstring(L, "registry.Upload (%s, %s bytes)", lu->u.name[0] ? lu->u.name : "?", n);
+    return 1;
+}
+
+const luaL_Reg lb_upload_client_methods[] = {
+    {"initiate_blob_upload", client_initiate_blob_upload},
+    {"mount_blob", client_mount_blob},
+    {"get_blob_upload_status", client_get_blob_upload_status},
+    {"upload_blob", client_upload_blob},
+    {"upload_blob_chunk", client_upload_blob_chunk},
+    {"finish_chunked_blob_upload", client_finish_chunked_blob_upload},
+    {"cancel_blob_upload", client_cancel_blob_upload},
+    {NULL, NULL}
+};
+
+void lb_open_upload(lua_State *L)
+{
+    lb_class(L, UPLOAD_MT, NULL, upload_gc, upload_tostring);
+    lua_pushnil(L);
+    lua_setfield(L, -2, "__close");
+    lua_newtable(L);
+    luaL_setfuncs(L, upload_methods, 0);
+    lua_pushcclosure(L, upload_index, 1);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+}

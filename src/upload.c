@@ -1,0 +1,465 @@
+/*
+ * upload.c -- the upload state machine (see upload.h).
+ */
+#include "upload.h"
+#include "header.h"
+#include "location.h"
+#include "ops.h"
+#include "range.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *NOT_OPEN = "the upload was finished or cancelled";
+
+void rg_upload_free(rg_upload *u)
+{
+    free(u->location);
+    u->location = NULL;
+}
+
+void rg_upload_ctx(const rg_upload *u, rg_ctx *cx, const char *method)
+{
+    memset(cx, 0, sizeof *cx);
+    cx->name = u->name[0] ? u->name : NULL;
+    cx->location = u->location;
+    cx->method = method;
+}
+
+static void init(rg_upload *u, rg_client *c, char *location, const char *name)
+{
+    memset(u, 0, sizeof *u);
+    u->c = c;
+    u->location = location;
+    snprintf(u->name, sizeof u->name, "%s", name ? name : "");
+    u->chunk_min = -1;
+}
+
+/* The repository name from an upload URL's path, or "". */
+static void name_from_location(const char *loc, char *out, size_t outlen)
+{
+    const char *v2 = strstr(loc, "/v2/"), *bu;
+    out[0] = '\0';
+    if (!v2)
+        return;
+    v2 += 4;
+    bu = strstr(v2, "/blobs/uploads");
+    if (bu && (size_t)(bu - v2) < outlen && rg_name_check(v2, (size_t)(bu - v2), NULL) == 0) {
+        memcpy(out, v2, (size_t)(bu - v2));
+        out[bu - v2] = '\0';
+    }
+}
+
+int rg_upload_at(rg_upload *u, rg_client *c, const char *location, rg_err *e)
+{
+    char *abs = rg_url_resolve(c->endpoint, location, strlen(location));
+    char name[RG_NAME_MAX + 1];
+    if (!abs)
+        return rg_err_set(e, NULL, "invalid_argument", 0, "not a usable upload location");
+    name_from_location(abs, name, sizeof name);
+    init(u, c, abs, name);
+    u->offset = -1;
+    return 0;
+}
+
+/* Take a new Location from a reply, resolved against the request URL. */
+static void take_location(rg_upload *u, rg_xfer *x)
+{
+    const char *loc = rg_xfer_get_header(x, "Location", -1);
+    char *abs;
+    if (loc && *loc && (abs = rg_url_resolve(rg_xfer_url(x), loc, strlen(loc))) != NULL) {
+        free(u->location);
+        u->location = abs;
+    }
+}
+
+/* Bytes the registry says it holds, from a Range reply; -1 when absent. */
+static int64_t reported(rg_xfer *x, int64_t known)
+{
+    const char *rg = rg_xfer_get_header(x, "Range", -1);
+    int64_t s, end;
+    if (!rg || rg_upload_range_parse(rg, strlen(rg), &s, &end) != 0)
+        return -1;
+    if (s == 0 && end == 0)
+        return known == 1 ? 1 : 0;     /* "0-0": zero or one byte */
+    return end + 1;
+}
+
+/* A POST to <name>/blobs/uploads/ (with a mount query, or none). */
+static int post_session(rg_upload *u, rg_client *c, const char *name,
+                        const char *digest, const char *from, int *mounted,
+                        rg_err *e)
+{
+    rg_ctx cx = {0};
+    rg_req r;
+    char *url = rg_client_url(c, name, "/blobs/uploads/", NULL), *u2, *loc = NULL;
+    int rc;
+    cx.name = name; cx.digest = digest; cx.method = "POST";
+    if (url && digest) {
+        u2 = rg_url_add_query(url, "mount", digest);
+        free(url);
+        url = u2 ? rg_url_add_query(u2, "from", from) : NULL;
+        free(u2);
+    }
+    rc = url ? rg_req_open(&r, c, "POST", url, name, "pull,push", e)
+             : rg_err_set(e, &cx, "transport", 0, "out of memory");
+    free(url);
+    if (rc != 0)
+        return -1;
+    if (from)
+        rg_req_scope(&r, "repository", from, "pull");
+    rc = rg_req_expect(&r, digest ? 201 : 202, digest ? 202 : 201, RG_F_UPLOAD, &cx, e);
+    if (rc == 0 && digest && r.x.status == 201) {
+        *mounted = 1;
+    } else if (rc == 0) {
+        const char *l = rg_xfer_get_header(&r.x, "Location", -1);
+        cx.url = rg_xfer_url(&r.x);
+        if (!l || !*l)
+            rc = rg_err_set(e, &cx, "invalid_response", 202,
+                            digest ? "the registry sent no usable upload Location"
+                                   : "the registry sent no upload Location");
+        else if (!(loc = rg_url_resolve(rg_xfer_url(&r.x), l, strlen(l))))
+            rc = rg_err_set(e, &cx, "invalid_response", 202,
+                            digest ? "the registry sent no usable upload Location"
+                                   : "the upload Location is not a URL");
+    }
+    if (rc == 0 && loc) {
+        init(u, c, loc, name);
+        if (rg_chunk_min_parse(rg_xfer_get_header(&r.x, "OCI-Chunk-Min-Length", -1),
+                               &u->chunk_min) != 0)
+            u->chunk_min = -1;
+    }
+    rg_req_close(&r);
+    return rc;
+}
+
+int rg_upload_initiate(rg_upload *u, rg_client *c, const char *name, rg_err *e)
+{
+    rg_ctx cx = {0};
+    cx.name = name; cx.method = "POST";
+    if (rg_check_name(name, &cx, e))
+        return -1;
+    return post_session(u, c, name, NULL, NULL, NULL, e);
+}
+
+int rg_upload_mount(rg_upload *u, rg_client *c, const char *name,
+                    const char *digest, const char *from, int *mounted,
+                    rg_err *e)
+{
+    rg_ctx cx = {0};
+    cx.name = name; cx.digest = digest; cx.method = "POST";
+    *mounted = 0;
+    if (rg_check_name(name, &cx, e) || rg_check_digest(digest, NULL, &cx, e) ||
+        rg_check_name(from, &cx, e))
+        return -1;
+    return post_session(u, c, name, digest, from, mounted, e);
+}
+
+static int open_at(rg_req *r, rg_upload *u, const char *method, const char *url,
+                   const char *actions, rg_err *e)
+{
+    return rg_req_open(r, u->c, method, url ? url : u->location,
+                       u->name[0] ? u->name : NULL, actions, e);
+}
+
+int rg_upload_status(rg_upload *u, rg_err *e)
+{
+    rg_ctx cx;
+    rg_req r;
+    int64_t got = -1;
+    int rc;
+    rg_upload_ctx(u, &cx, "GET");
+    rc = open_at(&r, u, "GET", NULL, "pull,push", e);
+    if (rc == 0)
+        rc = rg_req_expect(&r, 204, 200, RG_F_UPLOAD, &cx, e);
+    if (rc == 0) {
+        got = reported(&r.x, u->offset);
+        take_location(u, &r.x);
+        u->offset = got >= 0 ? got : u->offset >= 0 ? u->offset : 0;
+    }
+    rg_req_close(&r);
+    return rc;
+}
+
+int rg_upload_cancel(rg_upload *u, rg_err *e)
+{
+    rg_ctx cx;
+    rg_req r;
+    int rc;
+    rg_upload_ctx(u, &cx, "DELETE");
+    rc = open_at(&r, u, "DELETE", NULL, "delete", e);
+    if (rc == 0)
+        rc = rg_req_expect(&r, 0, 0, RG_F_UPLOAD, &cx, e);
+    rg_req_close(&r);
+    if (rc == 0)
+        u->state = RG_UP_CANCELLED;
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* resume                                                              */
+/* ------------------------------------------------------------------ */
+
+/* Ask how many bytes the upload holds, taking the new Location: the
+ * count, -2 when the upload is gone (404), -1 on any other failure. */
+static int64_t probe(rg_upload *u)
+{
+    rg_req r;
+    rg_err e;
+    int64_t got = -1;
+    rg_err_init(&e);
+    if (open_at(&r, u, "GET", NULL, "pull,push", &e) == 0 &&
+        rg_req_run(&r, RG_UNTIL_DONE, &e) == 0 && r.x.result == CURLE_OK) {
+        if (r.x.status == 204 || r.x.status == 200) {
+            got = reported(&r.x, -1);
+            take_location(u, &r.x);
+        } else if (r.x.status == 404) {
+            got = -2;
+        }
+    }
+    rg_req_close(&r);
+    rg_err_free(&e);
+    return got;
+}
+
+/* A failed upload request whose body can be sent again from an offset. */
+static int resumable(const rg_req *r)
+{
+    const rg_xfer *x = &r->x;
+    if (x->src_failed || r->retried >= r->c->retries)
+        return 0;
+    if (x->src.kind != RG_SRC_MEM && x->src.kind != RG_SRC_FILE && x->src.kind != RG_SRC_NONE)
+        return 0;
+    return (x->done && x->result != CURLE_OK && rg_transient_result(x->result)) ||
+           (x->result == CURLE_OK && rg_transient_status(x->status));
+}
+
+/* Body headers of a PATCH or PUT that sends `length` bytes at `at`. */
+static void body_headers(rg_xfer *x, int64_t at, int64_t length, int range)
+{
+    char line[96];
+    rg_xfer_header(x, "Content-Type: application/octet-stream");
+    rg_xfer_header(x, "Expect:");
+    if (range && length > 0) {
+        snprintf(line, sizeof line, "Content-Range: %lld-%lld", (long long)at,
+                 (long long)(at + length - 1));
+        rg_xfer_header(x, line);
+    }
+}
+
+/*
+ * Point the request's body at blob offset k (the body started at blob
+ * offset start with `orig` as its source) and re-target it at the upload's
+ * newest Location with a fresh Content-Range.  0, or -1 when impossible.
+ */
+static int reposition(rg_req *r, const rg_source *orig, long file_start,
+                      int64_t start, int64_t k, rg_upload *u, const char *query_digest)
+{
+    rg_xfer *x = &r->x;
+    int64_t delta = k - start;
+    char *url;
+    int rc;
+    if (delta < 0 || (orig->length >= 0 && delta > orig->length))
+        return -1;
+    if (rg_xfer_rewind(x) != 0 && x->src.kind != RG_SRC_FILE)
+        return -1;
+    x->src = *orig;
+    if (orig->kind == RG_SRC_MEM) {
+        x->src.mem = orig->mem + delta;
+        x->src.mem_len = orig->mem_len - (size_t)delta;
+    } else if (orig->kind == RG_SRC_FILE) {
+        if (file_start < 0 || fseek(orig->fp, file_start + (long)delta, SEEK_SET) != 0)
+            return -1;
+        x->src_start = file_start + (long)delta;
+    }
+    if (orig->length >= 0)
+        x->src.length = orig->length - delta;
+    x->piece_off = 0;
+    x->in_hash = NULL;                 /* only part of the blob goes again */
+    rg_xfer_clear_headers(x);
+    body_headers(x, k, x->src.length, 1);
+    url = query_digest ? rg_url_add_query(u->location, "digest", query_digest)
+                       : strdup(u->location);
+    rc = url ? rg_xfer_request(x, x->method, url) : -1;
+    free(url);
+    return rc;
+}
+
+/* After a failed attempt: wait, ask the registry, and say what next.
+ * Returns the registry's count (>= 0), -2 (gone) or -1 (unknown). */
+static int64_t after_failure(rg_req *r, rg_upload *u, long *file_start)
+{
+    if (*file_start < 0)
+        *file_start = r->x.src_start;      /* where the body began in the file */
+    r->retried++;
+    rg_sleep(rg_retry_wait(r->c, &r->x, r->retried - 1));
+    return probe(u);
+}
+
+/* Attach the source's failure message when the caller's function failed. */
+static int fail_upload(rg_req *r, rg_upload *u, const char *method,
+                       const char *digest, rg_err *e)
+{
+    rg_ctx cx;
+    rg_upload_ctx(u, &cx, method);        /* u->location may be new */
+    cx.digest = digest;
+    return rg_req_fail(r, RG_F_UPLOAD, &cx, e);
+}
+
+/* ------------------------------------------------------------------ */
+/* PATCH and PUT                                                       */
+/* ------------------------------------------------------------------ */
+
+int rg_upload_patch(rg_upload *u, const rg_source *src, int64_t start, rg_err *e)
+{
+    rg_ctx cx;
+    rg_req r;
+    long file_start = -1;
+    int64_t expect, got, k;
+    int rc;
+
+    if (start < 0)
+        start = u->offset >= 0 ? u->offset : 0;
+    rg_upload_ctx(u, &cx, "PATCH");
+    if (u->state != RG_UP_OPEN)
+        return rg_err_set(e, &cx, "upload_not_found", 0, "%s", NOT_OPEN);
+    if (open_at(&r, u, "PATCH", NULL, "pull,push", e) != 0) {
+        rg_req_close(&r);
+        return -1;
+    }
+    r.no_retry = 1;          /* bytes may have been appended: resume instead */
+    r.x.no_rewind = 1;
+    r.x.src = *src;
+    body_headers(&r.x, start, src->length, 1);
+    for (;;) {
+        if (rg_req_run(&r, RG_UNTIL_DONE, e) != 0) {
+            rg_req_close(&r);
+            return -1;
+        }
+        if (r.x.result == CURLE_OK &&
+            (r.x.status == 202 || r.x.status == 201 || r.x.status == 204))
+            break;
+        if (resumable(&r)) {
+            k = after_failure(&r, u, &file_start);
+            if (k >= start && src->length >= 0 && k == start + src->length) {
+                rg_req_close(&r);           /* it all arrived */
+                u->offset = k;
+                return 0;
+            }
+            if (k >= start && reposition(&r, src, file_start, start, k, u, NULL) == 0)
+                continue;
+        }
+        rc = fail_upload(&r, u, "PATCH", NULL, e);
+        rg_req_close(&r);
+        return rc;
+    }
+    expect = src->length >= 0 ? start + src->length : start + r.x.sent;
+    got = reported(&r.x, expect);
+    take_location(u, &r.x);
+    rg_req_close(&r);
+    if (got >= 0 && got != expect) {
+        rg_upload_ctx(u, &cx, "PATCH");
+        u->offset = got;
+        rg_err_set(e, &cx, "invalid_range", 0,
+                   "the registry holds %lld bytes after the chunk, expected %lld",
+                   (long long)got, (long long)expect);
+        e->last_valid_offset = got > 0 ? got - 1 : 0;
+        return -1;
+    }
+    u->offset = expect;
+    return 0;
+}
+
+/* The PUT went through and the bytes sent hashed to digest (when hashed). */
+static int put_done(rg_req *r, rg_hasher *h, const char *digest,
+                    const rg_ctx *cx, rg_err *e)
+{
+    char sent[RG_DIGEST_MAX + 1] = "";
+    if (r->x.in_hash && (rg_hasher_final(h, sent) != 0 || strcmp(sent, digest) != 0))
+        return rg_err_mismatch(e, cx, 201,
+                               "the registry accepted bytes that do not match the digest",
+                               digest, sent);
+    return rg_req_confirmed(r, digest, "the registry confirmed another digest", cx, e);
+}
+
+static int put_ok(const rg_req *r)
+{
+    return r->x.result == CURLE_OK &&
+           (r->x.status == 201 || r->x.status == 204 || r->x.status == 200);
+}
+
+int rg_upload_put(rg_upload *u, const rg_source *src, int64_t total,
+                  const char *digest, rg_err *e)
+{
+    rg_alg alg = RG_ALG_NONE;
+    rg_hasher h;
+    rg_ctx cx;
+    rg_req r;
+    char *url;
+    long file_start = -1;
+    int64_t base = u->offset >= 0 ? u->offset : 0, k;
+    int rc;
+
+    rg_upload_ctx(u, &cx, "PUT");
+    cx.digest = digest;
+    if (!src && total >= 0 && u->offset >= 0 && total != u->offset)
+        return rg_err_set(e, &cx, "invalid_argument", 0, "the upload holds %lld bytes, not %lld",
+                          (long long)u->offset, (long long)total);
+    if (rg_check_digest(digest, &alg, &cx, e))
+        return -1;
+    if (u->state != RG_UP_OPEN)
+        return rg_err_set(e, &cx, "upload_not_found", 0, "%s", NOT_OPEN);
+    memset(&r, 0, sizeof r);
+    url = rg_url_add_query(u->location, "digest", digest);
+    rc = url ? open_at(&r, u, "PUT", url, "pull,push", e)
+             : rg_err_set(e, &cx, "transport", 0, "out of memory");
+    free(url);
+    if (rc != 0) {
+        rg_req_close(&r);
+        return -1;
+    }
+    memset(&h, 0, sizeof h);
+    if (src) {
+        r.no_retry = 1;                /* a body may have been partly appended */
+        r.x.no_rewind = 1;
+        r.x.src = *src;
+        body_headers(&r.x, u->offset, src->length, u->offset > 0);
+        /* a whole blob in one request: hash it as it goes */
+        if (u->offset == 0 && rg_hasher_init(&h, alg) == 0)
+            r.x.in_hash = &h;
+    } else {
+        rg_xfer_header(&r.x, "Expect:");
+    }
+    for (;;) {
+        if (rg_req_run(&r, RG_UNTIL_DONE, e) != 0)
+            break;
+        if (put_ok(&r) || !resumable(&r))
+            break;
+        k = after_failure(&r, u, &file_start);
+        if (k == -2 && u->name[0] && rg_blob_present(u->c, u->name, digest, -1)) {
+            /* the PUT went through; only its answer was lost */
+            r.x.result = CURLE_OK;
+            r.x.status = 201;
+            r.x.in_hash = NULL;
+            break;
+        }
+        if (k < base || !src || reposition(&r, src, file_start, base, k, u, digest) != 0)
+            break;
+    }
+    rg_upload_ctx(u, &cx, "PUT");      /* a resume may have replaced the location */
+    cx.digest = digest;
+    if (e->type)
+        rc = -1;
+    else if (!put_ok(&r))
+        rc = fail_upload(&r, u, "PUT", digest, e);
+    else {
+        u->state = RG_UP_FINISHED;
+        if (u->offset >= 0)
+            u->offset += src && src->length >= 0 ? src->length : r.x.sent;
+        rc = put_done(&r, &h, digest, &cx, e);
+    }
+    rg_hasher_free(&h);
+    rg_req_close(&r);
+    return rc;
+}

@@ -1,0 +1,61 @@
+/*
+ * upload.h -- the blob upload state machine: a session opened by POST (or
+ * a cross-repository mount), chunks sent by PATCH with Content-Range, a
+ * closing PUT with the digest, status and cancel.  After a broken PATCH or
+ * PUT the registry is asked what it holds (GET <location>) and only the
+ * rest is sent; a PUT whose answer was lost is recognised by the blob's
+ * presence.  Each reply's Range is checked and its Location taken.
+ *
+ * Owns: rg_upload (the newest Location, the repository name, the offset,
+ * the registry's minimum chunk length, the state).  No Lua: bodies come
+ * as rg_source (memory, a FILE, or a pull function of the caller's).
+ */
+#ifndef RG_UPLOAD_H
+#define RG_UPLOAD_H
+
+#include <stdint.h>
+
+#include "request.h"
+#include "reference.h"
+
+#pragma GCC visibility push(hidden)
+
+typedef enum rg_upload_state {
+    RG_UP_OPEN = 0, RG_UP_FINISHED, RG_UP_CANCELLED
+} rg_upload_state;
+
+typedef struct rg_upload {
+    rg_client *c;
+    char *location;          /* absolute URL, malloc'd */
+    char name[RG_NAME_MAX + 1];   /* "" when unknown */
+    int64_t offset;          /* bytes the registry holds; -1 unknown */
+    int64_t chunk_min;       /* OCI-Chunk-Min-Length; -1 none */
+    rg_upload_state state;
+} rg_upload;
+
+/* An upload for a location the caller gives (relative to the endpoint);
+ * the name is read from its path.  0, or -1 with e set. */
+int rg_upload_at(rg_upload *u, rg_client *c, const char *location, rg_err *e);
+/* POST a new session for name.  0, or -1 with e set. */
+int rg_upload_initiate(rg_upload *u, rg_client *c, const char *name, rg_err *e);
+/* Mount digest from repository `from` into name: *mounted = 1 (201), or
+ * an ordinary session in u (202).  0, or -1 with e set. */
+int rg_upload_mount(rg_upload *u, rg_client *c, const char *name,
+                    const char *digest, const char *from, int *mounted,
+                    rg_err *e);
+/* Ask what the registry holds: u->offset.  0, or -1 with e set. */
+int rg_upload_status(rg_upload *u, rg_err *e);
+/* PATCH src at `start` (-1: u->offset, or 0).  0, or -1 with e set. */
+int rg_upload_patch(rg_upload *u, const rg_source *src, int64_t start, rg_err *e);
+/* The closing PUT with digest: with a last body src, or with none (src
+ * NULL) after checking the caller's expected total (-1: not given). */
+int rg_upload_put(rg_upload *u, const rg_source *src, int64_t total,
+                  const char *digest, rg_err *e);
+int rg_upload_cancel(rg_upload *u, rg_err *e);
+/* The upload's context for errors. */
+void rg_upload_ctx(const rg_upload *u, rg_ctx *cx, const char *method);
+void rg_upload_free(rg_upload *u);
+
+#pragma GCC visibility pop
+
+#endif
