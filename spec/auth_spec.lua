@@ -21,6 +21,7 @@ local registry_server = require "spec.support.registry"
 local auth = require "spec.support.auth"
 local registry = require "registry"
 local helpers = require "spec.support.helpers"
+local images = require "spec.support.images"
 local sha256 = helpers.sha256
 local push_blob = helpers.push_blob
 local MT = helpers.MT
@@ -860,6 +861,124 @@ describe("token expiry (token_ttl = 2 s)", function()
     assert.are.equal(#bytes, must(c:blob_length("alice/expiry", digest)))
     assert.is_true(ts:hits({ repo = "alice/expiry" }) > n,
       "no second token fetch after the 2-second token expired")
+  end)
+end)
+
+---------------------------------------------------------------------------
+
+-- Every sub-request goes out with the settings of the client it belongs
+-- to.  Here the source is a plain-http registry without auth and the
+-- destination a TLS registry with token auth whose token server is on
+-- https too; the CA that signed both is given to the destination client
+-- only.  token_ttl = 1 s: the destination's token goes stale during the
+-- copy, so the copy itself fetches a new one, and that token request
+-- must carry the destination's CA and credentials, not the source's.
+describe("copy from a plain registry to a TLS + token one whose CA only the destination knows", function()
+  local ca, ts, dst_srv, src_srv
+  local PW = basic_secret("alice", "alice-Copy-pw-4d4d")
+
+  setup(function()
+    ca = auth.make_ca(tmpdir() .. "/ca")
+    local tls = { certificate = ca.server_cert, key = ca.server_key }
+    ts = auth.start_token_server{
+      users = { alice = { password = PW, push = { "alice/" } } }, token_ttl = 1,
+      tls = { cert = ca.server_cert, key = ca.server_key } }
+    dst_srv = auth.start_registry_token(ts, { tls = tls })
+    src_srv = registry_server.start()
+  end)
+
+  teardown(function()
+    if src_srv then src_srv:stop() end
+    if dst_srv then dst_srv:stop() end
+    if ts then ts:stop() end
+  end)
+
+  -- token requests as alice answered 200 since token server entry `seq`
+  local function alice_fetches_since(seq)
+    return #ts:entries(function(e)
+      return e.seq > seq and e.user == "alice" and e.status == 200
+    end)
+  end
+
+  local function last_seq()
+    local all = ts:entries()
+    return #all > 0 and all[#all].seq or 0
+  end
+
+  it("the fixture: the token realm is https and the CA is needed for both servers", function()
+    assert.are.equal("https://", ts.realm:sub(1, 8))
+    assert.are.equal("https://", dst_srv.url:sub(1, 8))
+    local no_ca = new_client(dst_srv.url, { username = "alice", password = PW })
+    assert_err("transport", no_ca:ping())
+  end)
+
+  it("src:copy_blobs(dst, items) fetches the destination's token with the destination's settings", function()
+    local core = registry.core
+    local src = must(core.new(src_srv.url, {}))
+    local dst = must(core.new(dst_srv.url, { ca_file = ca.ca_cert, username = "alice", password = PW }))
+    local bytes = prng_bytes(801, 60000)
+    local digest = push_blob(src, "lib/blob", bytes)
+    local upload = must(dst:initiate_blob_upload("alice/copied"))
+    -- the initiate's token (ttl 1 s, issued_at in whole seconds) goes stale
+    registry_server.sleep(1.5)
+    local fetches = dst:auth_info().token_fetches
+    local seq = last_seq()
+    local res, err, partial = src:copy_blobs(dst, {
+      { name = "lib/blob", digest = digest, size = #bytes, upload = upload } })
+    local item_err = partial and partial[1] and partial[1].err
+    assert.is_truthy(res, "copy_blobs failed: " .. tostring(err) ..
+      (item_err and (" (item 1: " .. tostring(item_err) .. ")") or ""))
+    assert_no_secret(err)
+    assert.is_true(res[1].ok)
+    assert.are.equal(#bytes, res[1].size)
+    assert.is_true(dst:auth_info().token_fetches > fetches,
+      "the copy fetched no token for the destination")
+    assert.is_true(alice_fetches_since(seq) >= 1,
+      "the token server got no request as alice during the copy")
+    -- the blob is in the destination
+    assert.are.equal(#bytes, must(dst:blob_length("alice/copied", digest)))
+    local reader, length = must(dst:get_blob("alice/copied", digest))
+    assert.are.equal(#bytes, length)
+    local data, rerr = drain(reader)
+    reader:close()
+    assert.is_nil(rerr)
+    assert.are.equal(digest, sha256(data))
+  end)
+
+  it("registry.copy with dst_opts (https, ca_file, credentials) and a CA-less source", function()
+    local work = tmpdir()
+    local img = images.single(work .. "/app", "v1",
+      { seed = "copy-own-settings", layers = { 3000, 5000, 2000 } })
+    must(registry.image.push(work .. "/app", src_srv.host .. "/lib/app:v1", { credentials = false }))
+    local seq = last_seq()
+    local slept = false
+    local sum = must(registry.copy(src_srv.host .. "/lib/app:v1", dst_srv.host .. "/alice/app:v1", {
+      jobs = 1,
+      -- a slow first blob: the destination's token (ttl 1 s) goes stale
+      -- before the next blob starts
+      progress = function(ev)
+        if ev.phase == "done" and not slept then
+          slept = true
+          registry_server.sleep(1.5)
+        end
+      end,
+      src_opts = { credentials = false },
+      dst_opts = { scheme = "https", ca_file = ca.ca_cert, username = "alice", password = PW },
+    }))
+    assert.is_true(slept, "no blob was copied")
+    assert.are.equal(img.digest, sum.digest)
+    assert.are.equal(4, sum.transferred)
+    assert.are.equal(0, sum.mounted)
+    assert.is_true(alice_fetches_since(seq) >= 1,
+      "the token server got no request as alice during the copy")
+    -- the destination holds the same manifest bytes, under the same digest
+    local dst = new_client(dst_srv.url, { ca_file = ca.ca_cert, username = "alice", password = PW })
+    local _, info = must(dst:get_manifest("alice/app", "v1"))
+    assert.are.equal(img.digest, info.digest)
+    assert.are.equal(img.raw, info.raw)
+    for _, d in ipairs(img.layers) do
+      assert.is_number(must(dst:blob_length("alice/app", d)))
+    end
   end)
 end)
 

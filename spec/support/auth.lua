@@ -9,6 +9,7 @@
 --       srv.url (https), srv.ca (paths from make_ca), srv.users
 --   local mtls = auth.start_registry_mtls{}          -- client certificate required
 --   local ts = auth.start_token_server{ users = {...}, public_pull = {...}, token_ttl = 300 }
+--       (tls = { cert =, key = } serves it over https: an https realm)
 --       ts.url, ts.realm, ts.service, ts.issuer, ts.cert, ts.log,
 --       ts:hits(filter), ts:entries(filter), ts:stop()
 --   local srv = auth.start_registry_token(ts)
@@ -366,7 +367,9 @@ end
 --- Start the token server.
 -- cfg: users = { name = { password=, push = {prefixes}, pull = {prefixes} } },
 --      public_pull = { prefixes }, token_ttl (s, default 300),
---      service, issuer, port (0: free).
+--      service, issuer, port (0: free),
+--      tls = { cert = PEM path, key = PEM path } (e.g. make_ca's server_cert
+--      and server_key): serve https, so the realm is https://127.0.0.1:PORT/token.
 -- @return ts { url, realm, port, service, issuer, cert (rootcertbundle),
 --   key, dir, log, stop, hits(filter), entries(filter) }
 function M.start_token_server(cfg)
@@ -390,9 +393,15 @@ function M.start_token_server(cfg)
   }
   local args = { dir .. "/config.json", dir, "--port", tostring(cfg.port or 0),
                  "--log", ts.log }
+  if cfg.tls then
+    args[#args + 1] = "--tls-cert"
+    args[#args + 1] = cfg.tls.cert
+    args[#args + 1] = "--tls-key"
+    args[#args + 1] = cfg.tls.key
+  end
   local _, words = start_python(ts, "token_server.py", args)
   ts.port = tonumber(words[1])
-  ts.url = "http://127.0.0.1:" .. ts.port
+  ts.url = (cfg.tls and "https" or "http") .. "://127.0.0.1:" .. ts.port
   ts.realm = ts.url .. "/token"
   return ts
 end
