@@ -98,8 +98,7 @@ end
 
 -- A one-line bar on stderr: phase, percent, bytes, speed, blobs.
 local function new_bar(err, label)
-  local now = registry.util.now or image.now
-  local fine = registry.util.now ~= nil   -- a cheap clock: redraw on time too
+  local now = registry.util.now   -- a cheap clock: the bar redraws on time too
   local bar = { items = {}, done = 0, total = 0, blobs = 0, finished = 0, t0 = now(),
                 last_pct = -1, last_t = 0 }
   function bar.event(ev)
@@ -127,9 +126,8 @@ local function new_bar(err, label)
       end
     end
     local pct = bar.total > 0 and math.floor(bar.done * 100 / bar.total) or 0
-    local t = fine and now() or nil
-    if pct ~= bar.last_pct or final or (t and t - bar.last_t >= 0.5) then
-      t = t or now()
+    local t = now()
+    if pct ~= bar.last_pct or final or t - bar.last_t >= 0.5 then
       bar.last_pct, bar.last_t = pct, t
       local width = 30
       local fill = math.floor(width * pct / 100)

@@ -61,24 +61,8 @@ local function sh_ok(cmd)
   return a == true or a == 0 or (a == nil and c == 0)
 end
 
---- Wall-clock seconds (sub-second when the system allows).
-local now
-if util.now then
-  now = util.now
-else
-  local ok_probe
-  now = function()
-    if ok_probe ~= false then
-      local p = io.popen("date +%s.%N 2>/dev/null")
-      local s = p and p:read("*l")
-      if p then p:close() end
-      local t = tonumber(s)
-      if t then ok_probe = true; return t end
-      ok_probe = false
-    end
-    return os.time()
-  end
-end
+--- Wall-clock seconds (sub-second).
+local now = util.now
 M.now = now
 
 local function err_new(typ, msg, fields)
@@ -171,13 +155,7 @@ local function layout_has(dir, desc)
   if not size then return false end
   if is_int(desc.size) and size ~= desc.size then return false end
   local alg = split_digest(desc.digest)
-  local got
-  if util.digest_file then
-    got = util.digest_file(path, alg)
-  else
-    got = util.digest_of(alg, read_file(path) or "")
-  end
-  return got == desc.digest
+  return util.digest_file(path, alg) == desc.digest
 end
 
 --- Parse "os/arch[/variant]" -> { os=, architecture=, variant= } | nil, err.
