@@ -49,6 +49,7 @@ build = {
     ["registry.cli"]         = "lua/registry/cli.lua",
     ["registry.credentials"] = "lua/registry/credentials.lua",
     ["registry.errors"]      = "lua/registry/errors.lua",
+    ["registry.fs"]          = "lua/registry/fs.lua",
     ["registry.image"]       = "lua/registry/image.lua",
     ["registry.reference"]   = "lua/registry/reference.lua",
   },

@@ -28,8 +28,10 @@
 local core = require "registry.core"
 local errors = require "registry.errors"
 local reference = require "registry.reference"
+local fs = require "registry.fs"
 
 local util = core.util
+local read_file, file_size, write_file, mkdir_p = fs.read_file, fs.file_size, fs.write_file, fs.mkdir_p
 
 local M = {}
 
@@ -52,63 +54,12 @@ local DEFAULT_JOBS = 4
 -- small helpers
 ---------------------------------------------------------------------------
 
-local function quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
-
-local function sh_ok(cmd)
-  local a, _, c = os.execute(cmd)
-  return a == true or a == 0 or (a == nil and c == 0)
-end
-
 --- Wall-clock seconds (sub-second).
 local now = util.now
 M.now = now
 
 local function err_new(typ, msg, fields)
   return errors.new(typ, msg, fields)
-end
-
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
-local function file_size(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local n = f:seek("end")
-  f:close()
-  return n
-end
-
--- Write through path..".tmp" and rename, so a reader never sees half a file.
-local function write_file(path, data)
-  local tmp = path .. ".tmp"
-  local f, why = io.open(tmp, "wb")
-  if not f then
-    return nil, err_new("source", "cannot write " .. tmp .. ": " .. tostring(why), { path = path })
-  end
-  local ok, werr = f:write(data)
-  f:close()
-  if not ok then
-    os.remove(tmp)
-    return nil, err_new("source", "cannot write " .. tmp .. ": " .. tostring(werr), { path = path })
-  end
-  local rok, rerr = os.rename(tmp, path)
-  if not rok then
-    os.remove(tmp)
-    return nil, err_new("source", "cannot rename " .. tmp .. ": " .. tostring(rerr), { path = path })
-  end
-  return true
-end
-
-local function mkdir_p(path)
-  if sh_ok("mkdir -p " .. quote(path)) then return true end
-  return nil, err_new("source", "cannot create directory " .. path, { path = path })
 end
 
 local function is_int(v)
