@@ -10,6 +10,7 @@
 -- (check_node).  This module makes the registry's getter; registry.layout
 -- makes the OCI layout's.
 local errors = require "registry.errors"
+local reference = require "registry.reference"
 
 local M = {}
 
@@ -223,6 +224,33 @@ function M.resolve(get, top, platform)
   local ok, err = walk(node, 0)
   if not ok then return nil, err end
   return plan
+end
+
+--- The plan every image operation starts from: get the manifest `top_ref`
+-- names (a tag or digest string, or a descriptor), check it against
+-- `digest` when given (the digest the reference names), and resolve the
+-- graph below it.  platform: a parsed platform; nil: every platform; or
+-- function(top) -> platform | nil, err, asked once the top is known.
+-- @return plan (see resolve) | nil, err
+function M.plan(get, top_ref, digest, platform)
+  local top, err = get(top_ref)
+  if not top then return nil, err end
+  if digest and top.digest ~= digest then
+    return nil, errors.new("digest_mismatch", "asked for " .. digest .. ", got " .. top.digest,
+      { expected = digest, actual = top.digest })
+  end
+  if type(platform) == "function" then
+    local perr
+    platform, perr = platform(top)
+    if perr then return nil, perr end
+  end
+  return M.resolve(get, top, platform)
+end
+
+--- The plan for the manifest the reference `r` names in a registry.
+function M.registry_plan(client, r, platform)
+  return M.plan(M.registry_getter(client, r.repository), reference.manifest_ref(r),
+    r.digest, platform)
 end
 
 return M

@@ -29,8 +29,9 @@
 -- This module owns the operations (pull, push, copy, resolve_image) and
 -- the summaries; registry.graph owns the manifest graph and platforms,
 -- registry.layout the OCI layout on disk, registry.fs the file helpers.
--- Rules: every operation starts from a plan (graph.resolve: the top
--- manifest and the graph below it); blobs move in the core's concurrent batches; manifests are put
+-- Rules: every operation starts from one plan (graph.plan: the top
+-- manifest, checked against the reference's digest, and the graph below
+-- it); blobs move in the core's concurrent batches; manifests are put
 -- after their blobs, children before their index.
 local core = require "registry.core"
 local errors = require "registry.errors"
@@ -214,14 +215,7 @@ function M.pull(ref, dir, opts)
   local client, cerr = get_client(r, opts)
   if not client then return nil, cerr end
   local sum = new_summary(reference.format(r))
-  local get = graph.registry_getter(client, r.repository)
-  local top, terr = get(reference.manifest_ref(r))
-  if not top then return nil, terr end
-  if r.digest and top.digest ~= r.digest then
-    return nil, errors.new("digest_mismatch", "asked for " .. r.digest .. ", got " .. top.digest,
-      { expected = r.digest, actual = top.digest })
-  end
-  local plan, perr = graph.resolve(get, top, platform)
+  local plan, perr = graph.registry_plan(client, r, platform)
   if not plan then return nil, perr end
 
   local ok, merr = fs.mkdir_p(dir)
@@ -257,10 +251,7 @@ function M.push(dir, ref, opts)
   if not okp then return nil, platform end
   local im, ierr = layout.pick_image(dir, opts.layout_tag, r.tag)
   if not im then return nil, ierr end
-  local get = layout.getter(dir)
-  local top, terr = get(im.descriptor)
-  if not top then return nil, terr end
-  local plan, perr = graph.resolve(get, top, platform)
+  local plan, perr = graph.plan(layout.getter(dir), im.descriptor, nil, platform)
   if not plan then return nil, perr end
   for _, desc in ipairs(plan.blobs) do
     if not fs.file_size(layout.blob_path(dir, desc.digest)) then
@@ -273,8 +264,8 @@ function M.push(dir, ref, opts)
   local name = r.repository
   local sum = new_summary(reference.format(r))
 
-  local todo, terr2 = prepare_destination(client, name, plan.blobs, opts.mount_from, sum, opts)
-  if not todo then return nil, terr2 end
+  local todo, terr = prepare_destination(client, name, plan.blobs, opts.mount_from, sum, opts)
+  if not todo then return nil, terr end
   if #todo > 0 then
     local items = {}
     for i, t in ipairs(todo) do
@@ -348,22 +339,15 @@ function M.copy(src, dst, opts)
   end
   local sum = new_summary(reference.format(dr))
 
-  local get = graph.registry_getter(sclient, sname)
-  local top, terr = get(reference.manifest_ref(sr))
-  if not top then return nil, terr end
-  if sr.digest and top.digest ~= sr.digest then
-    return nil, errors.new("digest_mismatch", "asked for " .. sr.digest .. ", got " .. top.digest,
-      { expected = sr.digest, actual = top.digest })
-  end
-  local plan, perr = graph.resolve(get, top, platform)
+  local plan, perr = graph.registry_plan(sclient, sr, platform)
   if not plan then return nil, perr end
   if dr.digest and dr.digest ~= plan.top.digest then
     return nil, errors.new("digest_mismatch", "the source is " .. plan.top.digest ..
       ", the destination names " .. dr.digest, { expected = dr.digest, actual = plan.top.digest })
   end
 
-  local todo, terr2 = prepare_destination(dclient, dname, plan.blobs, mount_from, sum, opts)
-  if not todo then return nil, terr2 end
+  local todo, terr = prepare_destination(dclient, dname, plan.blobs, mount_from, sum, opts)
+  if not todo then return nil, terr end
   if #todo > 0 then
     -- the blobs stream registry to registry in C, opts.jobs at once
     local items = {}
@@ -395,19 +379,16 @@ function M.resolve_image(ref, opts)
   if not r then return nil, err end
   local client, cerr = get_client(r, opts)
   if not client then return nil, cerr end
-  local get = graph.registry_getter(client, r.repository)
-  local top, terr = get(reference.manifest_ref(r))
-  if not top then return nil, terr end
-  if not graph.is_index(top) then return top, client end
-  local p = opts.platform or opts.default_platform
-  if not p then
-    return nil, errors.new("invalid_argument", reference.format(r) ..
-      " is an index: name a platform")
-  end
-  local pp, perr = graph.parse_platform(p)
-  if not pp then return nil, perr end
-  local plan, rerr = graph.resolve(get, top, pp)
-  if not plan then return nil, rerr end
+  local plan, perr = graph.registry_plan(client, r, function(top)
+    if not graph.is_index(top) then return nil end
+    local p = opts.platform or opts.default_platform
+    if not p then
+      return nil, errors.new("invalid_argument", reference.format(r) ..
+        " is an index: name a platform")
+    end
+    return graph.parse_platform(p)
+  end)
+  if not plan then return nil, perr end
   return plan.top, client
 end
 
