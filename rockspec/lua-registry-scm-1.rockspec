@@ -55,7 +55,10 @@ build = {
     ["registry.cli"]         = "lua/registry/cli.lua",
     ["registry.credentials"] = "lua/registry/credentials.lua",
     ["registry.errors"]      = "lua/registry/errors.lua",
+    ["registry.fs"]          = "lua/registry/fs.lua",
+    ["registry.graph"]       = "lua/registry/graph.lua",
     ["registry.image"]       = "lua/registry/image.lua",
+    ["registry.layout"]      = "lua/registry/layout.lua",
     ["registry.reference"]   = "lua/registry/reference.lua",
   },
   -- the CLI (luarocks wraps it to run with the tree's interpreter and paths)

@@ -98,8 +98,7 @@ end
 
 -- A one-line bar on stderr: phase, percent, bytes, speed, blobs.
 local function new_bar(err, label)
-  local now = registry.util.now or image.now
-  local fine = registry.util.now ~= nil   -- a cheap clock: redraw on time too
+  local now = registry.util.now   -- a cheap clock: the bar redraws on time too
   local bar = { items = {}, done = 0, total = 0, blobs = 0, finished = 0, t0 = now(),
                 last_pct = -1, last_t = 0 }
   function bar.event(ev)
@@ -127,9 +126,8 @@ local function new_bar(err, label)
       end
     end
     local pct = bar.total > 0 and math.floor(bar.done * 100 / bar.total) or 0
-    local t = fine and now() or nil
-    if pct ~= bar.last_pct or final or (t and t - bar.last_t >= 0.5) then
-      t = t or now()
+    local t = now()
+    if pct ~= bar.last_pct or final or t - bar.last_t >= 0.5 then
       bar.last_pct, bar.last_t = pct, t
       local width = 30
       local fill = math.floor(width * pct / 100)
@@ -194,6 +192,15 @@ local function summary_line(ctx, verb, sum)
     sum.mounted, mib(sum.bytes), mib(sum.total_bytes), sum.seconds, speed(sum.bytes, sum.seconds)))
 end
 
+-- The end of pull, push and copy: the summary on stderr, then
+-- REGISTRY/REPOSITORY@DIGEST of `r` on stdout.
+local function transferred(ctx, verb, r, sum, err)
+  if not sum then return nil, err end
+  summary_line(ctx, verb, sum)
+  ctx.out:write(r.registry, "/", r.repository, "@", sum.digest, "\n")
+  return true
+end
+
 local function write_blob(ctx, client, name, digest)
   local reader, length = client:get_blob(name, digest)
   if not reader then return nil, length end
@@ -249,39 +256,38 @@ command("catalog", { "REGISTRY" }, "list the repositories of a registry (host[:p
     return true
   end)
 
-command("manifest", { "REF" }, "print the manifest's exact bytes (--platform: an index's image)",
-  { "--platform" },
-  function(ctx, a)
+-- manifest and digest: print field `field` (then `tail`) of the manifest
+-- REF names; with --platform, of the index's image for that platform.
+-- fetch(client, r) -> info | nil, err gets it without --platform.
+local function manifest_command(fetch, field, tail)
+  return function(ctx, a)
     local r, err = parse_ref(a[1]); if not r then return nil, err end
     local client, cerr = client_for(ctx, r); if not client then return nil, cerr end
+    local info, ierr
     if ctx.flags.platform then
-      local node, nerr = image.resolve_image(r, { client = client, platform = ctx.flags.platform })
-      if not node then return nil, nerr end
-      ctx.out:write(node.raw)
-      return true
+      info, ierr = image.resolve_image(r, { client = client, platform = ctx.flags.platform })
+    else
+      info, ierr = fetch(client, r)
     end
-    local _, info = client:get_manifest(r.repository, reference.manifest_ref(r))
-    if not _ then return nil, info end
-    ctx.out:write(info.raw)
+    if not info then return nil, ierr end
+    ctx.out:write(info[field], tail)
     return true
-  end)
+  end
+end
+
+command("manifest", { "REF" }, "print the manifest's exact bytes (--platform: an index's image)",
+  { "--platform" },
+  manifest_command(function(client, r)
+    local m, info = client:get_manifest(r.repository, reference.manifest_ref(r))
+    if not m then return nil, info end
+    return info
+  end, "raw", ""))
 
 command("digest", { "REF" }, "print the manifest's digest (--platform: an index's image)",
   { "--platform" },
-  function(ctx, a)
-    local r, err = parse_ref(a[1]); if not r then return nil, err end
-    local client, cerr = client_for(ctx, r); if not client then return nil, cerr end
-    if ctx.flags.platform then
-      local node, nerr = image.resolve_image(r, { client = client, platform = ctx.flags.platform })
-      if not node then return nil, nerr end
-      ctx.out:write(node.digest, "\n")
-      return true
-    end
-    local info, ierr = client:head_manifest(r.repository, reference.manifest_ref(r))
-    if not info then return nil, ierr end
-    ctx.out:write(info.digest, "\n")
-    return true
-  end)
+  manifest_command(function(client, r)
+    return client:head_manifest(r.repository, reference.manifest_ref(r))
+  end, "digest", "\n"))
 
 command("config", { "REF" }, "print the image's config blob (an index: --platform, default linux/amd64)",
   { "--platform" },
@@ -311,22 +317,14 @@ command("pull", { "REF", "DIR" }, "pull an image into an OCI image layout direct
   { "--platform", "--jobs" },
   function(ctx, a)
     local r, err = parse_ref(a[1]); if not r then return nil, err end
-    local sum, perr = image.pull(r, a[2], image_opts(ctx, "pull"))
-    if not sum then return nil, perr end
-    summary_line(ctx, "pulled", sum)
-    ctx.out:write(r.registry, "/", r.repository, "@", sum.digest, "\n")
-    return true
+    return transferred(ctx, "pulled", r, image.pull(r, a[2], image_opts(ctx, "pull")))
   end)
 
 command("push", { "DIR", "REF" }, "push an OCI image layout directory",
   { "--platform", "--jobs", "--mount-from", "--layout-tag" },
   function(ctx, a)
     local r, err = parse_ref(a[2]); if not r then return nil, err end
-    local sum, perr = image.push(a[1], r, image_opts(ctx, "push"))
-    if not sum then return nil, perr end
-    summary_line(ctx, "pushed", sum)
-    ctx.out:write(r.registry, "/", r.repository, "@", sum.digest, "\n")
-    return true
+    return transferred(ctx, "pushed", r, image.push(a[1], r, image_opts(ctx, "push")))
   end)
 
 command("copy", { "SRC", "DST" }, "copy an image between repositories or registries (streaming)",
@@ -334,11 +332,7 @@ command("copy", { "SRC", "DST" }, "copy an image between repositories or registr
   function(ctx, a)
     local sr, err = parse_ref(a[1]); if not sr then return nil, err end
     local dr, derr = parse_ref(a[2]); if not dr then return nil, derr end
-    local sum, perr = image.copy(sr, dr, image_opts(ctx, "copy"))
-    if not sum then return nil, perr end
-    summary_line(ctx, "copied", sum)
-    ctx.out:write(dr.registry, "/", dr.repository, "@", sum.digest, "\n")
-    return true
+    return transferred(ctx, "copied", dr, image.copy(sr, dr, image_opts(ctx, "copy")))
   end)
 
 command("delete", { "REF" }, "delete a manifest (by tag: the manifest the tag names, and its tags)", {},

@@ -14,6 +14,7 @@
 -- `registry-1.docker.io`, `https://index.docker.io/v1/`) are one entry.
 local core = require "registry.core"
 local cjson = require "cjson.safe"
+local fs = require "registry.fs"
 
 local M = {}
 
@@ -52,22 +53,6 @@ function M.config_path(opts)
   return nil
 end
 
-local function read_json(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local text = f:read("*a")
-  f:close()
-  local doc, err = cjson.decode(text)
-  if type(doc) ~= "table" then
-    return nil, "cannot parse " .. path .. ": " .. tostring(err)
-  end
-  return doc
-end
-
-local function shell_quote(s)
-  return "'" .. s:gsub("'", "'\\''") .. "'"
-end
-
 --- Run `docker-credential-<helper> get` for host.
 -- Returns {username=, password=} or {identity_token=}, or nil, message.
 function M.from_helper(helper, host)
@@ -81,7 +66,7 @@ function M.from_helper(helper, host)
   if not where or where == "" then
     return nil, "credential helper " .. prog .. " is not on PATH"
   end
-  local p = io.popen("printf '%s' " .. shell_quote(host) .. " | " .. prog .. " get 2>/dev/null")
+  local p = io.popen("printf '%s' " .. fs.quote(host) .. " | " .. prog .. " get 2>/dev/null")
   local out = p and p:read("*a") or ""
   if p then p:close() end
   local doc = cjson.decode(out)
@@ -122,7 +107,7 @@ end
 function M.lookup(endpoint, opts)
   local path = M.config_path(opts)
   if not path then return nil end
-  local doc, err = read_json(path)
+  local doc, err = fs.read_json(path)
   if not doc then return nil, err end
   local host = M.host_of(endpoint)
   local keys = M.candidates(host)
