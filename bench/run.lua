@@ -17,6 +17,14 @@
 -- pull pair (skopeo, ours) gets a fresh registry on a never-used port, so
 -- skopeo's blob-info cache (/var/lib/containers/cache) cannot skip blobs.
 --
+-- This file owns the run: options, the work directory and its content, one
+-- function per case group (blob pulls, blob pushes, images, small requests,
+-- the peak-RSS comparison; the machine's description), each running its
+-- cases beside their comparisons and adding rows, and the report writer that
+-- renders RESULTS.md.  The measured cases of our client are bench/case.lua;
+-- registries come from spec/support/registry.lua.  The README's Performance
+-- table is not written here: it quotes RESULTS.md by hand.
+--
 -- Environment: BENCH_BUILD (build dir of registry/core.so, default build),
 -- BENCH_REPS, BENCH_TMP (base for temp files), BENCH_OUT (RESULTS.md path),
 -- BENCH_SIZE_MIB (big blob size, default 1024: smaller for a quick try).
@@ -257,7 +265,7 @@ end
 -- results
 ---------------------------------------------------------------------------
 
-local rows = {}     -- { group=, case=, ours=, ours_unit=, cmp=, cmp_name=, ratio=, target=, verdict=, note= }
+local rows = {}     -- { group=, case=, ours=, unit=, cmp=, cmp_name=, ratio=, target=, verdict=, rss=, cmp_rss= }
 local notes = {}
 
 local function fmt_num(v, unit)
@@ -281,9 +289,21 @@ local function add_row(r)
   rows[#rows + 1] = r
 end
 
----------------------------------------------------------------------------
--- main
----------------------------------------------------------------------------
+-- Median and maximum of f(r) over a list of timed()/ours() results.
+local function median_of(list, f)
+  local t = {}
+  for i, r in ipairs(list) do t[i] = f(r) end
+  return median(t)
+end
+
+local function max_of(list, f)
+  local t = {}
+  for i, r in ipairs(list) do t[i] = f(r) end
+  return max(t)
+end
+
+local function rss_mib(r) return r.rss_kib / 1024 end
+local function seconds(r) return r.seconds end
 
 local T0 = util.now()
 local function stamp(fmt, ...)
@@ -293,291 +313,301 @@ end
 
 local M = machine()
 
-local function main()
-  stamp("work dir %s; %d reps; %d MiB blob", WORK, REPS, BIG_MIB)
+---------------------------------------------------------------------------
+-- content and the blob registry
+---------------------------------------------------------------------------
 
-  -- content ----------------------------------------------------------------
-  local big = WORK .. "/big.bin"
-  local small = WORK .. "/small.bin"
-  must("head -c " .. BIG .. " /dev/urandom > " .. q(big))
-  must("head -c " .. SMALL .. " " .. q(big) .. " > " .. q(small))
-  local big_d, small_d = sha(big), sha(small)
+local BLOBREPO = "bench/blob"
+local SMALLREPO = "bench/small"
+
+-- The big blob, its first SMALL_MIB MiB, and the OCI layout of the big
+-- blob cut in four.  @return ctx { big=, small=, big_d=, small_d=, layout= }
+local function make_content()
+  local ctx = { big = WORK .. "/big.bin", small = WORK .. "/small.bin", layout = WORK .. "/layout" }
+  must("head -c " .. BIG .. " /dev/urandom > " .. q(ctx.big))
+  must("head -c " .. SMALL .. " " .. q(ctx.big) .. " > " .. q(ctx.small))
+  ctx.big_d, ctx.small_d = sha(ctx.big), sha(ctx.small)
   local layers = {}
   local lsize = math.floor(BIG / 4)
   for i = 1, 4 do
     local p = WORK .. "/layer" .. i
-    must("dd if=" .. q(big) .. " of=" .. q(p) .. " bs=1M skip=" .. math.floor((i - 1) * lsize / MiB) ..
+    must("dd if=" .. q(ctx.big) .. " of=" .. q(p) .. " bs=1M skip=" .. math.floor((i - 1) * lsize / MiB) ..
       " count=" .. math.floor(lsize / MiB) .. " status=none")
     layers[i] = { path = p, size = lsize, digest = sha(p) }
   end
-  local layout = WORK .. "/layout"
-  local image_digest = make_layout(layout, layers)
-  stamp("content ready: %s (%d MiB), 4 layers, image %s", big_d, BIG_MIB, image_digest)
+  local image_digest = make_layout(ctx.layout, layers)
+  stamp("content ready: %s (%d MiB), 4 layers, image %s", ctx.big_d, BIG_MIB, image_digest)
+  return ctx
+end
 
-  -- the blob registry ------------------------------------------------------
+-- The registry of the blob and small-request cases: both blobs in
+-- BLOBREPO, the layout as SMALLREPO:v1 (for manifest HEADs).
+local function blob_registry(ctx)
   local R = fresh_registry()
   local c = assert(registry.new(R.url, { credentials = false }))
-  local BLOBREPO = "bench/blob"
-  for _, b in ipairs({ { big, big_d, BIG }, { small, small_d, SMALL } }) do
+  for _, b in ipairs({ { ctx.big, ctx.big_d, BIG }, { ctx.small, ctx.small_d, SMALL } }) do
     local up = assert(c:initiate_blob_upload(BLOBREPO))
     local res = assert(c:upload_files({ { upload = up, path = b[1], digest = b[2], size = b[3] } }))
     assert(res[1].ok, res[1].err)
   end
-  -- a small image for manifest HEADs
-  local SMALLREPO = "bench/small"
-  assert(registry.push(layout, R.host .. "/" .. SMALLREPO .. ":v1",
+  assert(registry.push(ctx.layout, R.host .. "/" .. SMALLREPO .. ":v1",
     { credentials = false, client = c }))
   -- close it: its kept connections would be inherited by every case process
   -- (libcurl's sockets are not close-on-exec) and blur the `ss` count
   c:close()
   collectgarbage()
   stamp("registry %s ready", R.url)
+  return R
+end
 
-  local function blob_url(d) return R.url .. "/v2/" .. BLOBREPO .. "/blobs/" .. d end
+---------------------------------------------------------------------------
+-- 1. blob pulls
+---------------------------------------------------------------------------
 
-  -- 1. pulls ---------------------------------------------------------------
-  local pulls = {}
-  local function rec(k, r) pulls[k] = pulls[k] or {}; table.insert(pulls[k], r) end
+-- A timed pipe into a digest tool, checked against the expected hex digest.
+local function timed_digest(cmd, hex, what)
+  local r = timed(cmd)
+  if not r.out:find(hex, 1, true) then error(what .. ": wrong digest: " .. r.out) end
+  return r
+end
+
+-- One rep of every pull case on one blob; results appended to
+-- pulls[tag .. "." .. name] (tag "big" or "small").
+local function pull_rep(R, pulls, tag, d, size)
+  local function rec(k, r)
+    k = tag .. "." .. k
+    pulls[k] = pulls[k] or {}
+    table.insert(pulls[k], r)
+  end
+  local url = R.url .. "/v2/" .. BLOBREPO .. "/blobs/" .. d
+  local hex = d:match(":(%x+)$")
   local outfile = WORK .. "/out.bin"
+  rec("curl_null", timed("curl -sf -o /dev/null " .. q(url)))
+  rec("ours_file", ours({ "pull_file", R.url, BLOBREPO, d, size, outfile }))
+  os.remove(outfile)
+  rec("curl_file", timed("curl -sf -o " .. q(outfile) .. " " .. q(url)))
+  os.remove(outfile)
+  rec("ours_null", ours({ "pull_null", R.url, BLOBREPO, d, size }))
+  rec("curl_openssl", timed_digest("curl -sf " .. q(url) .. " | openssl dgst -sha256", hex, "curl | openssl"))
+  rec("ours_reader", ours({ "pull_reader", R.url, BLOBREPO, d, size }))
+  if tag == "big" then
+    rec("curl_sha256sum", timed_digest("curl -sf " .. q(url) .. " | sha256sum", hex, "curl | sha256sum"))
+  end
+end
+
+-- @return pulls: "big.ours_file", "small.curl_null", ... -> list of results
+local function run_pulls(ctx, R)
+  local pulls = {}
   for rep = 1, REPS do
-    for _, sz in ipairs({ { "big", big_d, BIG }, { "small", small_d, SMALL } }) do
-      local tag, d, size = sz[1], sz[2], sz[3]
-      local url = blob_url(d)
-      local hex = d:match(":(%x+)$")
-      rec(tag .. ".curl_null", timed("curl -sf -o /dev/null " .. q(url)))
-      rec(tag .. ".ours_file", ours({ "pull_file", R.url, BLOBREPO, d, size, outfile }))
-      os.remove(outfile)
-      rec(tag .. ".curl_file", timed("curl -sf -o " .. q(outfile) .. " " .. q(url)))
-      os.remove(outfile)
-      rec(tag .. ".ours_null", ours({ "pull_null", R.url, BLOBREPO, d, size }))
-      local r = timed("curl -sf " .. q(url) .. " | openssl dgst -sha256")
-      if not r.out:find(hex, 1, true) then error("curl | openssl: wrong digest: " .. r.out) end
-      rec(tag .. ".curl_openssl", r)
-      rec(tag .. ".ours_reader", ours({ "pull_reader", R.url, BLOBREPO, d, size }))
-      if tag == "big" then
-        r = timed("curl -sf " .. q(url) .. " | sha256sum")
-        if not r.out:find(hex, 1, true) then error("curl | sha256sum: wrong digest: " .. r.out) end
-        rec(tag .. ".curl_sha256sum", r)
-      end
-    end
+    pull_rep(R, pulls, "big", ctx.big_d, BIG)
+    pull_rep(R, pulls, "small", ctx.small_d, SMALL)
     stamp("pull rep %d/%d done", rep, REPS)
   end
-  local function mibs(k, size)
-    local t = {}
-    for i, r in ipairs(pulls[k]) do t[i] = size / MiB / r.seconds end
-    return median(t)
-  end
-  local function rss_mib(k)
-    local t = {}
-    for i, r in ipairs(pulls[k]) do t[i] = r.rss_kib / 1024 end
-    return max(t)
-  end
-  local raw = mibs("big.curl_null", BIG)
-  local pipe = mibs("big.curl_openssl", BIG)
+  return pulls
+end
+
+local function pull_rows(pulls)
+  local function mibs(k) return median_of(pulls["big." .. k], function(r) return BIG / MiB / r.seconds end) end
+  local function rss(k) return max_of(pulls["big." .. k], rss_mib) end
+  local raw, pipe = mibs("curl_null"), mibs("curl_openssl")
   local g = "pull " .. BIG_MIB .. " MiB blob, verified"
   for _, v in ipairs({
     { "ours_file", "fetch_blobs → file (path=)" },
     { "ours_null", "fetch_blobs → /dev/null (file=)" },
     { "ours_reader", "get_blob reader:read(1 MiB) loop in Lua" },
   }) do
-    local o = mibs("big." .. v[1], BIG)
+    local o = mibs(v[1])
     add_row({ group = g, case = v[2], ours = o, unit = "MiB/s",
-      cmp = raw, cmp_name = "curl -o /dev/null (unverified)", target = 0.6,
-      rss = rss_mib("big." .. v[1]) })
+      cmp = raw, cmp_name = "curl -o /dev/null (unverified)", target = 0.6, rss = rss(v[1]) })
     add_row({ group = g, case = v[2], ours = o, unit = "MiB/s",
       cmp = pipe, cmp_name = "curl | openssl dgst -sha256", target = 1.0 })
     if v[1] == "ours_file" then
       -- the same destination (a new file in the same file system), no target
       add_row({ group = g, case = v[2], ours = o, unit = "MiB/s",
-        cmp = mibs("big.curl_file", BIG), cmp_name = "curl -o FILE (unverified, same destination)" })
+        cmp = mibs("curl_file"), cmp_name = "curl -o FILE (unverified, same destination)" })
     end
   end
-  add_row({ group = g, case = "(reference) curl -o FILE", ours = mibs("big.curl_file", BIG),
-    unit = "MiB/s", cmp = raw, cmp_name = "curl -o /dev/null", rss = rss_mib("big.curl_file") })
-  add_row({ group = g, case = "(reference) curl | sha256sum", ours = mibs("big.curl_sha256sum", BIG),
-    unit = "MiB/s", cmp = raw, cmp_name = "curl -o /dev/null", rss = rss_mib("big.curl_sha256sum") })
-  add_row({ group = g, case = "(reference) curl | openssl dgst -sha256", ours = pipe,
-    unit = "MiB/s", cmp = raw, cmp_name = "curl -o /dev/null", rss = rss_mib("big.curl_openssl") })
-  add_row({ group = g, case = "(reference) curl -o /dev/null", ours = raw,
-    unit = "MiB/s", rss = rss_mib("big.curl_null") })
+  for _, v in ipairs({ { "curl_file", "curl -o FILE" }, { "curl_sha256sum", "curl | sha256sum" },
+                       { "curl_openssl", "curl | openssl dgst -sha256" }, { "curl_null", "curl -o /dev/null" } }) do
+    local r = { group = g, case = "(reference) " .. v[2], ours = mibs(v[1]), unit = "MiB/s", rss = rss(v[1]) }
+    if v[1] ~= "curl_null" then r.cmp, r.cmp_name = raw, "curl -o /dev/null" end
+    add_row(r)
+  end
+end
 
-  -- peak RSS: 64 MiB vs the big blob
+---------------------------------------------------------------------------
+-- peak RSS: the small blob vs the big one
+---------------------------------------------------------------------------
+
+-- @return { rows = { { case=, small=, big=, verdict= } }, hwm = { ours_file=, ours_null=, ours_reader= } }
+local function rss_comparison(pulls)
+  local function rss(k) return max_of(pulls[k], rss_mib) end
   local rssrows = {}
   for _, v in ipairs({ { "ours_file", "fetch_blobs → file" }, { "ours_null", "fetch_blobs → /dev/null" },
                        { "ours_reader", "get_blob reader loop" }, { "curl_null", "curl -o /dev/null" } }) do
-    local s, b = rss_mib("small." .. v[1]), rss_mib("big." .. v[1])
+    local s, b = rss("small." .. v[1]), rss("big." .. v[1])
     rssrows[#rssrows + 1] = { case = v[2], small = s, big = b,
       verdict = v[1]:match("^ours") and ((b <= 16 and b - s <= 2) and "PASS" or "MISS") or "" }
   end
   -- the VmHWM the case itself saw (excludes GNU time and sh)
   local hwm = {}
   for _, k in ipairs({ "ours_file", "ours_null", "ours_reader" }) do
-    local t = {}
-    for i, r in ipairs(pulls["big." .. k]) do t[i] = (r.vmhwm_kib or 0) / 1024 end
-    hwm[k] = max(t)
+    hwm[k] = max_of(pulls["big." .. k], function(r) return (r.vmhwm_kib or 0) / 1024 end)
   end
+  return { rows = rssrows, hwm = hwm }
+end
 
-  -- 2. blob pushes ---------------------------------------------------------
+---------------------------------------------------------------------------
+-- 2. blob pushes
+---------------------------------------------------------------------------
+
+-- curl's push of the big blob: POST for an upload, then one PUT of the file.
+local function curl_push(R, repo, ctx)
+  local url = R.url .. "/v2/" .. repo .. "/blobs/uploads/"
+  return timed(
+    "loc=$(curl -sf -X POST -o /dev/null -D - " .. q(url) ..
+    " | tr -d '\\r' | sed -n 's/^[Ll]ocation: //p') && [ -n \"$loc\" ] && " ..
+    "code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/octet-stream' -T " ..
+    q(ctx.big) .. " \"$loc&digest=" .. ctx.big_d .. "\") && [ \"$code\" = 201 ]")
+end
+
+local function bench_push(ctx, R)
   local push = { curl = {}, mono = {}, chunked = {} }
   for rep = 1, REPS do
     local repo = "bench/push" .. rep
-    local url = R.url .. "/v2/" .. repo .. "/blobs/uploads/"
-    push.curl[#push.curl + 1] = timed(
-      "loc=$(curl -sf -X POST -o /dev/null -D - " .. q(url) ..
-      " | tr -d '\\r' | sed -n 's/^[Ll]ocation: //p') && [ -n \"$loc\" ] && " ..
-      "code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/octet-stream' -T " ..
-      q(big) .. " \"$loc&digest=" .. big_d .. "\") && [ \"$code\" = 201 ]")
-    push.mono[#push.mono + 1] = ours({ "push_mono", R.url, repo .. "m", big_d, big })
-    push.chunked[#push.chunked + 1] = ours({ "push_chunked", R.url, repo .. "c", big_d, big,
+    push.curl[#push.curl + 1] = curl_push(R, repo, ctx)
+    push.mono[#push.mono + 1] = ours({ "push_mono", R.url, repo .. "m", ctx.big_d, ctx.big })
+    push.chunked[#push.chunked + 1] = ours({ "push_chunked", R.url, repo .. "c", ctx.big_d, ctx.big,
       tostring(CHUNK_MIB * MiB) })
     stamp("push rep %d/%d done", rep, REPS)
   end
-  local function pmibs(list)
-    local t = {}
-    for i, r in ipairs(list) do t[i] = BIG / MiB / r.seconds end
-    return median(t)
-  end
-  local function rss_of(list)
-    local t = {}
-    for i, r in ipairs(list) do t[i] = r.rss_kib / 1024 end
-    return max(t)
-  end
+  local function pmibs(list) return median_of(list, function(r) return BIG / MiB / r.seconds end) end
   local curl_put = pmibs(push.curl)
-  g = "push " .. BIG_MIB .. " MiB blob"
+  local g = "push " .. BIG_MIB .. " MiB blob"
   add_row({ group = g, case = "upload_files (monolithic PUT, hashing as it goes)",
     ours = pmibs(push.mono), unit = "MiB/s", cmp = curl_put, cmp_name = "curl -T (POST, then PUT)",
-    target = 0.95, rss = rss_of(push.mono) })
+    target = 0.95, rss = max_of(push.mono, rss_mib) })
   add_row({ group = g,
     case = "upload:write(file, " .. CHUNK_MIB .. " MiB) x " .. math.floor(BIG_MIB / CHUNK_MIB) .. " + finish",
     ours = pmibs(push.chunked), unit = "MiB/s", cmp = curl_put, cmp_name = "curl -T (POST, then PUT)",
-    target = 0.95, rss = rss_of(push.chunked) })
+    target = 0.95, rss = max_of(push.chunked, rss_mib) })
   add_row({ group = g, case = "(reference) curl -T", ours = curl_put, unit = "MiB/s",
-    rss = rss_of(push.curl) })
+    rss = max_of(push.curl, rss_mib) })
+end
 
-  -- 3. images --------------------------------------------------------------
+---------------------------------------------------------------------------
+-- 3. images
+---------------------------------------------------------------------------
+
+local IMAGE_REPO = "bench/image"
+
+-- skopeo pushes the layout to a fresh registry, then pulls it back.
+local function skopeo_pair(ctx, img)
+  local S = fresh_registry()
+  local ref = S.host .. "/" .. IMAGE_REPO .. ":v1"
+  local home = rs.skopeo_home()
+  local env = string.format("env HOME=%s XDG_RUNTIME_DIR=%s XDG_DATA_HOME=%s XDG_CONFIG_HOME=%s TMPDIR=%s ",
+    q(home), q(home .. "/run"), q(home .. "/data"), q(home .. "/config"), q(home .. "/tmp"))
+  local sk = env .. "skopeo --insecure-policy --tmpdir " .. q(home .. "/tmp") .. " copy -q "
+  img.sk_push[#img.sk_push + 1] = timed(sk .. "--preserve-digests --dest-tls-verify=false oci:" ..
+    q(ctx.layout .. ":v1") .. " docker://" .. q(ref))
+  local dir = WORK .. "/skopeo-pull"
+  img.sk_pull[#img.sk_pull + 1] = timed(sk .. "--src-tls-verify=false docker://" .. q(ref) ..
+    " oci:" .. q(dir .. ":v1"))
+  must("rm -rf " .. q(dir))
+  S:stop()
+end
+
+-- Our registry.push of the layout to a fresh registry, then registry.pull.
+local function ours_pair(ctx, img)
+  local S = fresh_registry()
+  local ref = S.host .. "/" .. IMAGE_REPO .. ":v1"
+  local r = ours({ "image_push", ref, ctx.layout })
+  if not r.line:find("transferred=5", 1, true) then
+    error("registry.push did not transfer 5 blobs: " .. r.line)
+  end
+  img.our_push[#img.our_push + 1] = r
+  local dir = WORK .. "/ours-pull"
+  img.our_pull[#img.our_pull + 1] = ours({ "image_pull", ref, dir })
+  must("rm -rf " .. q(dir))
+  S:stop()
+end
+
+local function bench_images(ctx)
   local img = { sk_push = {}, sk_pull = {}, our_push = {}, our_pull = {} }
-  local ref_path = "bench/image"
   for rep = 1, REPS do
-    local function skopeo_pair()
-      local S = fresh_registry()
-      local ref = S.host .. "/" .. ref_path .. ":v1"
-      local home = rs.skopeo_home()
-      local env = string.format("env HOME=%s XDG_RUNTIME_DIR=%s XDG_DATA_HOME=%s XDG_CONFIG_HOME=%s TMPDIR=%s ",
-        q(home), q(home .. "/run"), q(home .. "/data"), q(home .. "/config"), q(home .. "/tmp"))
-      local sk = env .. "skopeo --insecure-policy --tmpdir " .. q(home .. "/tmp") .. " copy -q "
-      img.sk_push[#img.sk_push + 1] = timed(sk .. "--preserve-digests --dest-tls-verify=false oci:" ..
-        q(layout .. ":v1") .. " docker://" .. q(ref))
-      local dir = WORK .. "/skopeo-pull"
-      img.sk_pull[#img.sk_pull + 1] = timed(sk .. "--src-tls-verify=false docker://" .. q(ref) ..
-        " oci:" .. q(dir .. ":v1"))
-      must("rm -rf " .. q(dir))
-      S:stop()
-    end
-    local function ours_pair()
-      local S = fresh_registry()
-      local ref = S.host .. "/" .. ref_path .. ":v1"
-      local r = ours({ "image_push", ref, layout })
-      if not r.line:find("transferred=5", 1, true) then
-        error("registry.push did not transfer 5 blobs: " .. r.line)
-      end
-      img.our_push[#img.our_push + 1] = r
-      local dir = WORK .. "/ours-pull"
-      img.our_pull[#img.our_pull + 1] = ours({ "image_pull", ref, dir })
-      must("rm -rf " .. q(dir))
-      S:stop()
-    end
-    if rep % 2 == 1 then skopeo_pair(); ours_pair() else ours_pair(); skopeo_pair() end
+    if rep % 2 == 1 then skopeo_pair(ctx, img); ours_pair(ctx, img) else ours_pair(ctx, img); skopeo_pair(ctx, img) end
     stamp("image rep %d/%d done", rep, REPS)
   end
-  local function secs(list)
-    local t = {}
-    for i, r in ipairs(list) do t[i] = r.seconds end
-    return median(t)
-  end
-  local function rssl(list)
-    local t = {}
-    for i, r in ipairs(list) do t[i] = r.rss_kib / 1024 end
-    return max(t)
-  end
-  g = "image 4 x " .. math.floor(BIG_MIB / 4) .. " MiB (ratio: skopeo's time / ours)"
-  add_row({ group = g, case = "registry.pull → OCI layout (jobs 4)", ours = secs(img.our_pull), unit = "s",
-    cmp = secs(img.sk_pull), cmp_name = "skopeo copy docker:// oci:", target = 3.0, higher = false,
-    rss = rssl(img.our_pull), cmp_rss = rssl(img.sk_pull) })
-  add_row({ group = g, case = "registry.push ← OCI layout (jobs 4)", ours = secs(img.our_push), unit = "s",
-    cmp = secs(img.sk_push), cmp_name = "skopeo copy --preserve-digests oci: docker://", target = 1.0,
-    higher = false, rss = rssl(img.our_push), cmp_rss = rssl(img.sk_push) })
+  local g = "image 4 x " .. math.floor(BIG_MIB / 4) .. " MiB (ratio: skopeo's time / ours)"
+  add_row({ group = g, case = "registry.pull → OCI layout (jobs 4)", ours = median_of(img.our_pull, seconds),
+    unit = "s", cmp = median_of(img.sk_pull, seconds), cmp_name = "skopeo copy docker:// oci:", target = 3.0,
+    higher = false, rss = max_of(img.our_pull, rss_mib), cmp_rss = max_of(img.sk_pull, rss_mib) })
+  add_row({ group = g, case = "registry.push ← OCI layout (jobs 4)", ours = median_of(img.our_push, seconds),
+    unit = "s", cmp = median_of(img.sk_push, seconds), cmp_name = "skopeo copy --preserve-digests oci: docker://",
+    target = 1.0, higher = false, rss = max_of(img.our_push, rss_mib), cmp_rss = max_of(img.sk_push, rss_mib) })
+end
 
-  -- 4. small requests ------------------------------------------------------
-  local small_res = { head = {}, tags = {}, wrk_mget = {}, wrk_tags = {}, ab_head = {} }
-  local mf_url = R.url .. "/v2/" .. SMALLREPO .. "/manifests/v1"
-  local tags_url = R.url .. "/v2/" .. SMALLREPO .. "/tags/list"
-  local accept = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, " ..
-    "application/vnd.docker.distribution.manifest.list.v2+json, " ..
-    "application/vnd.docker.distribution.manifest.v2+json"
-  -- wrk 4.1 cannot do HEAD: its response parser waits for the body that
-  -- Content-Length announces and never completes a request (0 req/s).  So
-  -- manifest HEADs are compared with wrk GETs of the same manifest (the
-  -- registry reads the manifest for a HEAD too) and with `ab -k -i` (HEAD).
-  local wrk_mget = WORK .. "/mget.lua"
-  write_file(wrk_mget, 'wrk.method = "GET"\nwrk.headers["Accept"] = "' .. accept .. '"\n')
-  local wrk_get = WORK .. "/get.lua"
-  write_file(wrk_get, 'wrk.method = "GET"\n')
-  local function wrk_rps(script, url)
-    local r = timed("wrk -c1 -t1 -d" .. WRK_SECONDS .. "s -s " .. q(script) .. " " .. q(url))
-    local rps = tonumber(r.out:match("Requests/sec:%s*([%d%.]+)"))
-    if not rps or rps == 0 or r.out:find("Non%-2xx") then error("wrk: " .. r.out) end
-    return rps
+---------------------------------------------------------------------------
+-- 4. small requests
+---------------------------------------------------------------------------
+
+local ACCEPT = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, " ..
+  "application/vnd.docker.distribution.manifest.list.v2+json, " ..
+  "application/vnd.docker.distribution.manifest.v2+json"
+
+local function wrk_rps(script, url)
+  local r = timed("wrk -c1 -t1 -d" .. WRK_SECONDS .. "s -s " .. q(script) .. " " .. q(url))
+  local rps = tonumber(r.out:match("Requests/sec:%s*([%d%.]+)"))
+  if not rps or rps == 0 or r.out:find("Non%-2xx") then error("wrk: " .. r.out) end
+  return rps
+end
+
+local function ab_head(url)
+  local r = timed("ab -q -k -i -c 1 -n " .. NREQ .. " -H " .. q("Accept: " .. ACCEPT) .. " " .. q(url))
+  local rps = tonumber(r.out:match("Requests per second:%s*([%d%.]+)"))
+  local bad = tonumber(r.out:match("Non%-2xx responses:%s*(%d+)")) or 0
+  local failed = tonumber(r.out:match("Failed requests:%s*(%d+)")) or 0
+  if not rps or bad > 0 or failed > 0 then error("ab: " .. r.out) end
+  return rps
+end
+
+-- Requests of our client in a piece of the registry's log, and the distinct
+-- remote addresses (connections) they came from.
+local function log_connections(seg)
+  local addrs, nreq, n = {}, 0, 0
+  for a in seg:gmatch('remoteaddr="([^"]+)"[^\n]*useragent=lua%-registry') do
+    nreq = nreq + 1
+    if not addrs[a] then addrs[a] = true; n = n + 1 end
   end
-  local function ab_head(url)
-    local r = timed("ab -q -k -i -c 1 -n " .. NREQ .. " -H " .. q("Accept: " .. accept) .. " " .. q(url))
-    local rps = tonumber(r.out:match("Requests per second:%s*([%d%.]+)"))
-    local bad = tonumber(r.out:match("Non%-2xx responses:%s*(%d+)")) or 0
-    local failed = tonumber(r.out:match("Failed requests:%s*(%d+)")) or 0
-    if not rps or bad > 0 or failed > 0 then error("ab: " .. r.out) end
-    return rps
-  end
-  local conns
-  for rep = 1, REPS do
-    local before = #R:log_text()
-    local r = ours({ "small", R.url, SMALLREPO, "v1", tostring(NREQ) })
-    small_res.head[rep] = tonumber(r.line:match("head_rps=([%d%.]+)"))
-    small_res.tags[rep] = tonumber(r.line:match("tags_rps=([%d%.]+)"))
-    -- connections our process opened: distinct remote addresses in the log
-    local seg = R:log_text():sub(before + 1)
-    local addrs, nreq, n = {}, 0, 0
-    for a in seg:gmatch('remoteaddr="([^"]+)"[^\n]*useragent=lua%-registry') do
-      nreq = nreq + 1
-      if not addrs[a] then addrs[a] = true; n = n + 1 end
-    end
-    conns = conns or { requests = nreq, connections = n }
-    if n > conns.connections then conns = { requests = nreq, connections = n } end
-    small_res.wrk_mget[rep] = wrk_rps(wrk_mget, mf_url)
-    small_res.ab_head[rep] = ab_head(mf_url)
-    small_res.wrk_tags[rep] = wrk_rps(wrk_get, tags_url)
-    stamp("small rep %d/%d done", rep, REPS)
-  end
-  -- ss while a run is in flight: the case process's established connections
-  do
-    local ssf = WORK .. "/ss.out"
-    local cmd = LUA_CMD .. " bench/case.lua small " .. q(R.url) .. " " .. q(SMALLREPO) .. " v1 " ..
-      tostring(NREQ) .. " >/dev/null 2>&1 & pid=$!; sleep 0.5; " ..
-      "ss -Htnp state established '( dport = :" .. R.port .. " )' | grep -c \"pid=$pid,\" > " ..
-      q(ssf) .. "; wait $pid"
-    sh(cmd)
-    local f = io.open(ssf, "r")
-    conns.ss = f and tonumber((f:read("*a") or ""):match("%d+")) or -1
-    if f then f:close() end
-  end
-  g = NREQ .. " small requests in one process (one client)"
-  add_row({ group = g, case = "head_manifest loop", ours = median(small_res.head), unit = "req/s",
-    cmp = median(small_res.wrk_mget),
+  return nreq, n
+end
+
+-- `ss` while a run is in flight: the case process's established connections.
+local function ss_connections(R)
+  local ssf = WORK .. "/ss.out"
+  local cmd = LUA_CMD .. " bench/case.lua small " .. q(R.url) .. " " .. q(SMALLREPO) .. " v1 " ..
+    tostring(NREQ) .. " >/dev/null 2>&1 & pid=$!; sleep 0.5; " ..
+    "ss -Htnp state established '( dport = :" .. R.port .. " )' | grep -c \"pid=$pid,\" > " ..
+    q(ssf) .. "; wait $pid"
+  sh(cmd)
+  local f = io.open(ssf, "r")
+  local n = f and tonumber((f:read("*a") or ""):match("%d+")) or -1
+  if f then f:close() end
+  return n
+end
+
+local function small_rows(res, conns)
+  local g = NREQ .. " small requests in one process (one client)"
+  add_row({ group = g, case = "head_manifest loop", ours = median(res.head), unit = "req/s",
+    cmp = median(res.wrk_mget),
     cmp_name = "wrk -c1 -t1 -d" .. WRK_SECONDS .. "s, GET of the manifest (wrk cannot HEAD)",
     target = 0.8 })
-  add_row({ group = g, case = "head_manifest loop", ours = median(small_res.head), unit = "req/s",
-    cmp = median(small_res.ab_head), cmp_name = "ab -k -i -c1 -n " .. NREQ .. " (HEAD, kept connection)",
+  add_row({ group = g, case = "head_manifest loop", ours = median(res.head), unit = "req/s",
+    cmp = median(res.ab_head), cmp_name = "ab -k -i -c1 -n " .. NREQ .. " (HEAD, kept connection)",
     target = 0.8 })
-  add_row({ group = g, case = "list_tags loop", ours = median(small_res.tags), unit = "req/s",
-    cmp = median(small_res.wrk_tags), cmp_name = "wrk -c1 -t1 -d" .. WRK_SECONDS .. "s (GET)", target = 0.8 })
+  add_row({ group = g, case = "list_tags loop", ours = median(res.tags), unit = "req/s",
+    cmp = median(res.wrk_tags), cmp_name = "wrk -c1 -t1 -d" .. WRK_SECONDS .. "s (GET)", target = 0.8 })
   notes[#notes + 1] = string.format(
     "Connections: the registry's log shows %d requests from our client (%d HEADs + %d tag lists + warm-up) " ..
     "on %d distinct client address(es); `ss -tnp` 0.5 s into a run saw %d established connection(s) " ..
@@ -586,14 +616,44 @@ local function main()
   notes[#notes + 1] = "wrk 4.1 (Debian) cannot measure HEAD: with `wrk.method = \"HEAD\"` its parser waits " ..
     "for the body the Content-Length announces and completes no request (0 req/s). HEADs are compared " ..
     "with wrk GETs of the same manifest and with `ab -k -i` (HEAD on one kept connection)."
+end
 
-  R:stop()
+local function bench_small(R)
+  local res = { head = {}, tags = {}, wrk_mget = {}, wrk_tags = {}, ab_head = {} }
+  local mf_url = R.url .. "/v2/" .. SMALLREPO .. "/manifests/v1"
+  local tags_url = R.url .. "/v2/" .. SMALLREPO .. "/tags/list"
+  -- wrk 4.1 cannot do HEAD: its response parser waits for the body that
+  -- Content-Length announces and never completes a request (0 req/s).  So
+  -- manifest HEADs are compared with wrk GETs of the same manifest (the
+  -- registry reads the manifest for a HEAD too) and with `ab -k -i` (HEAD).
+  local wrk_mget = WORK .. "/mget.lua"
+  write_file(wrk_mget, 'wrk.method = "GET"\nwrk.headers["Accept"] = "' .. ACCEPT .. '"\n')
+  local wrk_get = WORK .. "/get.lua"
+  write_file(wrk_get, 'wrk.method = "GET"\n')
+  local conns
+  for rep = 1, REPS do
+    local before = #R:log_text()
+    local r = ours({ "small", R.url, SMALLREPO, "v1", tostring(NREQ) })
+    res.head[rep] = tonumber(r.line:match("head_rps=([%d%.]+)"))
+    res.tags[rep] = tonumber(r.line:match("tags_rps=([%d%.]+)"))
+    -- connections our process opened: distinct remote addresses in the log
+    local nreq, n = log_connections(R:log_text():sub(before + 1))
+    if not conns or n > conns.connections then conns = { requests = nreq, connections = n } end
+    res.wrk_mget[rep] = wrk_rps(wrk_mget, mf_url)
+    res.ab_head[rep] = ab_head(mf_url)
+    res.wrk_tags[rep] = wrk_rps(wrk_get, tags_url)
+    stamp("small rep %d/%d done", rep, REPS)
+  end
+  conns.ss = ss_connections(R)
+  small_rows(res, conns)
+end
 
-  ---------------------------------------------------------------------------
-  -- report
-  ---------------------------------------------------------------------------
-  local out = {}
-  local function p(fmt, ...) out[#out + 1] = string.format(fmt, ...) end
+---------------------------------------------------------------------------
+-- report: bench/RESULTS.md (the README's Performance table is edited by
+-- hand from it)
+---------------------------------------------------------------------------
+
+local function render_machine(p)
   p("# lua-registry benchmarks")
   p("")
   p("Written by `make bench` (bench/run.lua) on %s. Medians of %d runs per case; every case in its own",
@@ -617,6 +677,9 @@ local function main()
   p("| wrk | %s |", M.wrk)
   p("| Lua | %s; lua-registry %s |", trim(M.lua), M.module)
   p("")
+end
+
+local function render_results(p)
   p("## Results")
   p("")
   p("| case | ours | compared with | theirs | ratio | target | verdict | peak RSS (ours) |")
@@ -634,17 +697,24 @@ local function main()
         (r.cmp_rss and string.format(" (theirs %.1f)", r.cmp_rss) or "")) or "")
   end
   p("")
+end
+
+local function render_rss(p, rss)
   p("## Peak RSS, %d MiB vs %d MiB blob (max over runs, GNU time %%M)", SMALL_MIB, BIG_MIB)
   p("")
   p("| pull | %d MiB | %d MiB | target ≤ 16 MiB, not growing | verdict |", SMALL_MIB, BIG_MIB)
   p("|---|---:|---:|---|---|")
-  for _, r in ipairs(rssrows) do
+  for _, r in ipairs(rss.rows) do
     p("| %s | %.1f MiB | %.1f MiB | | %s |", r.case, r.small, r.big, r.verdict)
   end
   p("")
   p("VmHWM read by the case itself at the end (%d MiB blob): fetch_blobs → file %.1f MiB, " ..
-    "→ /dev/null %.1f MiB, reader loop %.1f MiB.", BIG_MIB, hwm.ours_file, hwm.ours_null, hwm.ours_reader)
+    "→ /dev/null %.1f MiB, reader loop %.1f MiB.", BIG_MIB, rss.hwm.ours_file, rss.hwm.ours_null,
+    rss.hwm.ours_reader)
   p("")
+end
+
+local function render_notes(p)
   p("## Notes")
   p("")
   for _, n in ipairs(notes) do p("- %s", n) end
@@ -653,9 +723,37 @@ local function main()
   p("- Image cases: each skopeo push+pull pair and each of ours runs against a fresh registry on a " ..
     "never-reused port (skopeo's blob-info cache would otherwise skip blobs); the pairs alternate order.")
   p("- Total bench time: %.0f s.", util.now() - T0)
+end
+
+-- Renders the rows, the RSS comparison and the notes to OUT and stdout.
+local function write_report(rss)
+  local out = {}
+  local function p(fmt, ...) out[#out + 1] = string.format(fmt, ...) end
+  render_machine(p)
+  render_results(p)
+  render_rss(p, rss)
+  render_notes(p)
   local text = table.concat(out, "\n") .. "\n"
   write_file(OUT, text)
   io.stdout:write(text)
+end
+
+---------------------------------------------------------------------------
+-- main
+---------------------------------------------------------------------------
+
+local function main()
+  stamp("work dir %s; %d reps; %d MiB blob", WORK, REPS, BIG_MIB)
+  local ctx = make_content()
+  local R = blob_registry(ctx)
+  local pulls = run_pulls(ctx, R)
+  pull_rows(pulls)
+  local rss = rss_comparison(pulls)
+  bench_push(ctx, R)
+  bench_images(ctx)
+  bench_small(R)
+  R:stop()
+  write_report(rss)
 end
 
 local ok, err = xpcall(main, debug.traceback)
