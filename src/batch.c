@@ -52,7 +52,7 @@ int rg_batch_check(rg_batch *b, int i, rg_err *e)
         return -1;
     if (rg_check_digest(it->digest, NULL, &cx, e))
         return -1;
-    if (b->kind == RG_B_FETCH && it->path) {
+    if (b->kind == RG_B_FETCH && it->fd < 0 && it->path) {
         size_t pl = strlen(it->path);
         if (!(it->tmp = malloc(pl + 6)))
             return rg_err_set(e, &cx, "transport", 0, "out of memory");
@@ -141,7 +141,7 @@ static int open_sink(rg_bitem *it, const rg_ctx *cx)
                               it->tmp, strerror(errno));
         return 0;
     }
-    if (!it->retried) {
+    if (!it->started) {
         off_t at = lseek(it->fd, 0, SEEK_CUR);
         it->fd_start = at < 0 ? 0 : (int64_t)at;
     } else if (ftruncate(it->fd, (off_t)it->fd_start) != 0 ||
@@ -161,6 +161,8 @@ static int start_fetch(rg_batch *b, rg_bitem *it, rg_alg alg, const rg_ctx *cx)
     free(url);
     if (rc != 0 || open_sink(it, cx) != 0)
         return -1;
+    it->started = 1;
+    it->pos_base = 0;
     x->sink = RG_SINK_FD;
     x->fd = it->fd;
     if ((it->q = rg_hashq_start(alg)) != NULL)
@@ -212,13 +214,15 @@ static int start_copy(rg_batch *b, rg_bitem *it, const rg_ctx *cx)
     g->sink = RG_SINK_STREAM;
     g->out_hash = &it->h;
     g->follow = 1;
+    g->hold_peer = 1;                   /* a cut source is resumed, not fatal */
+    it->pos_base = 0;
     p->src.kind = RG_SRC_XFER;          /* fed from the download's buffer */
     p->src.peer = g;
     p->src.length = it->size;
     rg_xfer_header(p, "Content-Type: application/octet-stream");
     rg_xfer_header(p, "Expect:");
     /* each side's token comes from its own client's settings */
-    return rg_req_auth(&it->put, it->retried, &it->err);
+    return rg_req_auth(&it->put, it->auth_retried, &it->err);
 }
 
 /* Set up and start an item.  0, or -1 (the item failed with err set). */
@@ -242,7 +246,7 @@ static int item_start(rg_batch *b, rg_bitem *it)
        : b->kind == RG_B_UPLOAD ? start_upload(b, it, &cx)
        : start_copy(b, it, &cx);
     if (rc == 0)
-        rc = rg_req_auth(&it->r, it->retried, &it->err);
+        rc = rg_req_auth(&it->r, it->auth_retried, &it->err);
     if (rc == 0 && (rg_xfer_start(&it->r.x) != 0 ||
                     (b->kind == RG_B_COPY && rg_xfer_start(&it->put.x) != 0)))
         rc = rg_err_set(&it->err, &cx, "transport", 0, "%s",
@@ -265,14 +269,33 @@ static int should_restart(rg_bitem *it, rg_xfer *x)
     rg_client *c = x == &it->put.x ? it->put.c : it->r.c;
     rg_headers h;
     int nch = 0, best;
-    if (it->retried || x->result != CURLE_OK || x->status != 401)
+    if (it->auth_retried || x->result != CURLE_OK || x->status != 401)
         return 0;
     h = rg_xfer_headers(x);
     best = rg_challenge_pick(h.get, h.count, h.ud, ch, &nch);
     if (best >= 0 && c->auth.scheme == RG_SCHEME_OTHER)
         rg_auth_learn(&c->auth, &ch[best]);
     rg_challenge_free(ch, nch);
+    it->auth_retried = 1;
     return 1;
+}
+
+/* Wait (backoff, or the answer's Retry-After), then do `next`. */
+static int schedule(rg_bitem *it, rg_xfer *x, rg_item_next next)
+{
+    rg_client *c = it->r.c;
+    it->wake = rg_now() + rg_retry_wait(c, x, it->attempts);
+    it->attempts++;
+    it->next = next;
+    it->state = RG_I_WAITING;
+    rg_xfer_detach(x);
+    return 0;
+}
+
+/* Another attempt is allowed after a failure. */
+static int may_retry(const rg_bitem *it)
+{
+    return it->attempts < it->r.c->retries;
 }
 
 static void finish_hash(rg_bitem *it, char *actual, int *bad)
@@ -287,38 +310,87 @@ static void finish_hash(rg_bitem *it, char *actual, int *bad)
     *bad = rc != 0 || strcmp(actual, it->digest) != 0;
 }
 
-/* A fetch or an upload is done and went through: verify and settle. */
-static int settle_ok(rg_batch *b, rg_bitem *it, const rg_ctx *cx)
+/* A download went through: write out, verify, rename.  1 when the blob
+ * did not verify and may be fetched again, 0 settled (ok, or err set). */
+static int settle_fetch_ok(rg_bitem *it, const rg_ctx *cx)
 {
     rg_xfer *x = &it->r.x;
     char actual[RG_DIGEST_MAX + 1] = "";
     int bad;
-    it->got = b->kind == RG_B_FETCH ? x->received : x->sent;
-    if (b->kind == RG_B_FETCH && rg_xfer_flush(x) != 0)
-        return rg_err_set(&it->err, cx, "source", 0, "%s", rg_xfer_strerror(x));
+    if (rg_xfer_flush(x) != 0) {
+        rg_err_set(&it->err, cx, "source", 0, "%s", rg_xfer_strerror(x));
+        return 0;
+    }
+    it->got = it->pos_base + x->kept;
     finish_hash(it, actual, &bad);
+    if (bad && may_retry(it))
+        return 1;
     if (bad)
-        return rg_err_mismatch(&it->err, cx, x->status, b->kind == RG_B_FETCH
-                               ? "the blob's bytes do not match its digest"
-                               : "the file's bytes do not match the digest",
-                               it->digest, actual);
-    if (it->size >= 0 && it->got != it->size)
-        return rg_err_set(&it->err, cx, "invalid_response", x->status,
-                          "the blob has %lld bytes, the descriptor says %lld",
-                          (long long)it->got, (long long)it->size);
-    if (b->kind == RG_B_FETCH && it->tmp) {
+        rg_err_mismatch(&it->err, cx, x->status, "the blob's bytes do not match its digest",
+                        it->digest, actual);
+    else if (it->size >= 0 && it->got != it->size)
+        rg_err_set(&it->err, cx, "invalid_response", x->status,
+                   "the blob has %lld bytes, the descriptor says %lld",
+                   (long long)it->got, (long long)it->size);
+    else if (it->tmp) {
         close(it->fd);
         it->fd = -1;
         it->own_fd = 0;
         if (rename(it->tmp, it->path) != 0)
-            return rg_err_set(&it->err, cx, "source", 0, "cannot rename %s: %s", it->tmp,
-                              strerror(errno));
-    }
-    if (b->kind == RG_B_UPLOAD) {
-        it->upload->state = RG_UP_FINISHED;
-        it->upload->offset = it->got;
+            rg_err_set(&it->err, cx, "source", 0, "cannot rename %s: %s", it->tmp,
+                       strerror(errno));
     }
     return 0;
+}
+
+/* An upload went through: the bytes sent hashed to the digest. */
+static int settle_upload_ok(rg_bitem *it, const rg_ctx *cx)
+{
+    rg_xfer *x = &it->r.x;
+    char actual[RG_DIGEST_MAX + 1] = "";
+    int bad;
+    it->got = x->sent;
+    finish_hash(it, actual, &bad);
+    if (bad)
+        return rg_err_mismatch(&it->err, cx, x->status,
+                               "the file's bytes do not match the digest", it->digest, actual);
+    if (it->size >= 0 && it->got != it->size)
+        return rg_err_set(&it->err, cx, "invalid_response", x->status,
+                          "the blob has %lld bytes, the descriptor says %lld",
+                          (long long)it->got, (long long)it->size);
+    it->upload->state = RG_UP_FINISHED;
+    it->upload->offset = it->got;
+    return 0;
+}
+
+/* A failed upload that is worth finishing from what the registry holds:
+ * a transient failure, or a session the registry forgot (404). */
+static int upload_recoverable(const rg_bitem *it)
+{
+    const rg_xfer *x = &it->r.x;
+    if (!may_retry(it) || x->src_failed)
+        return 0;
+    return x->result != CURLE_OK ? rg_transient_result(x->result)
+                                 : rg_transient_status(x->status) || x->status == 404;
+}
+
+/* Finish a failed upload (upload.h); its first error stays if that fails. */
+static void recover_upload(rg_bitem *it)
+{
+    rg_err e;
+    rg_err_init(&e);
+    it->attempts++;
+    if (rg_upload_recover(it->upload, it->fp, 0, it->size, it->digest, &e) == 0) {
+        it->got = it->size;
+        rg_err_free(&it->err);
+    }
+    rg_err_free(&e);
+}
+
+static void settle(rg_bitem *it)
+{
+    it->state = it->err.type ? RG_I_FAILED : RG_I_OK;
+    item_release(it);
 }
 
 /* A fetch or upload item whose transfer is done.  1 = start it again. */
@@ -326,18 +398,41 @@ static int settle_single(rg_batch *b, rg_bitem *it)
 {
     rg_xfer *x = &it->r.x;
     rg_ctx cx;
+    int fetch = b->kind == RG_B_FETCH;
     int ok = x->result == CURLE_OK &&
-             (b->kind == RG_B_FETCH ? x->status == 200 : (x->status == 201 || x->status == 204));
-    item_ctx(it, &cx, b->kind == RG_B_FETCH ? "GET" : "PUT");
+             (fetch ? (x->status == 200 || x->status == 206)
+                    : (x->status == 201 || x->status == 204));
+    item_ctx(it, &cx, fetch ? "GET" : "PUT");
     if (!ok && should_restart(it, x))
         return 1;
-    if (ok)
-        ok = settle_ok(b, it, &cx) == 0;
-    else
-        rg_req_fail(&it->r, b->kind == RG_B_FETCH ? RG_F_BLOB : RG_F_UPLOAD, &cx, &it->err);
-    it->state = ok ? RG_I_OK : RG_I_FAILED;
-    item_release(it);
+    if (fetch && !ok && rg_download_resumable(&it->r, it->attempts))
+        return schedule(it, x, RG_N_RESUME);
+    if (fetch && ok && settle_fetch_ok(it, &cx))
+        return schedule(it, x, RG_N_RESTART);
+    if (!fetch && ok)
+        settle_upload_ok(it, &cx);
+    if (!ok)
+        rg_req_fail(&it->r, fetch ? RG_F_BLOB : RG_F_UPLOAD, &cx, &it->err);
+    if (!fetch && !ok && upload_recoverable(it))
+        recover_upload(it);
+    settle(it);
     return 0;
+}
+
+/* A failed copy worth starting again (new session, new source): the
+ * source's bytes did not verify, or the destination failed transiently. */
+static int copy_retryable(const rg_bitem *it)
+{
+    const rg_xfer *g = &it->r.x, *p = &it->put.x;
+    int source_ok = g->done && g->result == CURLE_OK && (g->status == 200 || g->status == 206);
+    if (!may_retry(it))
+        return 0;
+    if (g->verdict == -1)
+        return source_ok;              /* a flipped byte: fetch it again */
+    if (p->src_failed)
+        return 0;
+    return p->result != CURLE_OK ? rg_transient_result(p->result)
+                                 : rg_transient_status(p->status);
 }
 
 /* A copy whose upload is done (or refused).  1 = start it again. */
@@ -350,11 +445,13 @@ static int settle_copy(rg_bitem *it)
     rg_xfer_detach(g);                 /* the upload ended first: stop the download */
     if (!ok && (should_restart(it, p) || (g->done && should_restart(it, g))))
         return 1;
+    if (!ok && copy_retryable(it))
+        return schedule(it, p, RG_N_RESTART);
     if (ok) {
         it->got = p->sent;
         it->upload->state = RG_UP_FINISHED;
         it->upload->offset = p->sent;
-    } else if (g->done && (g->result != CURLE_OK || g->status != 200)) {
+    } else if (g->done && (g->result != CURLE_OK || g->status >= 300)) {
         rg_xfer_fail(g, RG_F_BLOB, &cx, &it->err);
     } else if (g->verdict == -1) {
         rg_err_set(&it->err, &cx, "digest_mismatch", g->status,
@@ -363,22 +460,82 @@ static int settle_copy(rg_bitem *it)
     } else {
         rg_xfer_fail(p, RG_F_UPLOAD, &cx, &it->err);
     }
-    it->state = ok ? RG_I_OK : RG_I_FAILED;
-    item_release(it);
+    settle(it);
     return 0;
 }
 
-/* The download of a copy is over: verify before the upload may finish. */
-static void copy_verdict(rg_bitem *it)
+/* The download of a copy is over or broke: verify, or resume it into the
+ * same upload, or give up (the upload then fails). */
+static void copy_source(rg_bitem *it)
 {
     rg_xfer *g = &it->r.x;
     char actual[RG_DIGEST_MAX + 1];
-    if (!g->done || g->verdict != 0)
+    if (!g->done || g->verdict != 0 || it->wake > 0)
         return;
-    g->verdict = (g->result == CURLE_OK && g->status == 200 &&
-                  rg_hasher_final(&it->h, actual) == 0 &&
-                  strcmp(actual, it->digest) == 0) ? 1 : -1;
+    if (g->result == CURLE_OK && (g->status == 200 || g->status == 206)) {
+        g->verdict = rg_hasher_final(&it->h, actual) == 0 &&
+                     strcmp(actual, it->digest) == 0 ? 1 : -1;
+    } else if (rg_download_resumable(&it->r, it->attempts)) {
+        it->wake = rg_now() + rg_retry_wait(it->r.c, g, it->attempts);
+        it->attempts++;
+    } else {
+        g->verdict = -1;
+    }
     rg_xfer_detach(g);
+}
+
+/* Resume a download (fetch, or a copy's source) from the bytes kept. */
+static int resume_download(rg_bitem *it)
+{
+    rg_xfer *x = &it->r.x;
+    int64_t pos = it->pos_base + x->kept;
+    if (rg_xfer_restart_at(x, pos) != 0)
+        return -1;
+    it->pos_base = pos;
+    it->check_range = pos > 0;
+    if (rg_req_auth(&it->r, 0, &it->err) != 0 || rg_xfer_start(x) != 0)
+        return -1;
+    return 0;
+}
+
+/* A waiting item's time has come.  0 running again, -1 failed. */
+static int wake_item(rg_batch *b, rg_bitem *it)
+{
+    rg_ctx cx;
+    item_ctx(it, &cx, "GET");
+    it->wake = 0;
+    if (it->next == RG_N_RESUME) {
+        it->next = RG_N_NONE;
+        if (resume_download(it) != 0) {
+            if (!it->err.type)
+                rg_xfer_fail(&it->r.x, RG_F_BLOB, &cx, &it->err);
+            return item_failed(it);
+        }
+        it->state = RG_I_RUNNING;
+        return 0;
+    }
+    it->next = RG_N_NONE;
+    item_release(it);
+    if (b->kind == RG_B_COPY && rg_upload_renew(it->upload, &it->err) != 0)
+        return item_failed(it);
+    return item_start(b, it);
+}
+
+/* A resumed answer must continue where asked; one that does not fails
+ * the download (a range error: never spliced). */
+static void check_resumed_range(rg_bitem *it)
+{
+    rg_xfer *x = &it->r.x;
+    if (!it->check_range || !x->headers_done)
+        return;
+    it->check_range = 0;
+    if (x->status >= 300 || rg_download_answer_ok(x, it->pos_base))
+        return;
+    rg_xfer_detach(x);
+    x->done = 1;
+    x->result = CURLE_RANGE_ERROR;
+    snprintf(x->errbuf, sizeof x->errbuf,
+             "on resume the registry answered another range than the one asked for");
 }
 
 /* ------------------------------------------------------------------ */
@@ -417,7 +574,7 @@ static void wait_multis(CURLM *a, CURLM *b, int timeout_ms)
 
 static int64_t moved(const rg_batch *b, const rg_bitem *it)
 {
-    return b->kind == RG_B_FETCH ? it->r.x.received
+    return b->kind == RG_B_FETCH ? it->pos_base + it->r.x.kept
          : b->kind == RG_B_UPLOAD ? it->r.x.sent : it->put.x.sent;
 }
 
@@ -426,22 +583,28 @@ static int report(rg_batch *b, rg_bitem *it, const char *phase)
     return b->progress ? b->progress(b->ud, it, moved(b, it), it->size, phase) : 0;
 }
 
-/* Look at a running item: 0 still running, 1 settled, -1 stopped by the
- * progress callback.  *again: it asks to be started again. */
+/* Look at a running item: 0 still running, 1 finished or waiting, -1
+ * stopped by the progress callback.  *again: start it again now. */
 static int poll_item(rg_batch *b, rg_bitem *it, int *again)
 {
     rg_xfer *last = b->kind == RG_B_COPY ? &it->put.x : &it->r.x;
     *again = 0;
+    check_resumed_range(it);
     if (b->kind == RG_B_COPY) {
-        copy_verdict(it);
+        if (it->wake > 0 && rg_now() >= it->wake) {
+            it->wake = 0;                  /* the source goes on */
+            if (resume_download(it) != 0)
+                it->r.x.verdict = -1;
+        }
+        copy_source(it);
         rg_xfer_pump_peer(&it->r.x, &it->put.x);
     }
     if (!last->done)
         return 0;
     rg_xfer_detach(last);
-    if (report(b, it, "done") != 0)
-        return -1;
     *again = b->kind == RG_B_COPY ? settle_copy(it) : settle_single(b, it);
+    if ((it->state == RG_I_OK || it->state == RG_I_FAILED) && report(b, it, "done") != 0)
+        return -1;
     return 1;
 }
 
@@ -449,10 +612,21 @@ static void stop_all(rg_batch *b, int upto)
 {
     int i;
     for (i = 0; i < upto; i++)
-        if (b->items[i].state == RG_I_RUNNING) {
+        if (b->items[i].state == RG_I_RUNNING || b->items[i].state == RG_I_WAITING) {
             rg_err_set(&b->items[i].err, NULL, "transport", 0, "the batch was stopped");
             item_failed(&b->items[i]);
         }
+}
+
+/* Milliseconds until the next waiting item or copy source wakes (<= max). */
+static int next_wake_ms(const rg_batch *b, int upto, int max)
+{
+    double now = rg_now(), soonest = now + max / 1000.0;
+    int i;
+    for (i = 0; i < upto; i++)
+        if (b->items[i].wake > 0 && b->items[i].wake < soonest)
+            soonest = b->items[i].wake;
+    return soonest <= now ? 0 : (int)((soonest - now) * 1000) + 1;
 }
 
 int rg_batch_run(rg_batch *b)
@@ -461,7 +635,7 @@ int rg_batch_run(rg_batch *b)
                       : b->kind == RG_B_UPLOAD ? "upload" : "copy";
     CURLM *m1 = b->src->http.multi;
     CURLM *m2 = b->kind == RG_B_COPY && b->dst->http.multi != m1 ? b->dst->http.multi : NULL;
-    int active = 0, next = 0, i, again;
+    int active = 0, next = 0, i, again, rc;
     double last_prog = 0;
 
     for (;;) {
@@ -475,22 +649,25 @@ int rg_batch_run(rg_batch *b)
             rg_multi_step(m2, 0);
         for (i = 0; i < next; i++) {
             rg_bitem *it = &b->items[i];
-            int rc;
+            if (it->state == RG_I_WAITING && rg_now() >= it->wake) {
+                if (wake_item(b, it) != 0)
+                    active--;
+                continue;
+            }
             if (it->state != RG_I_RUNNING)
                 continue;
             if ((rc = poll_item(b, it, &again)) < 0) {
                 stop_all(b, next);
                 return -1;
             }
-            if (rc == 0)
+            if (rc == 0 || it->state == RG_I_WAITING)
                 continue;
-            active--;
             if (again) {
-                it->retried = 1;
                 item_release(it);
                 if (item_start(b, it) == 0)
-                    active++;
+                    continue;
             }
+            active--;
         }
         if (b->progress && rg_now() - last_prog >= 0.2) {
             last_prog = rg_now();
@@ -501,6 +678,6 @@ int rg_batch_run(rg_batch *b)
                 }
         }
         if (active > 0)
-            wait_multis(m1, m2, 100);
+            wait_multis(m1, m2, next_wake_ms(b, next, 100));
     }
 }

@@ -7,7 +7,16 @@
  *
  * Owns: the items and their transfers, the .part files of downloads
  * (renamed into place only when verified, removed otherwise), the one
- * driver loop shared by the three kinds.  No Lua: progress is reported
+ * driver loop shared by the three kinds, and what a failure leads to (the
+ * policy of the single-blob calls): a broken download resumes with Range
+ * from the bytes already written or buffered and hashed (request.h's
+ * download policy, as the blob reader); a blob that does not verify is
+ * fetched again from nothing; a failed upload is checked (blob HEAD,
+ * upload status) and finished from the registry's offset or in a new
+ * session (upload.h); a copy resumes its source into the same destination
+ * upload, and starts again (new session) when the destination failed.
+ * Waits between attempts (backoff, Retry-After) are scheduled, not slept:
+ * the other items keep moving.  No Lua: progress is reported
  * through a C callback, called from the loop (never from a libcurl
  * callback); it may stop the batch.
  */
@@ -27,8 +36,15 @@ typedef enum rg_batch_kind {
 } rg_batch_kind;
 
 typedef enum rg_item_state {
-    RG_I_PENDING = 0, RG_I_RUNNING, RG_I_OK, RG_I_FAILED
+    RG_I_PENDING = 0, RG_I_RUNNING, RG_I_WAITING, RG_I_OK, RG_I_FAILED
 } rg_item_state;
+
+/* What a waiting item does when its time comes. */
+typedef enum rg_item_next {
+    RG_N_NONE = 0,
+    RG_N_RESUME,             /* the download goes on from the bytes kept */
+    RG_N_RESTART             /* the item starts again from nothing */
+} rg_item_next;
 
 typedef struct rg_bitem {
     /* what to move (filled by the caller, then rg_batch_check) */
@@ -43,7 +59,13 @@ typedef struct rg_bitem {
     int64_t got;             /* bytes moved */
     rg_err err;              /* when failed */
     /* private */
-    int retried;
+    int auth_retried;        /* a 401 was answered with a new token */
+    int attempts;            /* resumes and restarts after failures */
+    rg_item_next next;       /* RG_I_WAITING: what comes at `wake` */
+    double wake;
+    int64_t pos_base;        /* blob offset of the download's current answer */
+    int check_range;         /* a resumed answer's range is still to check */
+    int started;             /* fetch into the caller's file: fd_start is set */
     int own_fd;
     int64_t fd_start;        /* the caller's file: where writing began */
     FILE *fp;                /* upload: the source file */

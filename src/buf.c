@@ -53,6 +53,11 @@ void rg_buf_consume(rg_buf *b, size_t n)
     b->off += n;
 }
 
+void rg_buf_drop_tail(rg_buf *b, size_t n)
+{
+    b->len -= n < rg_buf_size(b) ? n : rg_buf_size(b);
+}
+
 void rg_buf_reset(rg_buf *b)
 {
     b->off = b->len = 0;

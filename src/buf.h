@@ -32,6 +32,8 @@ static inline size_t rg_buf_size(const rg_buf *b) { return b->len - b->off; }
 static inline const char *rg_buf_ptr(const rg_buf *b) { return b->data ? b->data + b->off : ""; }
 /* Drop n unread bytes from the front. */
 void rg_buf_consume(rg_buf *b, size_t n);
+/* Drop the last n unread bytes (at most all of them). */
+void rg_buf_drop_tail(rg_buf *b, size_t n);
 /* Forget the contents, keep the storage. */
 void rg_buf_reset(rg_buf *b);
 /* Free the storage; the buffer is reusable (empty) afterwards. */

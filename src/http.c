@@ -7,6 +7,7 @@
  * pull source) happens in rg_xfer_run, between libcurl calls.
  */
 #include "http.h"
+#include "range.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -105,24 +106,12 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
          * rest, never fail because of its size. */
         size_t have = rg_buf_size(&x->body);
         size_t room = have < RG_ERRBODY_MAX ? RG_ERRBODY_MAX - have : 0;
-        if (room)
-            (void)rg_buf_add(&x->body, p, len < room ? len : room);
+        if (room && rg_buf_add(&x->body, p, len < room ? len : room) == 0)
+            x->err_tail += len < room ? len : room;
         x->received += (int64_t)len;
         return len;
     }
 
-    if (x->sink == RG_SINK_FD) {
-        /* gather libcurl's pieces: one write(2) and one hash push per
-         * RG_STAGE_MAX bytes instead of one per 16 KiB */
-        if (x->stage.max == 0)
-            rg_buf_init(&x->stage, RG_STAGE_MAX);
-        if (rg_buf_size(&x->stage) + len > RG_STAGE_MAX && rg_xfer_flush(x) != 0)
-            return 0;
-        if (rg_buf_add(&x->stage, p, len) != 0 && fd_out(x, p, len) != 0)
-            return 0;      /* larger than the stage: it went out directly */
-        x->received += (int64_t)len;
-        return len;
-    }
     if (x->sink == RG_SINK_DISCARD) {
         if (x->out_hash && rg_hasher_update(x->out_hash, p, len) != 0)
             return 0;
@@ -140,6 +129,23 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
     keep = len;
     if (x->skip > 0)
         keep = (int64_t)len <= x->skip ? 0 : len - (size_t)x->skip;
+
+    if (x->sink == RG_SINK_FD) {
+        /* Only a resumed download skips, and what it skips was written
+         * and hashed before.  Gather libcurl's pieces: one write(2) and
+         * one hash push per RG_STAGE_MAX bytes instead of one per 16 KiB. */
+        const char *q = p + (len - keep);
+        if (x->stage.max == 0)
+            rg_buf_init(&x->stage, RG_STAGE_MAX);
+        if (keep > 0 && rg_buf_size(&x->stage) + keep > RG_STAGE_MAX && rg_xfer_flush(x) != 0)
+            return 0;
+        if (keep > 0 && rg_buf_add(&x->stage, q, keep) != 0 && fd_out(x, q, keep) != 0)
+            return 0;      /* larger than the stage: it went out directly */
+        x->skip -= (int64_t)(len - keep);
+        x->received += (int64_t)len;
+        x->kept += (int64_t)keep;
+        return len;
+    }
 
     if (x->sink == RG_SINK_STREAM && keep > 0 &&
         rg_buf_size(&x->body) + keep > x->body.max) {
@@ -201,6 +207,11 @@ static size_t on_read(char *buf, size_t size, size_t n, void *ud)
          * goes only once the download verified its digest */
         rg_xfer *g = x->src.peer;
         size_t have = g->status < 300 ? rg_buf_size(&g->body) : 0;
+        if (g->hold_peer && g->verdict == 0 &&
+            ((g->done && g->result != CURLE_OK) || (g->headers_done && g->status >= 300))) {
+            x->read_paused = 1;         /* the driver resumes the source or gives up */
+            return CURL_READFUNC_PAUSE;
+        }
         if (g->verdict < 0 || (g->done && g->result != CURLE_OK) ||
             (g->headers_done && g->status >= 300)) {
             snprintf(x->src_err, sizeof x->src_err,
@@ -677,6 +688,26 @@ int rg_xfer_flush(rg_xfer *x)
     return 0;
 }
 
+/* Forget the response: status, headers, staged bytes, counts, outcome.
+ * The pull buffer (body) is the caller's to keep or reset. */
+static void reset_response(rg_xfer *x)
+{
+    x->status = 0;
+    x->headers_done = 0;
+    x->saw_location = 0;
+    x->err_tail = 0;
+    rg_buf_reset(&x->stage);
+    x->overflow = 0;
+    x->write_paused = 0;
+    x->skip = 0;
+    x->skip_armed = 0;
+    x->received = 0;
+    x->kept = 0;
+    x->done = 0;
+    x->result = CURLE_OK;
+    x->errbuf[0] = '\0';
+}
+
 int rg_xfer_rewind(rg_xfer *x)
 {
     if (x->in_multi) {
@@ -708,20 +739,28 @@ int rg_xfer_rewind(rg_xfer *x)
     x->sent = 0;
     x->src_failed = 0;
     x->src_err[0] = '\0';
-    x->status = 0;
-    x->headers_done = 0;
-    x->saw_location = 0;
     rg_buf_reset(&x->body);
-    rg_buf_reset(&x->stage);
-    x->overflow = 0;
-    x->write_paused = 0;
-    x->skip = 0;
-    x->skip_armed = 0;
-    x->received = 0;
-    x->kept = 0;
-    x->done = 0;
-    x->result = CURLE_OK;
-    x->errbuf[0] = '\0';
+    reset_response(x);
+    return 0;
+}
+
+int rg_xfer_restart_at(rg_xfer *x, int64_t pos)
+{
+    char line[64];
+    if (x->sink == RG_SINK_FD && rg_xfer_flush(x) != 0)
+        return -1;
+    rg_buf_drop_tail(&x->body, x->err_tail);    /* an error answer's body */
+    if (x->in_multi) {
+        curl_multi_remove_handle(x->opts->multi, x->easy);
+        x->in_multi = 0;
+    }
+    reset_response(x);
+    rg_xfer_clear_headers(x);
+    if (pos > 0 && (rg_range_request(line, sizeof line, pos) < 0 ||
+                    rg_xfer_header(x, line) != 0))
+        return -1;
+    x->range_offset = pos;
+    x->skip_unhashed = 1;
     return 0;
 }
 

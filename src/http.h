@@ -130,6 +130,7 @@ typedef struct rg_xfer {
     int follow;              /* redirects followed by libcurl */
     rg_sink_kind sink;
     rg_buf body;             /* BUF/STREAM sink, or error body */
+    size_t err_tail;         /* bytes of an error body appended to body */
     int overflow;            /* body passed its cap */
     int write_paused;
     rg_hasher *out_hash;     /* optional: hashes kept body bytes */
@@ -149,6 +150,10 @@ typedef struct rg_xfer {
     int done;
     CURLcode result;
     char errbuf[CURL_ERROR_SIZE];
+    int hold_peer;           /* a download used as a peer source: when it
+                                fails, its reader pauses instead of failing,
+                                and the driver decides (resume, or verdict
+                                -1) */
     int verdict;             /* set by the driver of a download used as a
                                 peer source: 1 verified, -1 not */
 } rg_xfer;
@@ -204,6 +209,18 @@ const char *rg_xfer_strerror(rg_xfer *x);
  * Idempotent.
  */
 void rg_xfer_cleanup(rg_xfer *x, CURL **keep);
+
+/*
+ * Start a broken download again from blob offset pos (the first byte not
+ * yet written or buffered): staged bytes are written out first (RG_SINK_FD),
+ * the pull buffer is kept (RG_SINK_STREAM: its reader may still be
+ * draining it), the hash state is kept, and the request asks for
+ * "Range: bytes=pos-".  A 206 then continues at pos; a 200 (a server that
+ * ignores Range) has its first pos bytes dropped unhashed.  The caller
+ * starts it again (rg_xfer_start, or a run).  0, or -1 when the staged
+ * bytes could not be written.
+ */
+int rg_xfer_restart_at(rg_xfer *x, int64_t pos);
 
 /* Content-Length of the final response, or -1 when it had none. */
 int64_t rg_xfer_content_length(rg_xfer *x);

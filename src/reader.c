@@ -160,46 +160,28 @@ static int verdict(rg_reader *rd, rg_err *e)
     return failed(rd, RG_V_MISMATCH, e);
 }
 
-/* The broken transfer can be picked up again from where it stopped. */
-static int resumable(const rg_reader *rd)
-{
-    const rg_xfer *x = &rd->r.x;
-    return x->done && x->result != CURLE_OK && rg_transient_result(x->result) &&
-           !x->overflow && !x->sink_errno && rd->resumes < rd->r.c->retries;
-}
-
 /* Reconnect with Range: bytes=<next>- and carry on hashing.  0, or -1. */
 static int resume(rg_reader *rd, rg_err *e)
 {
     rg_xfer *x = &rd->r.x;
-    int64_t pos = rd->pos_base + x->kept, s0, e0, t0;
-    const char *cr;
+    int64_t pos = rd->pos_base + x->kept;
     rg_ctx cx;
     reader_ctx(rd, &cx);
     rd->resumes++;
     rg_sleep(rg_retry_wait(rd->r.c, x, rd->resumes - 1));
-    if (rg_xfer_rewind(x) != 0)
+    if (rg_xfer_restart_at(x, pos) != 0)
         return rg_err_set(e, &cx, "transport", 0, "the transfer cannot be resumed");
-    rg_xfer_clear_headers(x);
-    if (pos > 0) {
-        char line[64];
-        rg_range_request(line, sizeof line, pos);
-        rg_xfer_header(x, line);
-    }
-    x->range_offset = pos;
-    x->skip_unhashed = 1;
     rd->pos_base = pos;
     rd->r.retried = 0;
     if (rg_req_run(&rd->r, RG_UNTIL_HEADERS, e) != 0)
         return -1;
-    if (x->headers_done && x->status == 206) {
-        cr = rg_xfer_get_header(x, "Content-Range", -1);
-        if (!cr || rg_content_range_parse(cr, strlen(cr), &s0, &e0, &t0) != 0 || s0 != pos)
+    if (x->headers_done && (x->status == 200 || x->status == 206)) {
+        if (!rg_download_answer_ok(x, pos))
             return rg_err_set(e, &cx, "invalid_range", 206,
                               "on resume the registry answered another range than the one asked for");
         return 0;
     }
-    if ((x->headers_done && x->status == 200) || (x->done && x->result != CURLE_OK))
+    if (x->done && x->result != CURLE_OK)
         return 0;                 /* a failure again: the caller sees it */
     return rg_req_fail(&rd->r, RG_F_BLOB, &cx, e);
 }
@@ -224,7 +206,7 @@ int rg_reader_fill(rg_reader *rd, size_t *avail, rg_err *e)
             *avail = size - x->hold;
             return 0;
         }
-        if (x->result == CURLE_OK || !resumable(rd)) {
+        if (x->result == CURLE_OK || !rg_download_resumable(&rd->r, rd->resumes)) {
             if (x->result == CURLE_OK && rd->verdict == RG_V_VERIFIED) {
                 *avail = size;
                 return 0;

@@ -8,6 +8,7 @@
 #include "digest.h"
 #include "header.h"
 #include "location.h"
+#include "range.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -185,6 +186,28 @@ void rg_sleep(double s)
     ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
         ;
+}
+
+int rg_download_resumable(const rg_req *r, int attempts)
+{
+    const rg_xfer *x = &r->x;
+    if (!x->done || attempts >= r->c->retries || x->overflow || x->sink_errno)
+        return 0;
+    if (x->result != CURLE_OK)
+        return rg_transient_result(x->result);
+    return rg_transient_status(x->status);
+}
+
+int rg_download_answer_ok(rg_xfer *x, int64_t pos)
+{
+    const char *cr;
+    int64_t s, e, t;
+    if (x->status == 200)
+        return 1;
+    if (x->status != 206)
+        return 0;
+    cr = rg_xfer_get_header(x, "Content-Range", -1);
+    return cr && rg_content_range_parse(cr, strlen(cr), &s, &e, &t) == 0 && s == pos;
 }
 
 /* Should this outcome be tried again?  Waits first; 1 = go again. */

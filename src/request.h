@@ -97,6 +97,18 @@ int rg_transient_status(long status);
 double rg_retry_wait(rg_client *c, rg_xfer *x, int n);
 void rg_sleep(double seconds);
 
+/*
+ * Downloads that broke (the blob reader, batch fetches, copy sources):
+ * the policy is one.  A download can be picked up again when it failed
+ * with a transient transport error or status and `attempts` (resumes so
+ * far) is below the client's retries.  It restarts at the first byte not
+ * yet kept (rg_xfer_restart_at), and the answer must continue there: a
+ * 206 whose Content-Range starts at pos, or a 200 (whose prefix is then
+ * dropped).
+ */
+int rg_download_resumable(const rg_req *r, int attempts);
+int rg_download_answer_ok(rg_xfer *x, int64_t pos);
+
 #pragma GCC visibility pop
 
 #endif

@@ -463,3 +463,44 @@ int rg_upload_put(rg_upload *u, const rg_source *src, int64_t total,
     rg_req_close(&r);
     return rc;
 }
+
+int rg_upload_renew(rg_upload *u, rg_err *e)
+{
+    rg_upload fresh;
+    if (!u->name[0])
+        return rg_err_set(e, NULL, "upload_not_found", 0,
+                          "the upload failed and its repository is not known");
+    if (rg_upload_initiate(&fresh, u->c, u->name, e) != 0)
+        return -1;
+    free(u->location);
+    *u = fresh;
+    u->offset = 0;
+    return 0;
+}
+
+int rg_upload_recover(rg_upload *u, FILE *fp, long start, int64_t size,
+                      const char *digest, rg_err *e)
+{
+    rg_source src;
+    int64_t k;
+    if (u->name[0] && rg_blob_present(u->c, u->name, digest, size)) {
+        u->state = RG_UP_FINISHED;     /* the PUT went through; its answer was lost */
+        u->offset = size;
+        return 0;
+    }
+    k = probe(u);
+    if (k < 0 || k > size) {
+        if (rg_upload_renew(u, e) != 0)   /* gone or unknown: a new session */
+            return -1;
+        k = 0;
+    }
+    if (fseek(fp, start + (long)k, SEEK_SET) != 0)
+        return rg_err_set(e, NULL, "source", 0, "cannot seek in the source file");
+    memset(&src, 0, sizeof src);
+    src.kind = RG_SRC_FILE;
+    src.fp = fp;
+    src.length = size - k;
+    u->offset = k;
+    u->state = RG_UP_OPEN;
+    return rg_upload_put(u, &src, -1, digest, e);
+}

@@ -43,6 +43,9 @@ int rg_upload_initiate(rg_upload *u, rg_client *c, const char *name, rg_err *e);
 int rg_upload_mount(rg_upload *u, rg_client *c, const char *name,
                     const char *digest, const char *from, int *mounted,
                     rg_err *e);
+/* A new session for u's repository in place of u's (offset 0, open).
+ * 0, or -1 with e set. */
+int rg_upload_renew(rg_upload *u, rg_err *e);
 /* Ask what the registry holds: u->offset.  0, or -1 with e set. */
 int rg_upload_status(rg_upload *u, rg_err *e);
 /* PATCH src at `start` (-1: u->offset, or 0).  0, or -1 with e set. */
@@ -52,6 +55,15 @@ int rg_upload_patch(rg_upload *u, const rg_source *src, int64_t start, rg_err *e
 int rg_upload_put(rg_upload *u, const rg_source *src, int64_t total,
                   const char *digest, rg_err *e);
 int rg_upload_cancel(rg_upload *u, rg_err *e);
+/*
+ * A PUT of a whole blob from fp (its bytes start at file offset start,
+ * size bytes) failed: finish it as the single-blob calls do.  The blob is
+ * already there (HEAD): done.  Else the registry's offset (GET status)
+ * decides where the rest goes from; a session that is gone is replaced by
+ * a new one and the blob sent whole.  0, or -1 with e set.
+ */
+int rg_upload_recover(rg_upload *u, FILE *fp, long start, int64_t size,
+                      const char *digest, rg_err *e);
 /* The upload's context for errors. */
 void rg_upload_ctx(const rg_upload *u, rg_ctx *cx, const char *method);
 void rg_upload_free(rg_upload *u);

@@ -126,8 +126,7 @@ static void read_item(lua_State *L, const rg_batch *b, rg_bitem *it, int t, int 
     } else
         path = field_str(L, t, "path", i);
     lua_pop(L, 1);
-    it->path = strdup(path ? path : "(file)");
-    if (!it->path)
+    if (path && !(it->path = strdup(path)))
         luaL_error(L, "out of memory");
 }
 
