@@ -218,7 +218,8 @@ static int read_tag(rg_client *c, const char *name, const char *digest,
     *doc = NULL;
     *missing = 0;
     rg_referrers_tag(digest, tag);
-    if (rg_get_manifest(c, name, tag, "Accept: " INDEX_MT, &m, e) != 0) {
+    /* every manifest type: a tag that holds an image is not "missing" */
+    if (rg_get_manifest(c, name, tag, NULL, &m, e) != 0) {
         if (e->type && strcmp(e->type, "manifest_not_found") == 0) {
             rg_err_free(e);
             rg_err_init(e);

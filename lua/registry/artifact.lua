@@ -48,6 +48,13 @@ function M.check_title(title)
   return true
 end
 
+-- Does the reference name a tag itself (not the default "latest")?
+local function explicit_tag(ref)
+  if type(ref) == "table" then return ref.tag ~= nil end
+  local last = tostring(ref):gsub("@.*$", ""):match("[^/]*$")
+  return last:find(":", 1, true) ~= nil
+end
+
 local function basename(path)
   return (path:gsub("/+$", ""):match("([^/]*)$"))
 end
@@ -121,7 +128,8 @@ local function file_list(files)
   return out
 end
 
---- Push `files` as an artifact to `ref` (registry.push_artifact).
+--- Push `files` as an artifact to `ref` (registry.push_artifact).  With a
+-- subject and no tag in `ref`, the manifest is pushed by digest only.
 -- @return summary { reference=, digest=, size=, media_type=, artifact_type=,
 --   subject=, referrers=, files= } | nil, err
 function M.push(ref, files, opts)
@@ -186,7 +194,8 @@ function M.push(ref, files, opts)
   local raw = require("cjson").encode(manifest)
   -- blobs may use sha512; the manifest keeps the registry's canonical
   -- sha256 (distribution 2.8 cannot list a sha512 manifest in an index)
-  local tag_ref = r.tag or r.digest or core.util.digest_of("sha256", raw)
+  local tag_ref = r.digest or core.util.digest_of("sha256", raw)
+  if r.tag and not (opts.subject and not explicit_tag(ref)) then tag_ref = r.tag end
   local digest, info = client:put_manifest(r.repository, tag_ref, raw, manifest.mediaType)
   if not digest then return nil, info end
   local names = {}
