@@ -44,9 +44,11 @@ local FLAGS = {
   ["--quiet"]          = { false, "quiet", "no progress and no summary on stderr" },
   ["-q"]               = { false, "quiet" },
   ["--help"]           = { false, "help", "show the help (of a command: COMMAND --help)" },
-  ["--referrers"]      = { false, "referrers", "pull/copy: bring the referrers along (signatures, SBOMs), recursively" },
+  ["--referrers"]      = { false, "referrers",
+                           "pull/copy: bring the referrers along (signatures, SBOMs), recursively" },
   ["--artifact-type"]  = { true,  "artifact_type", "the artifact type (media type) to push or to list", "TYPE" },
-  ["--subject"]        = { true,  "subject", "artifact push: the manifest the artifact refers to (REF or digest)", "REF" },
+  ["--subject"]        = { true,  "subject",
+                           "artifact push: the manifest the artifact refers to (REF or digest)", "REF" },
   ["--annotation"]     = { true,  "annotation", "artifact push: a manifest annotation (repeatable)", "K=V", true },
   ["-h"]               = { false, "help" },
 }

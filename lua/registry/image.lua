@@ -405,9 +405,9 @@ function M.copy(src, dst, opts)
   if not mok then return nil, merr end
   sum.mount_from = mount_from
   if opts.referrers then
-    local rok, rerr = with_referrers(sclient, sr, dr, plan, opts, sum, function(src, dst, o)
+    local rok, rerr = with_referrers(sclient, sr, dr, plan, opts, sum, function(rs, rd, o)
       o.src_client, o.dst_client, o.client = sclient, dclient, nil
-      return M.copy(src, dst, o)
+      return M.copy(rs, rd, o)
     end)
     if not rok then return nil, rerr end
   end
