@@ -13,6 +13,7 @@ local registry_server = require "spec.support.registry"
 local fault_proxy = require "spec.support.fault_proxy"
 local registry = require "registry"
 local helpers = require "spec.support.helpers"
+local images = require "spec.support.images"
 local cjson = require "cjson"
 local must = helpers.must
 local assert_err = helpers.assert_err
@@ -391,6 +392,42 @@ describe("referrers and artifacts (issue 11)", function()
     end)
   end)
 
+  describe("several platforms", function()
+    local idx
+
+    setup(function()
+      idx = images.multi(work .. "/multi3", "m3",
+        { seed = "p3", layers = { 1000 }, platforms = { "linux/amd64", "linux/arm64/v8", "linux/s390x" } })
+      must(registry.push(work .. "/multi3", H .. "/plat/all:m3"))
+    end)
+
+    it("copy and pull exactly those platforms (arm64 is arm64/v8)", function()
+      local sum = must(registry.copy(H .. "/plat/all:m3", H2 .. "/plat/two:m3",
+        { platform = { "linux/amd64", "linux/arm64" } }))
+      assert.are_not.equal(idx.digest, sum.digest)
+      local c2 = must(registry.new(srv2.url))
+      local m, info = must(c2:get_manifest("plat/two", "m3"))
+      assert.are.equal(sum.digest, info.digest)
+      assert.are.equal(2, #m.manifests)
+      assert.are.equal("amd64", m.manifests[1].platform.architecture)
+      assert.are.equal("arm64", m.manifests[2].platform.architecture)
+      assert.are.equal(idx.images[1].digest, m.manifests[1].digest)
+      assert.are.equal(3, sum.manifests)
+      local dir = work .. "/plat-pull"
+      local psum = must(registry.pull(H .. "/plat/all:m3", dir, { platform = "linux/s390x,linux/arm64/v8" }))
+      assert.are.equal(3, psum.manifests)
+      local lidx = cjson.decode(read_file(dir .. "/index.json"))
+      assert.are.equal(psum.digest, lidx.manifests[1].digest)
+    end)
+
+    it("a platform the index lacks fails, and a bad one is invalid_argument", function()
+      assert_err("manifest_not_found", registry.copy(H .. "/plat/all:m3", H2 .. "/plat/none:m3",
+        { platform = { "linux/amd64", "windows/amd64" } }))
+      assert_err("invalid_argument", registry.copy(H .. "/plat/all:m3", H2 .. "/plat/none:m3",
+        { platform = "linux/amd64,nonsense" }))
+    end)
+  end)
+
   describe("the CLI", function()
     local LUA = registry_server.lua_command()
     local function run(args)
@@ -432,6 +469,11 @@ describe("referrers and artifacts (issue 11)", function()
       assert.truthy(out:find("@sha256:", 1, true))
       local c2 = must(registry.new(srv2.url))
       assert.are.equal(sig, must(c2:referrers("cli/copy", base)).manifests[1].digest)
+      ok, out, err = run("copy --platform linux/amd64,linux/arm64 " .. q(H .. "/plat/all:m3") .. " " ..
+        q(H2 .. "/cli/plat:m3"))
+      assert(ok, err)
+      assert.truthy(out:find("@sha256:", 1, true))
+      assert.are.equal(2, #must(c2:get_manifest("cli/plat", "m3")).manifests)
       ok, out, err = run("artifact push " .. q(H .. "/cli/app:v2") .. " " .. q(file_a) .. " --annotation nokv")
       assert.is_false(ok)
       assert.are.equal("", out)

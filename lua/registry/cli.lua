@@ -492,7 +492,7 @@ function M.main(argv, io_)
     return fail("--jobs needs a positive number")
   end
   if flags.platform then
-    local ok, perr = image.parse_platform(flags.platform)
+    local ok, perr = image.parse_platforms(flags.platform)
     if not ok then return fail(perr) end
   end
   local ctx = { flags = flags, out = out, err = err }

@@ -14,7 +14,9 @@
 --
 -- Common options (all optional):
 --   platform   "os/arch[/variant]": for an index, take only that image
---              (and tag it); default: every platform, the index is kept
+--              (and tag it); default: every platform, the index is kept;
+--              several ({"linux/amd64", "linux/arm64"} or "a,b"): a new
+--              index of exactly those (tagged in its place)
 --   jobs       transfers at once (default 4)
 --   progress   function(event): event = { digest=, done=, total=, phase= }
 --              with phase "download", "upload", "copy", "done",
@@ -51,6 +53,7 @@ local M = {}
 -- Kept for callers of the former single module.
 M.media_types = graph.media_types
 M.parse_platform = graph.parse_platform
+M.parse_platforms = graph.parse_platforms
 M.platform_string = graph.platform_string
 M._resolve = graph.resolve
 M.blob_path = layout.blob_path
@@ -108,7 +111,7 @@ local function opts_platform(opts)
   if opts.platform == nil or opts.platform == "" or opts.platform == "all" then
     return true, nil
   end
-  local p, err = graph.parse_platform(opts.platform)
+  local p, err = graph.parse_platforms(opts.platform)
   if not p then return nil, err end
   return true, p
 end
