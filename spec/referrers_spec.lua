@@ -333,6 +333,30 @@ describe("referrers and artifacts (issue 11)", function()
     end)
   end)
 
+  describe("single-POST uploads", function()
+    it("fall back to POST+PUT on a 202 session, and the client remembers", function()
+      local c = must(registry.new(srv.url))
+      local data = "small blob for a single POST\n"
+      local d = registry.util.digest_of("sha512", data)
+      local got, info = must(c:push_blob("sp/one", data, d, { single_post = true }))
+      assert.are.equal(d, got)
+      assert.is_false(info.single_post)
+      local reader = must(c:get_blob("sp/one", d))
+      assert.are.equal(data, must(reader:read(1000)))
+      reader:close()
+      local data2 = "another small blob\n"
+      local d2 = registry.util.digest_of("sha256", data2)
+      must(c:push_blob("sp/one", data2, d2, { single_post = true }))
+      assert.are.equal(#data2, must(c:blob_length("sp/one", d2)))
+      -- one POST ?digest= in all: the second push went straight to POST+PUT
+      local _, n = srv:log_text():gsub("POST /v2/sp/one/blobs/uploads/%?digest=", "")
+      assert.are.equal(1, n)
+      -- bytes that do not match the digest: refused before any request
+      assert_err("digest_mismatch", c:push_blob("sp/one", "other", d, { single_post = true }))
+      assert_err("invalid_argument", c:push_blob("sp/one", data, "sha256:zz"))
+    end)
+  end)
+
   describe("copy and pull with { referrers = true }", function()
     local base, sbom, sig
 

@@ -60,6 +60,7 @@ typedef struct rg_client {
     unsigned int rnd;        /* jitter state */
     int referrers_api;       /* referrers API: 1 answered, -1 absent, 0 unknown */
     int referrers_fallback;  /* maintain the referrers tag on PUT/DELETE */
+    int single_post;         /* single-POST uploads: 1 work, -1 ignored, 0 unknown */
     rg_auth auth;
     rg_last last;
     int closed;

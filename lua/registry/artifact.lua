@@ -92,12 +92,13 @@ local function upload_blobs(client, name, list, opts)
   for _, it in ipairs(list) do
     local have = client:blob_length(name, it.desc.digest)
     if not have then
-      local upload, err = client:initiate_blob_upload(name)
-      if not upload then return nil, err end
       if it.bytes then
-        local ok, uerr = client:upload_blob(upload, it.bytes, #it.bytes, it.desc.digest)
+        local ok, uerr = client:push_blob(name, it.bytes, it.desc.digest,
+          { single_post = opts.single_post })
         if not ok then return nil, uerr end
       else
+        local upload, err = client:initiate_blob_upload(name)
+        if not upload then return nil, err end
         files[#files + 1] = { upload = upload, path = it.path, digest = it.desc.digest,
                               size = it.desc.size }
       end
