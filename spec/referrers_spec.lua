@@ -22,19 +22,8 @@ local q = registry_server.quote
 local INDEX_MT = "application/vnd.oci.image.index.v1+json"
 local TITLE = "org.opencontainers.image.title"
 
-local function write_file(path, data)
-  local f = assert(io.open(path, "wb"))
-  f:write(data)
-  f:close()
-end
-
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local write_file = registry_server.write_file
+local read_file = registry_server.read_file
 
 local function fallback_tag(digest)
   return (digest:gsub(":", "-"))

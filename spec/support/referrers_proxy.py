@@ -30,12 +30,14 @@ import http.client
 import json
 import os
 import re
-import select
 import signal
 import sys
 import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fault_proxy import watch_stdout_and_parent  # noqa: E402
 
 INDEX_MT = "application/vnd.oci.image.index.v1+json"
 MANIFEST_RE = re.compile(r"^/v2/(.+)/manifests/([^/?]+)$")
@@ -154,15 +156,6 @@ class Handler(BaseHTTPRequestHandler):
         self.answer(200, headers, out)
 
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = handle_any
-
-
-def watch_stdout_and_parent():
-    ppid = os.getppid()
-    p = select.poll()
-    p.register(sys.stdout.fileno(), 0)
-    while True:
-        if p.poll(100) or os.getppid() != ppid:
-            os._exit(0)
 
 
 def main():

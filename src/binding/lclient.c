@@ -71,24 +71,25 @@ static double num_opt(lua_State *L, int t, const char *k, double dflt)
     return v;
 }
 
+static int bool_opt(lua_State *L, int t, const char *k, int dflt)
+{
+    int v = dflt;
+    lua_getfield(L, t, k);
+    if (!lua_isnil(L, -1)) {
+        if (lua_type(L, -1) != LUA_TBOOLEAN)
+            luaL_error(L, "option '%s' must be a boolean", k);
+        v = lua_toboolean(L, -1);
+    }
+    lua_pop(L, 1);
+    return v;
+}
+
 static void read_config(lua_State *L, int t, rg_client_config *cfg)
 {
     cfg->timeout = num_opt(L, t, "timeout", cfg->timeout);
     cfg->connect_timeout = num_opt(L, t, "connect_timeout", cfg->connect_timeout);
-    lua_getfield(L, t, "tls_verify");
-    if (!lua_isnil(L, -1)) {
-        if (lua_type(L, -1) != LUA_TBOOLEAN)
-            luaL_error(L, "option 'tls_verify' must be a boolean");
-        cfg->tls_verify = lua_toboolean(L, -1);
-    }
-    lua_pop(L, 1);
-    lua_getfield(L, t, "referrers_fallback");
-    if (!lua_isnil(L, -1)) {
-        if (lua_type(L, -1) != LUA_TBOOLEAN)
-            luaL_error(L, "option 'referrers_fallback' must be a boolean");
-        cfg->referrers_fallback = lua_toboolean(L, -1);
-    }
-    lua_pop(L, 1);
+    cfg->tls_verify = bool_opt(L, t, "tls_verify", cfg->tls_verify);
+    cfg->referrers_fallback = bool_opt(L, t, "referrers_fallback", cfg->referrers_fallback);
     lua_getfield(L, t, "verbose");
     cfg->verbose = lua_toboolean(L, -1);
     lua_pop(L, 1);
