@@ -99,6 +99,17 @@ describe("referrers and artifacts (issue 11)", function()
       assert.are.same(d, list.manifests[1])
     end)
 
+    it("the client remembers that the registry has no API", function()
+      local base = subject_image("fb/mem")
+      local fresh = must(registry.new(srv.url))
+      for _ = 1, 3 do
+        local _, info = must(fresh:referrers("fb/mem", base.digest))
+        assert.are.equal("tag", info.source)
+      end
+      local _, n = srv:log_text():gsub("GET /v2/fb/mem/referrers/", "")
+      assert.are.equal(1, n)
+    end)
+
     it("filters by artifact type, two writers add one after the other, entries are kept", function()
       local base = subject_image("fb/two")
       -- an entry another tool wrote first is kept
