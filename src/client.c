@@ -20,6 +20,7 @@ int rg_client_init(rg_client *c, const char *endpoint, const char **why)
     c->http.stall_timeout_s = 60;
     c->retries = 3;
     c->max_retry_wait = 30;
+    c->referrers_fallback = 1;
     c->rnd = 2463534242u ^ (unsigned int)(size_t)c;
 
     if (rg_http_global_init() != 0) {
@@ -166,6 +167,7 @@ void rg_client_config_defaults(rg_client_config *cfg)
     cfg->tls_verify = 1;
     cfg->retries = 3;
     cfg->max_retry_wait = 30;
+    cfg->referrers_fallback = 1;
 }
 
 static int dup_into(char **slot, const char *v)
@@ -193,6 +195,7 @@ int rg_client_configure(rg_client *c, const rg_client_config *cfg,
     c->http.verbose = cfg->verbose;
     c->retries = cfg->retries;
     c->max_retry_wait = cfg->max_retry_wait;
+    c->referrers_fallback = cfg->referrers_fallback;
     if (dup_into(&c->user_agent, cfg->user_agent ? cfg->user_agent
                                                  : "lua-registry/" RG_VERSION) ||
         dup_into(&c->ca_file, cfg->ca_file) || dup_into(&c->ca_path, cfg->ca_path) ||

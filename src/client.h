@@ -43,6 +43,7 @@ typedef struct rg_client_config {
     int verbose;
     int retries;
     double max_retry_wait;
+    int referrers_fallback;  /* maintain the referrers tag (default 1) */
     const char *user_agent, *ca_file, *ca_path, *cert_file, *key_file;
     const char *username, *password, *token, *identity_token;
 } rg_client_config;
@@ -57,13 +58,16 @@ typedef struct rg_client {
     int retries;             /* transient failures retried per request */
     double max_retry_wait;   /* seconds, cap on one wait */
     unsigned int rnd;        /* jitter state */
+    int referrers_api;       /* referrers API: 1 answered, -1 absent, 0 unknown */
+    int referrers_fallback;  /* maintain the referrers tag on PUT/DELETE */
+    int single_post;         /* single-POST uploads: 1 work, -1 ignored, 0 unknown */
     rg_auth auth;
     rg_last last;
     int closed;
 } rg_client;
 
 /* The defaults: timeout 60, connect_timeout 10, tls_verify, retries 3,
- * max_retry_wait 30. */
+ * max_retry_wait 30, referrers_fallback. */
 void rg_client_config_defaults(rg_client_config *cfg);
 
 /*

@@ -205,6 +205,15 @@ int rg_put_manifest(rg_client *c, const char *name, const char *ref,
                     const char *body, size_t len, const char *mt,
                     char digest[RG_DIGEST_MAX + 1], rg_err *e)
 {
+    return rg_put_manifest_x(c, name, ref, body, len, mt, RG_ALG_NONE, digest,
+                             NULL, e);
+}
+
+int rg_put_manifest_x(rg_client *c, const char *name, const char *ref,
+                      const char *body, size_t len, const char *mt,
+                      rg_alg want, char digest[RG_DIGEST_MAX + 1],
+                      int *oci_subject, rg_err *e)
+{
     rg_ctx cx = {0};
     rg_req r;
     rg_alg alg = RG_ALG_SHA256;
@@ -218,6 +227,10 @@ int rg_put_manifest(rg_client *c, const char *name, const char *ref,
                           "the manifest has no mediaType: pass the media type");
     if (is_digest)
         rg_digest_check(ref, strlen(ref), &alg, NULL);
+    else if (want != RG_ALG_NONE)
+        alg = want;
+    if (oci_subject)
+        *oci_subject = 0;
     if (rg_digest_of(alg, body, len, digest) != 0)
         return rg_err_set(e, &cx, "transport", 0, "hashing failed");
     cx.digest = digest;
@@ -241,6 +254,8 @@ int rg_put_manifest(rg_client *c, const char *name, const char *ref,
     if (rc == 0)
         rc = rg_req_confirmed(&r, digest,
                               "the registry confirmed another digest than the bytes sent", &cx, e);
+    if (rc == 0 && oci_subject)
+        *oci_subject = rg_xfer_get_header(&r.x, "OCI-Subject", -1) != NULL;
     rg_req_close(&r);
     return rc;
 }

@@ -49,6 +49,13 @@ int rg_head_manifest(rg_client *c, const char *name, const char *ref,
 int rg_put_manifest(rg_client *c, const char *name, const char *ref,
                     const char *body, size_t len, const char *mt,
                     char digest[RG_DIGEST_MAX + 1], rg_err *e);
+/* The same with the digest algorithm for a tag (RG_ALG_NONE: sha256; a
+ * digest reference names its own), and *oci_subject (may be NULL) set to
+ * whether the answer carried OCI-Subject. */
+int rg_put_manifest_x(rg_client *c, const char *name, const char *ref,
+                      const char *body, size_t len, const char *mt,
+                      rg_alg want, char digest[RG_DIGEST_MAX + 1],
+                      int *oci_subject, rg_err *e);
 int rg_delete_manifest(rg_client *c, const char *name, const char *digest,
                        rg_err *e);
 /* Resolve a tag (HEAD) and delete the manifest it names. */

@@ -86,17 +86,23 @@ static int64_t reported(rg_xfer *x, int64_t known)
     return end + 1;
 }
 
-/* A POST to <name>/blobs/uploads/ (with a mount query, or none). */
+/* A POST to <name>/blobs/uploads/: with a mount query (from), with a
+ * digest query and the whole blob (body), or plain.  *mounted = 1 when the
+ * registry answered 201 (mounted, or stored). */
 static int post_session(rg_upload *u, rg_client *c, const char *name,
                         const char *digest, const char *from, int *mounted,
-                        rg_err *e)
+                        const rg_source *body, rg_err *e)
 {
     rg_ctx cx = {0};
     rg_req r;
     char *url = rg_client_url(c, name, "/blobs/uploads/", NULL), *u2, *loc = NULL;
     int rc;
     cx.name = name; cx.digest = digest; cx.method = "POST";
-    if (url && digest) {
+    if (url && digest && body) {
+        u2 = rg_url_add_query(url, "digest", digest);
+        free(url);
+        url = u2;
+    } else if (url && digest) {
         u2 = rg_url_add_query(url, "mount", digest);
         free(url);
         url = u2 ? rg_url_add_query(u2, "from", from) : NULL;
@@ -109,9 +115,18 @@ static int post_session(rg_upload *u, rg_client *c, const char *name,
         return -1;
     if (from)
         rg_req_scope(&r, "repository", from, "pull");
+    if (body) {
+        rg_xfer_header(&r.x, "Content-Type: application/octet-stream");
+        rg_xfer_header(&r.x, "Expect:");
+        r.x.src = *body;
+    }
     rc = rg_req_expect(&r, digest ? 201 : 202, digest ? 202 : 201, RG_F_UPLOAD, &cx, e);
     if (rc == 0 && digest && r.x.status == 201) {
         *mounted = 1;
+        if (body)
+            rc = rg_req_confirmed(&r, digest,
+                                  "the registry confirmed another digest than the bytes sent",
+                                  &cx, e);
     } else if (rc == 0) {
         const char *l = rg_xfer_get_header(&r.x, "Location", -1);
         cx.url = rg_xfer_url(&r.x);
@@ -140,7 +155,7 @@ int rg_upload_initiate(rg_upload *u, rg_client *c, const char *name, rg_err *e)
     cx.name = name; cx.method = "POST";
     if (rg_check_name(name, &cx, e))
         return -1;
-    return post_session(u, c, name, NULL, NULL, NULL, e);
+    return post_session(u, c, name, NULL, NULL, NULL, NULL, e);
 }
 
 int rg_upload_mount(rg_upload *u, rg_client *c, const char *name,
@@ -153,7 +168,50 @@ int rg_upload_mount(rg_upload *u, rg_client *c, const char *name,
     if (rg_check_name(name, &cx, e) || rg_check_digest(digest, NULL, &cx, e) ||
         rg_check_name(from, &cx, e))
         return -1;
-    return post_session(u, c, name, digest, from, mounted, e);
+    return post_session(u, c, name, digest, from, mounted, NULL, e);
+}
+
+int rg_upload_small(rg_client *c, const char *name, const char *digest,
+                    const char *data, size_t len, int single, int *posted,
+                    rg_err *e)
+{
+    rg_ctx cx = {0};
+    rg_upload u;
+    rg_source src;
+    rg_alg alg = RG_ALG_NONE;
+    char have[RG_DIGEST_MAX + 1];
+    int done = 0, rc;
+    cx.name = name; cx.digest = digest; cx.method = "POST";
+    *posted = 0;
+    if (rg_check_name(name, &cx, e) || rg_check_digest(digest, &alg, &cx, e))
+        return -1;
+    if (rg_digest_of(alg, data, len, have) != 0)
+        return rg_err_set(e, &cx, "transport", 0, "hashing failed");
+    if (strcmp(have, digest) != 0)
+        return rg_err_mismatch(e, &cx, 0, "the bytes do not match the digest given",
+                               digest, have);
+    memset(&u, 0, sizeof u);
+    memset(&src, 0, sizeof src);
+    src.kind = RG_SRC_MEM;
+    src.mem = data;
+    src.mem_len = len;
+    src.length = (int64_t)len;
+    if (single && c->single_post >= 0) {
+        rc = post_session(&u, c, name, digest, NULL, &done, &src, e);
+        if (rc == 0 && done) {
+            c->single_post = 1;
+            *posted = 1;
+            return 0;
+        }
+        if (rc == 0)
+            c->single_post = -1;       /* a session: the body was dropped */
+    } else {
+        rc = post_session(&u, c, name, NULL, NULL, NULL, NULL, e);
+    }
+    if (rc == 0)
+        rc = rg_upload_put(&u, &src, (int64_t)len, digest, e);
+    rg_upload_free(&u);
+    return rc;
 }
 
 static int open_at(rg_req *r, rg_upload *u, const char *method, const char *url,

@@ -64,6 +64,17 @@ int rg_upload_cancel(rg_upload *u, rg_err *e);
  */
 int rg_upload_recover(rg_upload *u, FILE *fp, long start, int64_t size,
                       const char *digest, rg_err *e);
+/*
+ * A small blob in memory, checked against digest first.  With single (and
+ * unless the client learned that the registry ignores it), one POST
+ * ?digest= with the bytes: 201 stores it (*posted = 1); a 202 session
+ * instead means the body was dropped, so the bytes go in a PUT to that
+ * session and the client remembers (c->single_post = -1) to use POST+PUT
+ * from then on.  0, or -1 with e set.
+ */
+int rg_upload_small(rg_client *c, const char *name, const char *digest,
+                    const char *data, size_t len, int single, int *posted,
+                    rg_err *e);
 /* The upload's context for errors. */
 void rg_upload_ctx(const rg_upload *u, rg_ctx *cx, const char *method);
 void rg_upload_free(rg_upload *u);

@@ -44,6 +44,12 @@ local FLAGS = {
   ["--quiet"]          = { false, "quiet", "no progress and no summary on stderr" },
   ["-q"]               = { false, "quiet" },
   ["--help"]           = { false, "help", "show the help (of a command: COMMAND --help)" },
+  ["--referrers"]      = { false, "referrers",
+                           "pull/copy: bring the referrers along (signatures, SBOMs), recursively" },
+  ["--artifact-type"]  = { true,  "artifact_type", "the artifact type (media type) to push or to list", "TYPE" },
+  ["--subject"]        = { true,  "subject",
+                           "artifact push: the manifest the artifact refers to (REF or digest)", "REF" },
+  ["--annotation"]     = { true,  "annotation", "artifact push: a manifest annotation (repeatable)", "K=V", true },
   ["-h"]               = { false, "help" },
 }
 local FLAG_ORDER = { "--platform", "--insecure", "--no-tls-verify", "--username",
@@ -68,7 +74,12 @@ local function parse_args(argv)
           value = argv[i]
           if value == nil then return nil, "flag " .. name .. " needs a value" end
         end
-        flags[spec[2]] = value
+        if spec[5] then
+          flags[spec[2]] = flags[spec[2]] or {}
+          table.insert(flags[spec[2]], value)
+        else
+          flags[spec[2]] = value
+        end
       else
         if value ~= nil then return nil, "flag " .. name .. " takes no value" end
         flags[spec[2]] = true
@@ -175,6 +186,7 @@ local function image_opts(ctx, progress_label)
   o.jobs = tonumber(ctx.flags.jobs)
   o.mount_from = ctx.flags.mount_from
   o.layout_tag = ctx.flags.layout_tag
+  o.referrers = ctx.flags.referrers
   if ctx.progress then
     local bar = new_bar(ctx.err, progress_label)
     ctx.bar = bar
@@ -314,7 +326,7 @@ command("blob", { "REF@DIGEST" }, "write a blob to stdout (its digest verified)"
   end)
 
 command("pull", { "REF", "DIR" }, "pull an image into an OCI image layout directory",
-  { "--platform", "--jobs" },
+  { "--platform", "--jobs", "--referrers" },
   function(ctx, a)
     local r, err = parse_ref(a[1]); if not r then return nil, err end
     return transferred(ctx, "pulled", r, image.pull(r, a[2], image_opts(ctx, "pull")))
@@ -328,7 +340,7 @@ command("push", { "DIR", "REF" }, "push an OCI image layout directory",
   end)
 
 command("copy", { "SRC", "DST" }, "copy an image between repositories or registries (streaming)",
-  { "--platform", "--jobs" },
+  { "--platform", "--jobs", "--referrers" },
   function(ctx, a)
     local sr, err = parse_ref(a[1]); if not sr then return nil, err end
     local dr, derr = parse_ref(a[2]); if not dr then return nil, derr end
@@ -348,6 +360,60 @@ command("delete", { "REF" }, "delete a manifest (by tag: the manifest the tag na
     if not ok then return nil, derr end
     return true
   end)
+
+-- OCI 1.1 referrers and artifacts (issue 11)
+command("referrers", { "REF" }, "list the referrers of a manifest: DIGEST ARTIFACT_TYPE per line",
+  { "--artifact-type" },
+  function(ctx, a)
+    local r, err = parse_ref(a[1]); if not r then return nil, err end
+    local client, cerr = client_for(ctx, r); if not client then return nil, cerr end
+    local digest = r.digest
+    if not digest then
+      local info, ierr = client:head_manifest(r.repository, r.tag)
+      if not info then return nil, ierr end
+      digest = info.digest
+    end
+    local idx, ierr = client:referrers(r.repository, digest, { artifact_type = ctx.flags.artifact_type })
+    if not idx then return nil, ierr end
+    for _, d in ipairs(idx.manifests or {}) do
+      ctx.out:write(tostring(d.digest), "\t", tostring(d.artifactType or ""), "\n")
+    end
+    return true
+  end)
+
+local function artifact_push(ctx, r, files)
+  local ann = {}
+  for _, kv in ipairs(ctx.flags.annotation or {}) do
+    local k, v = kv:match("^([^=]+)=(.*)$")
+    if not k then return nil, registry.errors.new("invalid_argument", "--annotation needs K=V, got " .. kv) end
+    ann[k] = v
+  end
+  local o = client_opts(ctx)
+  o.artifact_type, o.subject, o.annotations = ctx.flags.artifact_type, ctx.flags.subject, ann
+  local sum, err = registry.push_artifact(r, files, o)
+  if not sum then return nil, err end
+  ctx.out:write(r.registry, "/", r.repository, "@", sum.digest, "\n")
+  return true
+end
+
+command("artifact", { "push|pull", "REF", "FILE.../DIR" },
+  "push files as an OCI artifact (--artifact-type, --subject, --annotation), or pull one into DIR",
+  { "--artifact-type", "--subject", "--annotation" },
+  function(ctx, a)
+    local r, err = parse_ref(a[2]); if not r then return nil, err end
+    local rest = {}
+    for i = 3, #a do rest[#rest + 1] = a[i] end
+    if a[1] == "push" then return artifact_push(ctx, r, rest) end
+    if a[1] == "pull" and #rest == 1 then
+      local sum, perr = registry.pull_artifact(r, rest[1], client_opts(ctx))
+      if not sum then return nil, perr end
+      for _, f in ipairs(sum.files) do ctx.out:write(f.path, "\n") end
+      return true
+    end
+    return nil, registry.errors.new("invalid_argument",
+      "artifact: expected push REF FILE... or pull REF DIR")
+  end)
+COMMANDS.artifact.variadic = true
 
 COMMANDS.cp = COMMANDS.copy
 COMMANDS.ls = COMMANDS.tags
@@ -418,7 +484,7 @@ function M.main(argv, io_)
   local c = COMMANDS[name]
   if not c then return fail("unknown command '" .. name .. "' (see " .. PROG .. " --help)") end
   if flags.help then out:write(command_help(c)); return 0 end
-  if #pos ~= #c.args then
+  if #pos ~= #c.args and not (c.variadic and #pos >= #c.args) then
     return fail(string.format("%s: expected %s, got %d argument(s) (see %s %s --help)",
       c.name, table.concat(c.args, " "), #pos, PROG, c.name))
   end
@@ -426,7 +492,7 @@ function M.main(argv, io_)
     return fail("--jobs needs a positive number")
   end
   if flags.platform then
-    local ok, perr = image.parse_platform(flags.platform)
+    local ok, perr = image.parse_platforms(flags.platform)
     if not ok then return fail(perr) end
   end
   local ctx = { flags = flags, out = out, err = err }

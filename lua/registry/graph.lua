@@ -99,6 +99,28 @@ function M.parse_platform(s)
   return { os = os_, architecture = arch, variant = variant ~= "" and variant or nil }
 end
 
+--- One platform or several: "os/arch[/variant]", "a,b", a parsed
+-- platform, or a list of either.  -> a parsed platform, or { platforms =
+-- { parsed, ... } } for several | nil, err.
+function M.parse_platforms(s)
+  local list = {}
+  if type(s) == "table" and s[1] == nil then return s end
+  if type(s) == "table" then
+    for _, p in ipairs(s) do list[#list + 1] = p end
+  else
+    for p in tostring(s):gmatch("[^,]+") do list[#list + 1] = p end
+  end
+  local out = {}
+  for i, p in ipairs(list) do
+    local parsed, err = M.parse_platform(p)
+    if not parsed then return nil, err end
+    out[i] = parsed
+  end
+  if #out == 0 then return M.parse_platform(s) end
+  if #out == 1 then return out[1] end
+  return { platforms = out }
+end
+
 --- { os=, architecture=, variant= } -> "os/arch[/variant]" (nil -> nil).
 function M.platform_string(p)
   if not p then return nil end
@@ -108,8 +130,12 @@ function M.platform_string(p)
 end
 local platform_string = M.platform_string
 
+-- Variants as containerd normalises them: arm64 is arm64/v8, amd64/v1 is
+-- amd64, arm is arm/v7.
 local function norm_variant(arch, variant)
   if arch == "arm64" and variant == "v8" then return nil end
+  if arch == "amd64" and variant == "v1" then return nil end
+  if arch == "arm" and variant == nil then return "v7" end
   return variant
 end
 
@@ -149,6 +175,36 @@ end
 -- the walk
 ---------------------------------------------------------------------------
 
+-- An index of only the entries of `node` (an index) for the platforms
+-- `want.platforms`, each of which must be there: a new node (new bytes,
+-- new digest).
+local function filter_index(node, want)
+  local keep, found = {}, {}
+  for _, d in ipairs(node.m.manifests or {}) do
+    for i, p in ipairs(want.platforms) do
+      if platform_matches(d.platform, p) then
+        found[i] = true
+        keep[#keep + 1] = d
+        break
+      end
+    end
+  end
+  for i, p in ipairs(want.platforms) do
+    if not found[i] then
+      return nil, errors.new("manifest_not_found", string.format("no image for platform %s in index %s",
+        platform_string(p), node.digest), { digest = node.digest })
+    end
+  end
+  local m = {}
+  for k, v in pairs(node.m) do m[k] = v end
+  m.manifests = keep
+  local raw = require("cjson").encode(m)
+  return {
+    raw = raw, digest = require("registry.core").util.digest_of("sha256", raw), size = #raw,
+    media_type = node.media_type, m = m,
+  }
+end
+
 local function too_deep(node)
   return nil, errors.new("invalid_response", "indexes nested too deep at " .. node.digest)
 end
@@ -186,7 +242,9 @@ end
 --   plan.top_desc   the descriptor of plan.top in its parent index (platform)
 --   plan.manifests  nodes, children before their index, each once
 --   plan.blobs      blob descriptors, each digest once
--- platform: a parsed platform, or nil for every platform.
+-- platform: a parsed platform, or nil for every platform, or { platforms =
+-- {...} } for several: the top index is replaced by one that lists only
+-- those (plan.top is then that new index).
 function M.resolve(get, top, platform)
   local plan = { manifests = {}, blobs = {}, top = top }
   local seen_m, seen_b = {}, {}
@@ -216,7 +274,13 @@ function M.resolve(get, top, platform)
   end
 
   local node, desc = top, nil
-  if platform then
+  if platform and platform.platforms then
+    if is_index(top) then
+      local err
+      node, err = filter_index(top, platform)
+      if not node then return nil, err end
+    end
+  elseif platform then
     node, desc = pick_platform(get, top, platform)
     if not node then return nil, desc end
   end

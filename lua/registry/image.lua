@@ -14,13 +14,18 @@
 --
 -- Common options (all optional):
 --   platform   "os/arch[/variant]": for an index, take only that image
---              (and tag it); default: every platform, the index is kept
+--              (and tag it); default: every platform, the index is kept;
+--              several ({"linux/amd64", "linux/arm64"} or "a,b"): a new
+--              index of exactly those (tagged in its place)
 --   jobs       transfers at once (default 4)
 --   progress   function(event): event = { digest=, done=, total=, phase= }
 --              with phase "download", "upload", "copy", "done",
 --              "skip" (already there), "mount" (mounted)
 --   client     a ready client (else one from registry.client_for(ref, opts),
 --              which takes insecure, username, password, tls_verify, ...)
+--   referrers  true: pull and copy bring the referrers along (signatures,
+--              SBOMs, ... and theirs, recursively); summary.referrers counts
+--              them
 -- Each returns a summary table:
 --   { reference=, digest=, media_type=, size=, manifests=, blobs=,
 --     transferred=, skipped=, mounted=, bytes=, total_bytes=, seconds= }
@@ -48,6 +53,7 @@ local M = {}
 -- Kept for callers of the former single module.
 M.media_types = graph.media_types
 M.parse_platform = graph.parse_platform
+M.parse_platforms = graph.parse_platforms
 M.platform_string = graph.platform_string
 M._resolve = graph.resolve
 M.blob_path = layout.blob_path
@@ -105,7 +111,7 @@ local function opts_platform(opts)
   if opts.platform == nil or opts.platform == "" or opts.platform == "all" then
     return true, nil
   end
-  local p, err = graph.parse_platform(opts.platform)
+  local p, err = graph.parse_platforms(opts.platform)
   if not p then return nil, err end
   return true, p
 end
@@ -174,6 +180,37 @@ local function put_manifests(client, name, plan, tag_ref)
 end
 
 ---------------------------------------------------------------------------
+-- referrers (opts.referrers = true)
+---------------------------------------------------------------------------
+
+-- Run `op(src_ref, dst_ref, sub_opts)` for every referrer of the plan's
+-- manifests not yet seen, each with referrers = true, so a signature of an
+-- SBOM comes along too.  Counts them in sum.referrers.
+local function with_referrers(client, sr, dr, plan, opts, sum, op)
+  local seen = opts._referrers_seen or {}
+  seen[plan.top.digest] = true
+  sum.referrers = 0
+  for _, node in ipairs(plan.manifests) do
+    local idx, err = client:referrers(sr.repository, node.digest)
+    if not idx then return nil, err end
+    for _, d in ipairs(idx.manifests or {}) do
+      if type(d) == "table" and type(d.digest) == "string" and not seen[d.digest] then
+        seen[d.digest] = true
+        local sub = {}
+        for k, v in pairs(opts) do sub[k] = v end
+        sub.platform, sub._referrers_seen = nil, seen
+        local src = { registry = sr.registry, repository = sr.repository, digest = d.digest }
+        local dst = dr and { registry = dr.registry, repository = dr.repository, digest = d.digest }
+        local res, oerr = op(src, dst, sub)
+        if not res then return nil, oerr end
+        sum.referrers = sum.referrers + 1 + (res.referrers or 0)
+      end
+    end
+  end
+  return true
+end
+
+---------------------------------------------------------------------------
 -- pull
 ---------------------------------------------------------------------------
 
@@ -233,6 +270,13 @@ function M.pull(ref, dir, opts)
   if plan.top_desc and plan.top_desc.platform then entry.platform = plan.top_desc.platform end
   local iok, ierr = layout.write_index(dir, entry, r.tag)
   if not iok then return nil, ierr end
+  if opts.referrers then
+    local rok, rerr = with_referrers(client, r, nil, plan, opts, sum, function(src, _, o)
+      o.client = client
+      return M.pull(src, dir, o)
+    end)
+    if not rok then return nil, rerr end
+  end
   return finish_summary(sum, plan)
 end
 
@@ -363,6 +407,13 @@ function M.copy(src, dst, opts)
   local mok, merr = put_manifests(dclient, dname, plan, tag_ref)
   if not mok then return nil, merr end
   sum.mount_from = mount_from
+  if opts.referrers then
+    local rok, rerr = with_referrers(sclient, sr, dr, plan, opts, sum, function(rs, rd, o)
+      o.src_client, o.dst_client, o.client = sclient, dclient, nil
+      return M.copy(rs, rd, o)
+    end)
+    if not rok then return nil, rerr end
+  end
   return finish_summary(sum, plan)
 end
 

@@ -76,4 +76,10 @@ M.pull = image.pull
 M.push = image.push
 M.copy = image.copy
 
+-- OCI 1.1 artifacts (issue 11).
+local artifact = require "registry.artifact"
+M.artifact = artifact
+M.push_artifact = artifact.push
+M.pull_artifact = artifact.pull
+
 return M

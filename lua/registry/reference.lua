@@ -166,7 +166,7 @@ local CLIENT_OPTS = {
   timeout = true, connect_timeout = true, user_agent = true, tls_verify = true,
   ca_file = true, ca_path = true, cert_file = true, key_file = true,
   verbose = true, username = true, password = true, token = true,
-  identity_token = true, auth_file = true, credentials = true,
+  identity_token = true, auth_file = true, credentials = true, referrers_fallback = true,
 }
 
 --- The endpoint URL for a reference: https, except loopback hosts (http);

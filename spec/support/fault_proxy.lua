@@ -139,15 +139,19 @@ end
 Proxy.__gc = Proxy.stop
 
 --- Start a proxy in front of `upstream` (a registry_server object, or a
--- URL string).  opts.port: a fixed port (default: a free one).
+-- URL string).  opts.port: a fixed port (default: a free one);
+-- opts.script: another proxy started the same way (referrers_proxy.py),
+-- opts.args: more arguments for it (a string of shell words).
 function M.start(upstream, opts)
   opts = opts or {}
   local url = type(upstream) == "table" and upstream.url or upstream
   local dir = registry_server.tmpdir()
   local px = setmetatable({ dir = dir, log = dir .. "/requests.log", version = 0,
                             log_mark = 0, upstream = url }, Proxy)
-  local cmd = "exec " .. PYTHON .. " " .. q(M.script) .. " " .. q(dir) ..
+  local script = opts.script and (M.script:gsub("[^/]*$", "") .. opts.script) or M.script
+  local cmd = "exec " .. PYTHON .. " " .. q(script) .. " " .. q(dir) ..
     " --upstream " .. q(url) .. " --port " .. tostring(opts.port or 0) ..
+    " " .. (opts.args or "") ..
     " 2>" .. q(dir .. "/stderr.txt")
   local proc = assert(io.popen(cmd, "r"))
   local line = proc:read("*l")

@@ -6,13 +6,16 @@
  */
 #include "lbind.h"
 #include "../ops.h"
+#include "../referrers.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const client_opts[] = {
     "timeout", "connect_timeout", "user_agent", "tls_verify", "ca_file",
     "ca_path", "cert_file", "key_file", "verbose", "username", "password",
-    "token", "identity_token", "retries", "max_retry_wait", NULL
+    "token", "identity_token", "retries", "max_retry_wait",
+    "referrers_fallback", NULL
 };
 
 /* Unknown option keys are programmer errors (the Lua layer may register
@@ -68,17 +71,25 @@ static double num_opt(lua_State *L, int t, const char *k, double dflt)
     return v;
 }
 
+static int bool_opt(lua_State *L, int t, const char *k, int dflt)
+{
+    int v = dflt;
+    lua_getfield(L, t, k);
+    if (!lua_isnil(L, -1)) {
+        if (lua_type(L, -1) != LUA_TBOOLEAN)
+            luaL_error(L, "option '%s' must be a boolean", k);
+        v = lua_toboolean(L, -1);
+    }
+    lua_pop(L, 1);
+    return v;
+}
+
 static void read_config(lua_State *L, int t, rg_client_config *cfg)
 {
     cfg->timeout = num_opt(L, t, "timeout", cfg->timeout);
     cfg->connect_timeout = num_opt(L, t, "connect_timeout", cfg->connect_timeout);
-    lua_getfield(L, t, "tls_verify");
-    if (!lua_isnil(L, -1)) {
-        if (lua_type(L, -1) != LUA_TBOOLEAN)
-            luaL_error(L, "option 'tls_verify' must be a boolean");
-        cfg->tls_verify = lua_toboolean(L, -1);
-    }
-    lua_pop(L, 1);
+    cfg->tls_verify = bool_opt(L, t, "tls_verify", cfg->tls_verify);
+    cfg->referrers_fallback = bool_opt(L, t, "referrers_fallback", cfg->referrers_fallback);
     lua_getfield(L, t, "verbose");
     cfg->verbose = lua_toboolean(L, -1);
     lua_pop(L, 1);
@@ -330,12 +341,31 @@ static const char *manifest_bytes(lua_State *L, size_t *len, const char **mt)
     return lua_tolstring(L, -1, len);
 }
 
-/* client:put_manifest(name, reference, manifest [, media_type]) -> digest */
+/* The digest algorithm of an options table at oi ({digest_algorithm=}). */
+static rg_alg alg_opt(lua_State *L, int oi)
+{
+    rg_alg alg = RG_ALG_NONE;
+    if (lua_isnoneornil(L, oi))
+        return alg;
+    luaL_checktype(L, oi, LUA_TTABLE);
+    lua_getfield(L, oi, "digest_algorithm");
+    if (!lua_isnil(L, -1)) {
+        alg = rg_alg_from_name(lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "");
+        if (alg == RG_ALG_NONE)
+            luaL_argerror(L, oi, "digest_algorithm must be \"sha256\" or \"sha512\"");
+    }
+    lua_pop(L, 1);
+    return alg;
+}
+
+/* client:put_manifest(name, reference, manifest [, media_type [, opts]])
+ * -> digest, {digest=, referrers=} */
 static int client_put_manifest(lua_State *L)
 {
-    lclient *lc = lb_args(L, 5);
+    lclient *lc = lb_args(L, 6);
     const char *name = lb_str(L, 2, NULL), *ref = lb_str(L, 3, NULL);
-    const char *mt = lb_optstr(L, 5, NULL), *body;
+    const char *mt = lb_optstr(L, 5, NULL), *body, *how = NULL;
+    rg_alg alg = alg_opt(L, 6);
     char digest[RG_DIGEST_MAX + 1];
     size_t len = 0;
     rg_err e;
@@ -347,10 +377,41 @@ static int client_put_manifest(lua_State *L)
         rg_err_set(&e, &cx, "invalid_argument", 0, "the manifest is not valid JSON");
         return lb_fail(L, &e);
     }
-    if (rg_put_manifest(&lc->c, name, ref, body, len, mt, digest, &e) != 0)
+    if (rg_put_manifest_referrer(&lc->c, name, ref, body, len, mt, alg, digest,
+                                 &how, &e) != 0)
         return lb_fail(L, &e);
     lua_pushstring(L, digest);
-    return 1;
+    lua_createtable(L, 0, 2);
+    lb_setstr(L, "digest", digest);
+    lb_setstr(L, "referrers", how);
+    return 2;
+}
+
+/* client:referrers(name, digest [, {artifact_type=}]) -> index, {source=} */
+static int client_referrers(lua_State *L)
+{
+    lclient *lc = lb_args(L, 4);
+    const char *name = lb_str(L, 2, NULL), *d = lb_str(L, 3, NULL);
+    const char *at = NULL, *source = NULL;
+    char *json = NULL;
+    size_t len = 0;
+    rg_err e;
+    if (!lua_isnoneornil(L, 4)) {
+        luaL_checktype(L, 4, LUA_TTABLE);
+        lua_getfield(L, 4, "artifact_type");
+        if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING)
+            return luaL_argerror(L, 4, "artifact_type must be a string");
+        at = lua_tostring(L, -1);            /* anchored in the options */
+        lua_pop(L, 1);
+    }
+    rg_err_init(&e);
+    if (rg_referrers(&lc->c, name, d, at, &json, &len, &source, &e) != 0)
+        return lb_fail(L, &e);
+    lb_json_decode(L, json, len);
+    free(json);
+    lua_createtable(L, 0, 1);
+    lb_setstr(L, "source", source);
+    return 2;
 }
 
 /* ------------------------------------------------------------------ */
@@ -371,10 +432,19 @@ static int delete_by(lua_State *L,
     return 1;
 }
 
-/* client:delete_manifest(name, digest) -> true */
+/* client:delete_manifest(name, digest) -> true, {referrers=} */
 static int client_delete_manifest(lua_State *L)
 {
-    return delete_by(L, rg_delete_manifest);
+    lclient *lc = lb_args(L, 3);
+    const char *name = lb_str(L, 2, NULL), *d = lb_str(L, 3, NULL), *how = NULL;
+    rg_err e;
+    rg_err_init(&e);
+    if (rg_delete_manifest_referrer(&lc->c, name, d, &how, &e) != 0)
+        return lb_fail(L, &e);
+    lua_pushboolean(L, 1);
+    lua_createtable(L, 0, 1);
+    lb_setstr(L, "referrers", how);
+    return 2;
 }
 
 /* client:delete_image(name, tag) -> true: resolve the tag, delete by digest */
@@ -467,6 +537,7 @@ const luaL_Reg lb_client_methods[] = {
     {"head_manifest", client_head_manifest},
     {"put_manifest", client_put_manifest},
     {"delete_manifest", client_delete_manifest},
+    {"referrers", client_referrers},
     {"delete_image", client_delete_image},
     {"list_tags", client_list_tags},
     {"catalog", client_catalog},

@@ -274,7 +274,34 @@ static int upload_tostring(lua_State *L)
     return 1;
 }
 
+/* client:push_blob(name, bytes, digest [, {single_post=}]) -> digest,
+ * {single_post=} */
+static int client_push_blob(lua_State *L)
+{
+    lclient *lc = lb_args(L, 5);
+    const char *name = lb_str(L, 2, NULL), *d = lb_str(L, 4, NULL);
+    size_t len;
+    const char *data = lb_str(L, 3, &len);
+    int single = 0, posted = 0;
+    rg_err e;
+    if (!lua_isnoneornil(L, 5)) {
+        luaL_checktype(L, 5, LUA_TTABLE);
+        lua_getfield(L, 5, "single_post");
+        single = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+    }
+    rg_err_init(&e);
+    if (rg_upload_small(&lc->c, name, d, data, len, single, &posted, &e) != 0)
+        return lb_fail(L, &e);
+    lua_pushstring(L, d);
+    lua_createtable(L, 0, 1);
+    lua_pushboolean(L, posted);
+    lua_setfield(L, -2, "single_post");
+    return 2;
+}
+
 const luaL_Reg lb_upload_client_methods[] = {
+    {"push_blob", client_push_blob},
     {"initiate_blob_upload", client_initiate_blob_upload},
     {"mount_blob", client_mount_blob},
     {"get_blob_upload_status", client_get_blob_upload_status},
