@@ -130,11 +130,22 @@ local function checked(f)
   return w
 end
 
--- One JSON document on stdout.
-local function write_json(ctx, v)
+local function encode(v)
   local text, err = cjson.encode(v)
   if not text then error("cannot encode JSON: " .. tostring(err)) end
-  ctx.out.write(text, "\n")
+  return text
+end
+
+-- One JSON object on stdout, its members in the order given:
+-- { {key, value}, ... }; a value marked `{key, list, "array"}` is always
+-- an array (lua-cjson would write an empty table as {}).
+local function write_json(ctx, members)
+  local parts = {}
+  for i, m in ipairs(members) do
+    local v = (m[3] == "array" and #m[2] == 0) and "[]" or encode(m[2])
+    parts[i] = encode(m[1]) .. ":" .. v
+  end
+  ctx.out.write("{", table.concat(parts, ","), "}\n")
 end
 
 ---------------------------------------------------------------------------
@@ -344,8 +355,11 @@ local function transferred(ctx, verb, r, sum, err)
   summary_line(ctx, verb, sum)
   local name = r.registry .. "/" .. r.repository .. "@" .. sum.digest
   if ctx.json then
-    local doc = { operation = verb, image = name }
-    for k, v in pairs(sum) do doc[k] = v end
+    local doc = { { "operation", verb }, { "image", name } }
+    local keys = {}
+    for k in pairs(sum) do keys[#keys + 1] = k end
+    table.sort(keys)
+    for _, k in ipairs(keys) do doc[#doc + 1] = { k, sum[k] } end
     write_json(ctx, doc)
   else
     ctx.out.write(name, "\n")
@@ -385,8 +399,7 @@ command("tags", { "REF" }, "list the tags of a repository (sorted)", { "--format
     if not tags then return nil, terr end
     table.sort(tags)
     if ctx.json then
-      write_json(ctx, { name = r.registry .. "/" .. r.repository,
-                        tags = setmetatable(tags, cjson.array_mt) })
+      write_json(ctx, { { "name", r.registry .. "/" .. r.repository }, { "tags", tags, "array" } })
       return true
     end
     for _, t in ipairs(tags) do ctx.out.write(t, "\n") end
@@ -414,7 +427,7 @@ command("catalog", { "REGISTRY" }, "list the repositories of a registry (host[:p
     local repos, err = client:catalog()
     if not repos then return nil, err end
     if ctx.json then
-      write_json(ctx, { registry = host, repositories = setmetatable(repos, cjson.array_mt) })
+      write_json(ctx, { { "registry", host }, { "repositories", repos, "array" } })
       return true
     end
     for _, r in ipairs(repos) do ctx.out.write(r, "\n") end
@@ -436,8 +449,8 @@ local function manifest_command(fetch, field, tail)
     end
     if not info then return nil, ierr end
     if ctx.json and field == "digest" then
-      write_json(ctx, { reference = reference.format(r), digest = info.digest,
-                        mediaType = info.media_type, size = info.size })
+      write_json(ctx, { { "reference", reference.format(r) }, { "digest", info.digest },
+                        { "mediaType", info.media_type }, { "size", info.size } })
       return true
     end
     ctx.out.write(info[field], tail)
