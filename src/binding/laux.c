@@ -39,6 +39,32 @@ int64_t lb_int(lua_State *L, int i, const char *what)
     return (int64_t)n;
 }
 
+void lb_check_keys(lua_State *L, int t, const char *const keys[], const char *extra)
+{
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        int i, ok = 0;
+        if (lua_type(L, -2) == LUA_TSTRING) {
+            const char *k = lua_tostring(L, -2);
+            for (i = 0; keys[i]; i++)
+                if (strcmp(k, keys[i]) == 0)
+                    ok = 1;
+            if (!ok && extra) {
+                lua_getfield(L, LUA_REGISTRYINDEX, extra);
+                if (lua_istable(L, -1)) {
+                    lua_getfield(L, -1, k);
+                    ok = lua_toboolean(L, -1);
+                    lua_pop(L, 1);
+                }
+                lua_pop(L, 1);
+            }
+            if (!ok)
+                luaL_argerror(L, t, lua_pushfstring(L, "unknown option '%s'", k));
+        }
+        lua_pop(L, 1);
+    }
+}
+
 lclient *lb_client(lua_State *L, int i)
 {
     lclient *lc = luaL_checkudata(L, i, CLIENT_MT);
