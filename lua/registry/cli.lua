@@ -152,6 +152,10 @@ end
 -- progress
 ---------------------------------------------------------------------------
 
+local function shell_quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
 local function sh_ok(cmd)
   local a, _, c = os.execute(cmd)
   return a == true or a == 0 or (a == nil and c == 0)
@@ -517,12 +521,33 @@ command("pull", { "REF", "DIR" }, "pull an image into an OCI image layout direct
     return transferred(ctx, "pulled", r, image.pull(r, a[2], image_opts(ctx, client, "pull")))
   end)
 
+-- After a push failed on a digest: the layout's blob file that does not
+-- match its name, if one does (a corrupt local file), as an error.
+local function corrupt_blob(dir)
+  local p = io.popen("ls " .. shell_quote(dir .. "/blobs/sha256") .. " 2>/dev/null")
+  local list = p and p:read("*a") or ""
+  if p then p:close() end
+  for hex in list:gmatch("[^\n]+") do
+    local path = dir .. "/blobs/sha256/" .. hex
+    local d = registry.util.digest_file(path, "sha256")
+    if d and d ~= "sha256:" .. hex then
+      return registry.errors.new("digest_mismatch", "the layout's file " .. path ..
+        " does not match its digest (a corrupt local blob)",
+        { path = path, expected = "sha256:" .. hex, actual = d })
+    end
+  end
+end
+
 command("push", { "DIR", "REF" }, "push an OCI image layout directory",
   { "--platform", "--jobs", "--mount-from", "--layout-tag", "--format" },
   function(ctx, a)
     local r, err = parse_ref(ctx, a[2]); if not r then return nil, err end
     local client, cerr = client_for(ctx, r); if not client then return nil, cerr end
-    return transferred(ctx, "pushed", r, image.push(a[1], r, image_opts(ctx, client, "push")))
+    local sum, perr = image.push(a[1], r, image_opts(ctx, client, "push"))
+    if not sum and (perr.type == "digest_mismatch" or tostring(perr.message):find("DIGEST_INVALID")) then
+      perr = corrupt_blob(a[1]) or perr
+    end
+    return transferred(ctx, "pushed", r, sum, perr)
   end)
 
 command("copy", { "SRC", "DST" }, "copy an image between repositories or registries (streaming)",
