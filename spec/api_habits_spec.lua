@@ -48,7 +48,9 @@ describe("the Lua API's habits", function()
     local cases = {
       { "pull", function() local r = registry.pull(srv.host .. "/a/b", "/nonexistent", { jobz = 3 }); return r end },
       { "push", function() local r = registry.push("/nonexistent", srv.host .. "/a/b", { jobz = 3 }); return r end },
-      { "copy", function() local r = registry.copy(srv.host .. "/a/b", srv.host .. "/a/c", { jobz = 3 }); return r end },
+      { "copy", function()
+        local r = registry.copy(srv.host .. "/a/b", srv.host .. "/a/c", { jobz = 3 }); return r
+      end },
       { "client_for", function() local r = registry.client_for(srv.host .. "/a/b", { jobz = 3 }); return r end },
       { "new", function() local r = registry.new(srv.url, { jobz = 3 }); return r end },
     }

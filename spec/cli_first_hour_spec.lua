@@ -144,6 +144,17 @@ describe("lua-registry, the first hour", function()
       assert.are.equal("v1\n", out)
     end)
 
+    it("#7 a symlink to bin/lua-registry finds its modules", function()
+      local link = work .. "/bin-link"
+      local _, cwd = registry_server.sh("pwd")
+      cwd = cwd:gsub("%s+$", "")
+      assert(registry_server.execute("ln -sf " .. q(cwd .. "/bin/lua-registry") .. " " .. q(link)))
+      local ok, out = registry_server.sh("cd / && env -u LUA_PATH -u LUA_CPATH " .. LUA .. " " ..
+        q(link) .. " tags " .. q(H .. "/fh/single"))
+      assert(ok, out)
+      assert.are.equal("v1\n", out)
+    end)
+
     it("--plain-http goes straight to http", function()
       local code, out = run("tags --plain-http " .. q(H .. "/fh/single"))
       assert.are.equal(0, code)
