@@ -26,7 +26,9 @@ dependencies = {
 }
 
 external_dependencies = {
-  CURL = { header = "curl/curl.h", library = "curl" },
+  -- no header: Debian and Ubuntu keep curl/curl.h in a multiarch include
+  -- directory the compiler searches but luarocks does not
+  CURL = { library = "curl" },
   OPENSSL = { header = "openssl/evp.h", library = "crypto" },
   JANSSON = { header = "jansson.h", library = "jansson" },
 }

@@ -136,6 +136,15 @@ describe("luarocks (Lua " .. LUA_V .. ")", function()
     end
   end)
 
+  it("plain luarocks make (no CURL_INCDIR) works on a multiarch system", function()
+    local tree2 = work .. "/tree-plain"
+    local ok, out = sh(lr .. "make " .. ROCKSPEC .. " --tree " .. q(tree2) .. " --deps-mode=none")
+    assert(ok, out)
+    assert.truthy(out:find("lua-registry scm-1 is now installed", 1, true), out)
+    assert.truthy(registry_server.read_file(tree2 .. "/lib/lua/" .. LUA_V .. "/registry/core.so"),
+      "no registry/core.so in the tree")
+  end)
+
   it("the installed CLI runs (luarocks' wrapper)", function()
     local _, bins = sh("ls bin 2>/dev/null")
     if bins == "" then return end

@@ -263,9 +263,21 @@ static size_t on_read(char *buf, size_t size, size_t n, void *ud)
     return got;
 }
 
+/* Does p[0..n) mention "authorization" (any case)?  libcurl's HTTP/2
+ * text lines carry the header as "h2h3 [authorization: ...]". */
+static int mentions_auth(const char *p, size_t n)
+{
+    size_t i;
+    for (i = 0; i + 13 <= n; i++)
+        if (strncasecmp(p + i, "authorization", 13) == 0)
+            return 1;
+    return 0;
+}
+
 /*
  * Verbose output (opts.verbose) without secrets: like libcurl's own, but
- * the value of every Authorization header line is replaced.
+ * every line that mentions Authorization (the header, and libcurl's own
+ * text lines about HTTP/2 headers) has its value replaced.
  */
 static int on_debug(CURL *h, curl_infotype type, char *p, size_t n, void *ud)
 {
@@ -283,7 +295,7 @@ static int on_debug(CURL *h, curl_infotype type, char *p, size_t n, void *ud)
         size_t j = i;
         while (j < n && p[j] != '\n')
             j++;
-        if (j - i >= 14 && strncasecmp(p + i, "authorization:", 14) == 0)
+        if (mentions_auth(p + i, j - i))
             fprintf(stderr, "%sAuthorization: [redacted]\n", pfx);
         else if (j > i && !(j - i == 1 && p[i] == '\r'))
             fprintf(stderr, "%s%.*s\n", pfx, (int)(j - i - (p[j - 1] == '\r')), p + i);

@@ -1,12 +1,20 @@
 --- The command-line tool `lua-registry` (bin/lua-registry), in crane's
 -- habits: `lua-registry SUBCOMMAND [FLAGS] ARGS...`.
 --
--- Exit status 0 on success, 1 on any failure (one line on stderr).
+-- Exit status 0 on success, 1 on any failure (one line on stderr, which
+-- says what to do when the cause is a usual mistake), 130 when
+-- interrupted.  Every write to stdout is checked: a full disk or a closed
+-- pipe is a failure, never a cut file and exit 0.
 -- Progress bars go to stderr when it is a terminal (or when
 -- LUA_REGISTRY_PROGRESS=1; LUA_REGISTRY_PROGRESS=0 or --quiet turns them off).
+-- Registries on loopback (and with --insecure, any) are tried with https
+-- first, and with plain http when the TLS handshake shows the server
+-- speaks plain HTTP; --plain-http goes straight to http.
 local registry = require "registry"
 local reference = require "registry.reference"
 local image = require "registry.image"
+local credentials = require "registry.credentials"
+local cjson = require "cjson.safe"
 
 local M = {}
 
@@ -27,13 +35,18 @@ M.mib = mib
 -- flags
 ---------------------------------------------------------------------------
 
--- name -> { takes_value, key, help }
+-- name -> { takes_value, key, help, metavar }
 local FLAGS = {
   ["--platform"]       = { true,  "platform",
                            "os/arch[/variant] of an index to use (default: all; config: linux/amd64)",
                            "OS/ARCH" },
-  ["--insecure"]       = { false, "insecure", "use plain http for a registry that is not on loopback" },
+  ["--insecure"]       = { false, "insecure",
+                           "allow plain http and do not verify TLS certificates (any host)" },
+  ["--plain-http"]     = { false, "plain_http", "use plain http, never https" },
   ["--no-tls-verify"]  = { false, "no_tls_verify", "do not check the registry's TLS certificate" },
+  ["--ca-file"]        = { true,  "ca_file", "trust the CA certificates (PEM) in FILE", "FILE" },
+  ["--timeout"]        = { true,  "timeout", "seconds without progress before a request fails (default 60)",
+                           "SECONDS" },
   ["--username"]       = { true,  "username", "user name for the registry", "USER" },
   ["-u"]               = { true,  "username" },
   ["--password-stdin"] = { false, "password_stdin", "read the password from the first line of stdin" },
@@ -41,8 +54,12 @@ local FLAGS = {
   ["-j"]               = { true,  "jobs" },
   ["--mount-from"]     = { true,  "mount_from", "push: mount blobs from this repository of the same registry", "REPO" },
   ["--layout-tag"]     = { true,  "layout_tag", "push: the image of the layout to push (its ref.name)", "TAG" },
+  ["--format"]         = { true,  "format", "text (default) or json: one JSON document on stdout", "FORMAT" },
+  ["--verbose"]        = { false, "verbose", "requests and statuses on stderr (credentials redacted)" },
+  ["-v"]               = { false, "verbose" },
   ["--quiet"]          = { false, "quiet", "no progress and no summary on stderr" },
   ["-q"]               = { false, "quiet" },
+  ["--version"]        = { false, "version", "print the version and exit" },
   ["--help"]           = { false, "help", "show the help (of a command: COMMAND --help)" },
   ["--referrers"]      = { false, "referrers",
                            "pull/copy: bring the referrers along (signatures, SBOMs), recursively" },
@@ -52,8 +69,11 @@ local FLAGS = {
   ["--annotation"]     = { true,  "annotation", "artifact push: a manifest annotation (repeatable)", "K=V", true },
   ["-h"]               = { false, "help" },
 }
-local FLAG_ORDER = { "--platform", "--insecure", "--no-tls-verify", "--username",
-  "--password-stdin", "--jobs", "--mount-from", "--layout-tag", "--quiet", "--help" }
+local FLAG_ORDER = { "--platform", "--insecure", "--plain-http", "--no-tls-verify", "--ca-file",
+  "--timeout", "--username", "--password-stdin", "--jobs", "--mount-from", "--layout-tag",
+  "--format", "--verbose", "--quiet", "--version", "--help" }
+local SHORT = { ["--username"] = "-u", ["--jobs"] = "-j", ["--verbose"] = "-v",
+                ["--quiet"] = "-q", ["--help"] = "-h" }
 
 local function parse_args(argv)
   local flags, pos = {}, {}
@@ -95,23 +115,112 @@ local function parse_args(argv)
 end
 
 ---------------------------------------------------------------------------
+-- output: every write checked
+---------------------------------------------------------------------------
+
+-- Raised (as a table) by a failed write; main turns it into one line.
+local WriteError = {}
+WriteError.__index = WriteError
+WriteError.__tostring = function(e) return "write error: " .. e.why end
+
+local function write_failed(why)
+  error(setmetatable({ why = tostring(why or "unknown error") }, WriteError), 0)
+end
+
+-- The checked writer around a file handle: w(...) writes, w.flush().
+local function checked(f)
+  local w = {}
+  function w.write(...)
+    local ok, why = f:write(...)
+    if not ok then write_failed(why) end
+  end
+  function w.flush()
+    local ok, why = f:flush()
+    if not ok then write_failed(why) end
+  end
+  return w
+end
+
+local function encode(v)
+  local text, err = cjson.encode(v)
+  if not text then error("cannot encode JSON: " .. tostring(err)) end
+  return text
+end
+
+-- One JSON object on stdout, its members in the order given:
+-- { {key, value}, ... }; a value marked `{key, list, "array"}` is always
+-- an array (lua-cjson would write an empty table as {}).
+local function write_json(ctx, members)
+  local parts = {}
+  for i, m in ipairs(members) do
+    local v = (m[3] == "array" and #m[2] == 0) and "[]" or encode(m[2])
+    parts[i] = encode(m[1]) .. ":" .. v
+  end
+  ctx.out.write("{", table.concat(parts, ","), "}\n")
+end
+
+---------------------------------------------------------------------------
 -- progress
 ---------------------------------------------------------------------------
+
+local function shell_quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+local function sh_ok(cmd)
+  local a, _, c = os.execute(cmd)
+  return a == true or a == 0 or (a == nil and c == 0)
+end
 
 local function want_progress(flags, env)
   if flags.quiet then return false end
   local v = env("LUA_REGISTRY_PROGRESS")
   if v == "1" then return true end
   if v == "0" then return false end
-  local a, _, c = os.execute("test -t 2")
-  return a == true or a == 0 or (a == nil and c == 0)
+  return sh_ok("test -t 2")
 end
 
--- A one-line bar on stderr: phase, percent, bytes, speed, blobs.
-local function new_bar(err, label)
+-- Columns of the terminal on stderr: $COLUMNS, else `stty size`, else 80.
+local function term_width(env)
+  local n = tonumber(env("COLUMNS") or "")
+  if not n then
+    local p = io.popen("stty size </dev/tty 2>/dev/null")
+    local line = p and p:read("*l")
+    if p then p:close() end
+    n = tonumber(line and line:match("^%d+%s+(%d+)") or "")
+  end
+  if not n or n < 20 then n = 80 end
+  return math.floor(n)
+end
+
+-- A one-line bar on stderr: phase, percent, bytes, speed, blobs.  The line
+-- never exceeds the terminal's width (so it never wraps into broken
+-- lines), and the percentage never passes 100.
+local function new_bar(err, label, width)
   local now = registry.util.now   -- a cheap clock: the bar redraws on time too
   local bar = { items = {}, done = 0, total = 0, blobs = 0, finished = 0, t0 = now(),
                 last_pct = -1, last_t = 0 }
+  local function draw(final)
+    local total = math.max(bar.total, bar.done)
+    local pct = total > 0 and math.floor(bar.done * 100 / total) or 0
+    if pct > 100 then pct = 100 end
+    local t = now()
+    if not (pct ~= bar.last_pct or final or t - bar.last_t >= 0.5) then return end
+    bar.last_pct, bar.last_t = pct, t
+    local tail = string.format(" %3d%% %s / %s  %s  %d/%d blobs", pct, mib(bar.done),
+      mib(total), speed(bar.done, t - bar.t0), bar.finished, bar.blobs)
+    local head = string.format("%-6s ", label)
+    local room = width - 1 - #head - #tail - 2
+    local line
+    if room >= 10 then
+      local fill = math.floor(room * pct / 100)
+      line = head .. "[" .. string.rep("#", fill) .. string.rep(".", room - fill) .. "]" .. tail
+    else
+      line = (head .. tail):sub(1, width - 1)
+    end
+    err:write("\r", line, "\27[K")
+    err:flush()
+  end
   function bar.event(ev)
     local it = bar.items[ev.digest]
     if not it then
@@ -126,9 +235,10 @@ local function new_bar(err, label)
     end
     -- bytes that move: skipped and mounted blobs do not count
     if ev.phase ~= "skip" and ev.phase ~= "mount" then
-      if ev.total and ev.total ~= it.total then
-        bar.total = bar.total - it.total + ev.total
-        it.total = ev.total
+      local tot = ev.total
+      if tot and tot > it.total then
+        bar.total = bar.total - it.total + tot
+        it.total = tot
       end
       local d = ev.done or 0
       if d > it.done then
@@ -136,17 +246,7 @@ local function new_bar(err, label)
         it.done = d
       end
     end
-    local pct = bar.total > 0 and math.floor(bar.done * 100 / bar.total) or 0
-    local t = now()
-    if pct ~= bar.last_pct or final or t - bar.last_t >= 0.5 then
-      bar.last_pct, bar.last_t = pct, t
-      local width = 30
-      local fill = math.floor(width * pct / 100)
-      err:write(string.format("\r%-6s [%s%s] %3d%% %s / %s  %s  %d/%d blobs\27[K",
-        label, string.rep("#", fill), string.rep(".", width - fill), pct,
-        mib(bar.done), mib(bar.total), speed(bar.done, t - bar.t0), bar.finished, bar.blobs))
-      err:flush()
-    end
+    draw(final)
   end
   function bar.clear()
     err:write("\r\27[K")
@@ -156,48 +256,107 @@ local function new_bar(err, label)
 end
 
 ---------------------------------------------------------------------------
--- commands
+-- registries, clients, credentials
 ---------------------------------------------------------------------------
 
-local function client_opts(ctx)
+-- The one rule for schemes: an explicit URL scheme wins; --plain-http is
+-- http; loopback names and --insecure hosts try https, then http when the
+-- server speaks plain HTTP; every other host is https.
+local function scheme_for(ctx, host)
+  if ctx.scheme then return ctx.scheme end
+  if ctx.flags.plain_http then return "http" end
+  if ctx.flags.insecure or reference.is_loopback(host) then return "auto" end
+  return "https"
+end
+
+-- Does err say the server answered a TLS handshake in plain HTTP?
+local function plain_http_answer(err)
+  local m = type(err) == "table" and err.type == "transport" and tostring(err.message) or ""
+  return m:find("wrong version number", 1, true) or m:find("packet length too long", 1, true)
+      or m:find("record layer failure", 1, true) or m:find("http request", 1, true)
+end
+
+local function warn(ctx, msg)
+  if not ctx.flags.quiet then ctx.err:write(PROG .. ": warning: " .. tostring(msg) .. "\n") end
+end
+
+-- Client options for `host` from the flags and the credentials: the flags'
+-- --username, else the Docker config (looked up here, so the error for a
+-- refused password can name the user).
+local function client_opts(ctx, host, scheme)
   local f = ctx.flags
-  local o = { insecure = f.insecure and true or nil, username = f.username,
-              password = ctx.password }
-  if f.no_tls_verify then o.tls_verify = false end
+  local o = { credentials = false, timeout = ctx.timeout, ca_file = f.ca_file,
+              verbose = f.verbose or nil }
+  if f.no_tls_verify or f.insecure then o.tls_verify = false end
+  local who
+  if f.username then
+    o.username, o.password = f.username, ctx.password
+    who = f.username
+  else
+    local found, why = credentials.lookup(scheme .. "://" .. host)
+    if found then
+      for k, v in pairs(found) do o[k] = v end
+      who = found.username or "the identity token"
+    elseif why then
+      warn(ctx, why)
+    end
+  end
+  ctx.who[host:lower()] = who or false
   return o
 end
 
-local function parse_ref(s)
-  local r, err = reference.parse(s)
-  if not r then return nil, err end
-  return r
+-- A client for `host` ("host[:port]"), probing https first where
+-- scheme_for says "auto".
+local function client_for_host(ctx, host)
+  local scheme = scheme_for(ctx, host)
+  local opts = client_opts(ctx, host, scheme == "http" and "http" or "https")
+  ctx.hosts[#ctx.hosts + 1] = host:lower()
+  if scheme ~= "auto" then return registry.new(scheme .. "://" .. host, opts) end
+  local c, err = registry.new("https://" .. host, opts)
+  if not c then return nil, err end
+  local ok, perr = c:ping()
+  if ok or not plain_http_answer(perr) then return c end
+  c:close()
+  return registry.new("http://" .. host, opts)
 end
 
 local function client_for(ctx, r)
-  local client, warn = reference.client_for(r, client_opts(ctx))
-  if not client then return nil, warn end
-  if warn and not ctx.flags.quiet then ctx.err:write(PROG .. ": warning: " .. tostring(warn) .. "\n") end
-  return client
+  return client_for_host(ctx, r.registry)
 end
 
-local function image_opts(ctx, progress_label)
-  local o = client_opts(ctx)
-  o.platform = ctx.flags.platform
-  o.jobs = tonumber(ctx.flags.jobs)
-  o.mount_from = ctx.flags.mount_from
-  o.layout_tag = ctx.flags.layout_tag
-  o.referrers = ctx.flags.referrers
+-- A reference argument; "https://" or "http://" in front fixes the scheme.
+local function parse_ref(ctx, s)
+  local scheme, rest = s:match("^(https?)://(.*)$")
+  if scheme then
+    if ctx.scheme and ctx.scheme ~= scheme then
+      return nil, registry.errors.new("invalid_argument", "both http:// and https:// given")
+    end
+    ctx.scheme = scheme
+    s = rest
+  end
+  return reference.parse(s)
+end
+
+-- An image-layer options table: a ready client, the flags' values.
+local function image_opts(ctx, client, progress_label)
+  local o = { client = client, platform = ctx.flags.platform, jobs = ctx.jobs,
+              mount_from = ctx.flags.mount_from, layout_tag = ctx.flags.layout_tag,
+              referrers = ctx.flags.referrers }
   if ctx.progress then
-    local bar = new_bar(ctx.err, progress_label)
+    local bar = new_bar(ctx.err, progress_label, ctx.width())
     ctx.bar = bar
     o.progress = bar.event
   end
   return o
 end
 
+---------------------------------------------------------------------------
+-- commands
+---------------------------------------------------------------------------
+
 local function summary_line(ctx, verb, sum)
   if ctx.bar then ctx.bar.clear() end
-  if not ctx.progress then return end
+  if ctx.flags.quiet or not ctx.progress then return end
   ctx.err:write(string.format(
     "%s %s %s: %d manifest(s), %d blob(s): %d transferred, %d skipped, %d mounted; %s of %s in %.2f s (%s)\n",
     verb, sum.reference, sum.digest, sum.manifests, sum.blobs, sum.transferred, sum.skipped,
@@ -205,27 +364,38 @@ local function summary_line(ctx, verb, sum)
 end
 
 -- The end of pull, push and copy: the summary on stderr, then
--- REGISTRY/REPOSITORY@DIGEST of `r` on stdout.
+-- REGISTRY/REPOSITORY@DIGEST of `r` on stdout (--format json: the summary
+-- as one JSON document, with that string as "image").
 local function transferred(ctx, verb, r, sum, err)
   if not sum then return nil, err end
   summary_line(ctx, verb, sum)
-  ctx.out:write(r.registry, "/", r.repository, "@", sum.digest, "\n")
+  local name = r.registry .. "/" .. r.repository .. "@" .. sum.digest
+  if ctx.json then
+    local doc = { { "operation", verb }, { "image", name } }
+    local keys = {}
+    for k in pairs(sum) do keys[#keys + 1] = k end
+    table.sort(keys)
+    for _, k in ipairs(keys) do doc[#doc + 1] = { k, sum[k] } end
+    write_json(ctx, doc)
+  else
+    ctx.out.write(name, "\n")
+  end
   return true
 end
 
 local function write_blob(ctx, client, name, digest)
   local reader, length = client:get_blob(name, digest)
   if not reader then return nil, length end
-  while true do
-    local s, err = reader:read(262144)
-    if s == nil then
-      reader:close()
-      if err then return nil, err end
-      break
+  local ok, res, rerr = pcall(function()
+    while true do
+      local s, err = reader:read(262144)
+      if s == nil then return err == nil, err end
+      ctx.out.write(s)
     end
-    ctx.out:write(s)
-  end
-  ctx.out:flush()
+  end)
+  reader:close()
+  if not ok then error(res, 0) end
+  if not res then return nil, rerr end
   return true
 end
 
@@ -237,34 +407,46 @@ local function command(name, args, summary, flags, run)
   ORDER[#ORDER + 1] = name
 end
 
-command("tags", { "REF" }, "list the tags of a repository (sorted)", {},
+command("tags", { "REF" }, "list the tags of a repository (sorted)", { "--format" },
   function(ctx, a)
-    local r, err = parse_ref(a[1]); if not r then return nil, err end
+    local r, err = parse_ref(ctx, a[1]); if not r then return nil, err end
     local client, cerr = client_for(ctx, r); if not client then return nil, cerr end
     local tags, terr = client:list_tags(r.repository)
     if not tags then return nil, terr end
     table.sort(tags)
-    for _, t in ipairs(tags) do ctx.out:write(t, "\n") end
+    if ctx.json then
+      write_json(ctx, { { "name", r.registry .. "/" .. r.repository }, { "tags", tags, "array" } })
+      return true
+    end
+    for _, t in ipairs(tags) do ctx.out.write(t, "\n") end
     return true
   end)
 
-command("catalog", { "REGISTRY" }, "list the repositories of a registry (host[:port] or URL)", {},
+-- "host[:port]" of a REGISTRY argument (host, host:port or URL).
+local function registry_arg(ctx, s)
+  local scheme, rest = s:match("^(https?)://(.*)$")
+  if scheme then ctx.scheme = scheme end
+  local host = (rest or s):gsub("/+$", "")
+  if host == "" or host:find("[/@%s]") then
+    return nil, registry.errors.new("invalid_argument", "invalid registry " .. s ..
+      " (expected HOST[:PORT] or a URL)")
+  end
+  if host == "docker.io" or host == "index.docker.io" then host = reference.DOCKER_HUB end
+  return host
+end
+
+command("catalog", { "REGISTRY" }, "list the repositories of a registry (host[:port] or URL)",
+  { "--format" },
   function(ctx, a)
-    local host = a[1]
-    local scheme, rest = host:match("^(https?)://(.*)$")
-    host = (rest or host):gsub("/+$", "")
-    local opts = client_opts(ctx)
-    if scheme then opts.scheme = scheme end
-    if host == "" or host:find("[/@%s]") then
-      return nil, registry.errors.new("invalid_argument", "invalid registry " .. a[1])
-    end
-    local probe = { registry = host, repository = "x" }
-    if host == "docker.io" or host == "index.docker.io" then probe.registry = reference.DOCKER_HUB end
-    local client, warn = reference.client_for(probe, opts)
-    if not client then return nil, warn end
+    local host, herr = registry_arg(ctx, a[1]); if not host then return nil, herr end
+    local client, cerr = client_for_host(ctx, host); if not client then return nil, cerr end
     local repos, err = client:catalog()
     if not repos then return nil, err end
-    for _, r in ipairs(repos) do ctx.out:write(r, "\n") end
+    if ctx.json then
+      write_json(ctx, { { "registry", host }, { "repositories", repos, "array" } })
+      return true
+    end
+    for _, r in ipairs(repos) do ctx.out.write(r, "\n") end
     return true
   end)
 
@@ -273,7 +455,7 @@ command("catalog", { "REGISTRY" }, "list the repositories of a registry (host[:p
 -- fetch(client, r) -> info | nil, err gets it without --platform.
 local function manifest_command(fetch, field, tail)
   return function(ctx, a)
-    local r, err = parse_ref(a[1]); if not r then return nil, err end
+    local r, err = parse_ref(ctx, a[1]); if not r then return nil, err end
     local client, cerr = client_for(ctx, r); if not client then return nil, cerr end
     local info, ierr
     if ctx.flags.platform then
@@ -282,7 +464,12 @@ local function manifest_command(fetch, field, tail)
       info, ierr = fetch(client, r)
     end
     if not info then return nil, ierr end
-    ctx.out:write(info[field], tail)
+    if ctx.json and field == "digest" then
+      write_json(ctx, { { "reference", reference.format(r) }, { "digest", info.digest },
+                        { "mediaType", info.media_type }, { "size", info.size } })
+      return true
+    end
+    ctx.out.write(info[field], tail)
     return true
   end
 end
@@ -296,7 +483,7 @@ command("manifest", { "REF" }, "print the manifest's exact bytes (--platform: an
   end, "raw", ""))
 
 command("digest", { "REF" }, "print the manifest's digest (--platform: an index's image)",
-  { "--platform" },
+  { "--platform", "--format" },
   manifest_command(function(client, r)
     return client:head_manifest(r.repository, reference.manifest_ref(r))
   end, "digest", "\n"))
@@ -304,7 +491,7 @@ command("digest", { "REF" }, "print the manifest's digest (--platform: an index'
 command("config", { "REF" }, "print the image's config blob (an index: --platform, default linux/amd64)",
   { "--platform" },
   function(ctx, a)
-    local r, err = parse_ref(a[1]); if not r then return nil, err end
+    local r, err = parse_ref(ctx, a[1]); if not r then return nil, err end
     local client, cerr = client_for(ctx, r); if not client then return nil, cerr end
     local node, nerr = image.resolve_image(r, { client = client, platform = ctx.flags.platform,
                                                 default_platform = "linux/amd64" })
@@ -317,7 +504,7 @@ command("config", { "REF" }, "print the image's config blob (an index: --platfor
 
 command("blob", { "REF@DIGEST" }, "write a blob to stdout (its digest verified)", {},
   function(ctx, a)
-    local r, err = parse_ref(a[1]); if not r then return nil, err end
+    local r, err = parse_ref(ctx, a[1]); if not r then return nil, err end
     if not r.digest then
       return nil, registry.errors.new("invalid_argument", "blob needs REPOSITORY@DIGEST, got " .. a[1])
     end
@@ -325,31 +512,75 @@ command("blob", { "REF@DIGEST" }, "write a blob to stdout (its digest verified)"
     return write_blob(ctx, client, r.repository, r.digest)
   end)
 
+-- Is `path` something other than a directory that exists?
+local function not_a_directory(path)
+  local f = io.open(path, "rb")
+  if not f then return false end
+  local _, _, code = f:read(1)
+  f:close()
+  return code ~= 21   -- EISDIR
+end
+
 command("pull", { "REF", "DIR" }, "pull an image into an OCI image layout directory",
-  { "--platform", "--jobs", "--referrers" },
+  { "--platform", "--jobs", "--format", "--referrers" },
   function(ctx, a)
-    local r, err = parse_ref(a[1]); if not r then return nil, err end
-    return transferred(ctx, "pulled", r, image.pull(r, a[2], image_opts(ctx, "pull")))
+    local r, err = parse_ref(ctx, a[1]); if not r then return nil, err end
+    if not_a_directory(a[2]) then
+      return nil, registry.errors.new("invalid_argument", a[2] ..
+        " exists and is not a directory; pull writes an OCI layout directory")
+    end
+    local client, cerr = client_for(ctx, r); if not client then return nil, cerr end
+    return transferred(ctx, "pulled", r, image.pull(r, a[2], image_opts(ctx, client, "pull")))
   end)
 
+-- After a push failed on a digest: the layout's blob file that does not
+-- match its name, if one does (a corrupt local file), as an error.
+local function corrupt_blob(dir)
+  local p = io.popen("ls " .. shell_quote(dir .. "/blobs/sha256") .. " 2>/dev/null")
+  local list = p and p:read("*a") or ""
+  if p then p:close() end
+  for hex in list:gmatch("[^\n]+") do
+    local path = dir .. "/blobs/sha256/" .. hex
+    local d = registry.util.digest_file(path, "sha256")
+    if d and d ~= "sha256:" .. hex then
+      return registry.errors.new("digest_mismatch", "the layout's file " .. path ..
+        " does not match its digest (a corrupt local blob)",
+        { path = path, expected = "sha256:" .. hex, actual = d })
+    end
+  end
+end
+
 command("push", { "DIR", "REF" }, "push an OCI image layout directory",
-  { "--platform", "--jobs", "--mount-from", "--layout-tag" },
+  { "--platform", "--jobs", "--mount-from", "--layout-tag", "--format" },
   function(ctx, a)
-    local r, err = parse_ref(a[2]); if not r then return nil, err end
-    return transferred(ctx, "pushed", r, image.push(a[1], r, image_opts(ctx, "push")))
+    local r, err = parse_ref(ctx, a[2]); if not r then return nil, err end
+    local client, cerr = client_for(ctx, r); if not client then return nil, cerr end
+    local sum, perr = image.push(a[1], r, image_opts(ctx, client, "push"))
+    if not sum and (perr.type == "digest_mismatch" or tostring(perr.message):find("DIGEST_INVALID")) then
+      perr = corrupt_blob(a[1]) or perr
+    end
+    return transferred(ctx, "pushed", r, sum, perr)
   end)
 
 command("copy", { "SRC", "DST" }, "copy an image between repositories or registries (streaming)",
-  { "--platform", "--jobs", "--referrers" },
+  { "--platform", "--jobs", "--format", "--referrers" },
   function(ctx, a)
-    local sr, err = parse_ref(a[1]); if not sr then return nil, err end
-    local dr, derr = parse_ref(a[2]); if not dr then return nil, derr end
-    return transferred(ctx, "copied", dr, image.copy(sr, dr, image_opts(ctx, "copy")))
+    local sr, err = parse_ref(ctx, a[1]); if not sr then return nil, err end
+    local dr, derr = parse_ref(ctx, a[2]); if not dr then return nil, derr end
+    local sclient, scerr = client_for(ctx, sr); if not sclient then return nil, scerr end
+    local dclient = sclient
+    if dr.registry:lower() ~= sr.registry:lower() then
+      local dcerr
+      dclient, dcerr = client_for(ctx, dr); if not dclient then return nil, dcerr end
+    end
+    local o = image_opts(ctx, nil, "copy")
+    o.src_client, o.dst_client = sclient, dclient
+    return transferred(ctx, "copied", dr, image.copy(sr, dr, o))
   end)
 
 command("delete", { "REF" }, "delete a manifest (by tag: the manifest the tag names, and its tags)", {},
   function(ctx, a)
-    local r, err = parse_ref(a[1]); if not r then return nil, err end
+    local r, err = parse_ref(ctx, a[1]); if not r then return nil, err end
     local client, cerr = client_for(ctx, r); if not client then return nil, cerr end
     local ok, derr
     if r.digest then
@@ -363,9 +594,9 @@ command("delete", { "REF" }, "delete a manifest (by tag: the manifest the tag na
 
 -- OCI 1.1 referrers and artifacts (issue 11)
 command("referrers", { "REF" }, "list the referrers of a manifest: DIGEST ARTIFACT_TYPE per line",
-  { "--artifact-type" },
+  { "--artifact-type", "--format" },
   function(ctx, a)
-    local r, err = parse_ref(a[1]); if not r then return nil, err end
+    local r, err = parse_ref(ctx, a[1]); if not r then return nil, err end
     local client, cerr = client_for(ctx, r); if not client then return nil, cerr end
     local digest = r.digest
     if not digest then
@@ -375,8 +606,42 @@ command("referrers", { "REF" }, "list the referrers of a manifest: DIGEST ARTIFA
     end
     local idx, ierr = client:referrers(r.repository, digest, { artifact_type = ctx.flags.artifact_type })
     if not idx then return nil, ierr end
+    if ctx.json then
+      write_json(ctx, { { "subject", digest }, { "manifests", idx.manifests or {}, "array" } })
+      return true
+    end
     for _, d in ipairs(idx.manifests or {}) do
-      ctx.out:write(tostring(d.digest), "\t", tostring(d.artifactType or ""), "\n")
+      ctx.out.write(tostring(d.digest), "\t", tostring(d.artifactType or ""), "\n")
+    end
+    return true
+  end)
+
+command("login", { "REGISTRY" },
+  "check credentials against a registry and save them in Docker's config.json",
+  { "--username", "--password-stdin" },
+  function(ctx, a)
+    local host, herr = registry_arg(ctx, a[1]); if not host then return nil, herr end
+    if not (ctx.flags.username and ctx.password) then
+      return nil, registry.errors.new("invalid_argument",
+        "login needs --username USER and --password-stdin (the password on stdin)")
+    end
+    local client, cerr = client_for_host(ctx, host); if not client then return nil, cerr end
+    local ok, perr = client:ping()
+    if not ok then return nil, perr end
+    local path, serr = credentials.store(host, ctx.flags.username, ctx.password)
+    if not path then return nil, registry.errors.new("source", serr) end
+    if not ctx.flags.quiet then ctx.err:write("logged in to " .. host .. " (" .. path .. ")\n") end
+    return true
+  end)
+
+command("logout", { "REGISTRY" }, "remove a registry's credentials from Docker's config.json", {},
+  function(ctx, a)
+    local host, herr = registry_arg(ctx, a[1]); if not host then return nil, herr end
+    local found, err = credentials.erase(host)
+    if found == nil then return nil, registry.errors.new("source", err) end
+    if not ctx.flags.quiet then
+      ctx.err:write(found and ("removed the credentials for " .. host .. "\n")
+                    or ("not logged in to " .. host .. "\n"))
     end
     return true
   end)
@@ -388,11 +653,12 @@ local function artifact_push(ctx, r, files)
     if not k then return nil, registry.errors.new("invalid_argument", "--annotation needs K=V, got " .. kv) end
     ann[k] = v
   end
-  local o = client_opts(ctx)
-  o.artifact_type, o.subject, o.annotations = ctx.flags.artifact_type, ctx.flags.subject, ann
+  local client, cerr = client_for(ctx, r); if not client then return nil, cerr end
+  local o = { client = client, artifact_type = ctx.flags.artifact_type,
+              subject = ctx.flags.subject, annotations = ann }
   local sum, err = registry.push_artifact(r, files, o)
   if not sum then return nil, err end
-  ctx.out:write(r.registry, "/", r.repository, "@", sum.digest, "\n")
+  ctx.out.write(r.registry, "/", r.repository, "@", sum.digest, "\n")
   return true
 end
 
@@ -400,14 +666,15 @@ command("artifact", { "push|pull", "REF", "FILE.../DIR" },
   "push files as an OCI artifact (--artifact-type, --subject, --annotation), or pull one into DIR",
   { "--artifact-type", "--subject", "--annotation" },
   function(ctx, a)
-    local r, err = parse_ref(a[2]); if not r then return nil, err end
+    local r, err = parse_ref(ctx, a[2]); if not r then return nil, err end
     local rest = {}
     for i = 3, #a do rest[#rest + 1] = a[i] end
     if a[1] == "push" then return artifact_push(ctx, r, rest) end
     if a[1] == "pull" and #rest == 1 then
-      local sum, perr = registry.pull_artifact(r, rest[1], client_opts(ctx))
+      local client, cerr = client_for(ctx, r); if not client then return nil, cerr end
+      local sum, perr = registry.pull_artifact(r, rest[1], { client = client })
       if not sum then return nil, perr end
-      for _, f in ipairs(sum.files) do ctx.out:write(f.path, "\n") end
+      for _, f in ipairs(sum.files) do ctx.out.write(f.path, "\n") end
       return true
     end
     return nil, registry.errors.new("invalid_argument",
@@ -418,16 +685,18 @@ COMMANDS.artifact.variadic = true
 COMMANDS.cp = COMMANDS.copy
 COMMANDS.ls = COMMANDS.tags
 COMMANDS.rm = COMMANDS.delete
+local ALIASES = { copy = "cp", tags = "ls", delete = "rm" }
 
-local GLOBAL_FLAGS = { "--insecure", "--no-tls-verify", "--username", "--password-stdin",
-                       "--quiet", "--help" }
+local GLOBAL_FLAGS = { "--insecure", "--plain-http", "--no-tls-verify", "--ca-file", "--timeout",
+                       "--username", "--password-stdin", "--verbose", "--quiet", "--help" }
 
 local function flag_help(names)
   local lines = {}
   for _, n in ipairs(names) do
     local spec = FLAGS[n]
     local arg = spec[1] and " " .. (spec[4] or spec[2]:upper()) or ""
-    lines[#lines + 1] = string.format("  %-28s %s", n .. arg, spec[3] or "")
+    local name = SHORT[n] and (SHORT[n] .. ", " .. n) or n
+    lines[#lines + 1] = string.format("  %-28s %s", name .. arg, spec[3] or "")
   end
   return table.concat(lines, "\n")
 end
@@ -436,79 +705,179 @@ local function usage()
   local t = { "usage: " .. PROG .. " COMMAND [FLAGS] ARGS...", "", "commands:" }
   for _, n in ipairs(ORDER) do
     local c = COMMANDS[n]
-    t[#t + 1] = string.format("  %-28s %s", n .. " " .. table.concat(c.args, " "), c.summary)
+    local alias = ALIASES[n] and (" (also: " .. ALIASES[n] .. ")") or ""
+    t[#t + 1] = string.format("  %-28s %s%s", n .. " " .. table.concat(c.args, " "), c.summary, alias)
   end
   t[#t + 1] = ""
   t[#t + 1] = "flags:"
   t[#t + 1] = flag_help(FLAG_ORDER)
   t[#t + 1] = ""
   t[#t + 1] = "REF: [HOST[:PORT]/]REPOSITORY[:TAG][@DIGEST] (Docker Hub when no host;"
-  t[#t + 1] = "http for localhost/127.x/::1, https otherwise). '" .. PROG ..
+  t[#t + 1] = "https; loopback names: https, then http if the server speaks plain HTTP)."
+  t[#t + 1] = "LUA_REGISTRY_PROGRESS=1/0 forces the progress bar on/off. '" .. PROG ..
               " COMMAND --help' for more."
   return table.concat(t, "\n") .. "\n"
 end
 
 local function command_help(c)
-  local names = {}
-  for _, f in ipairs(c.flags) do names[#names + 1] = f end
-  for _, f in ipairs(GLOBAL_FLAGS) do names[#names + 1] = f end
+  local names, seen = {}, {}
+  for _, list in ipairs({ c.flags, GLOBAL_FLAGS }) do
+    for _, f in ipairs(list) do
+      if not seen[f] then seen[f] = true; names[#names + 1] = f end
+    end
+  end
   return string.format("usage: %s %s [FLAGS] %s\n\n%s\n\nflags:\n%s\n", PROG, c.name,
     table.concat(c.args, " "), c.summary, flag_help(names))
 end
 
+---------------------------------------------------------------------------
+-- errors that say what to do
+---------------------------------------------------------------------------
+
+local function url_host(url)
+  return type(url) == "string" and url:match("^%a+://([^/?#]+)") or nil
+end
+
+-- One line for a failure: the error, and what to do about it when the
+-- cause is a usual one.
+local function explain(ctx, e)
+  if getmetatable(e) == WriteError then return tostring(e) end
+  if type(e) ~= "table" then
+    -- a raised string: no internal file:line in front of it
+    return (tostring(e):gsub("^[^%s:]+%.lua:%d+: ", ""))
+  end
+  local msg = tostring(e)
+  local m = tostring(e.message or "")
+  local host = url_host(e.url)
+  if host and ctx.who[host:lower()] == nil then host = nil end
+  host = host or ctx.hosts[1] or "the registry"
+  if e.type == "transport" and plain_http_answer(e) then
+    return msg .. "; the server speaks plain HTTP: use --plain-http (or --insecure)"
+  elseif e.type == "transport" and (m:find("certificate", 1, true) or m:find("issuer", 1, true)) then
+    return msg .. "; the registry's certificate is not trusted: use --ca-file FILE" ..
+      " (its CA) or --insecure"
+  elseif e.type == "unexpected_status" and m:find("HTTP request to an HTTPS server", 1, true) then
+    return msg .. "; the server speaks https: drop --plain-http or write https://"
+  elseif e.type == "unauthorized" then
+    local who = ctx.who[host:lower()]
+    if who then
+      return "unauthorized: credentials for " .. who .. " were refused by " .. host ..
+        " (" .. msg .. ")"
+    end
+    return "unauthorized: no credentials for " .. host .. "; use '" .. PROG .. " login " ..
+      host .. "' or --username (" .. msg .. ")"
+  end
+  return (msg:gsub("name one with opts%.layout_tag", "use --layout-tag TAG"))
+end
+
+---------------------------------------------------------------------------
+-- main
+---------------------------------------------------------------------------
+
+-- Values of flags checked before anything is sent.
+local function check_flags(ctx)
+  local f = ctx.flags
+  if f.jobs then
+    local n = tonumber(f.jobs)
+    if not n or n < 1 or n ~= math.floor(n) or n > 1000 then
+      return nil, "--jobs needs a whole number from 1 to 1000, got '" .. f.jobs .. "'"
+    end
+    ctx.jobs = math.floor(n)
+  end
+  if f.timeout then
+    local n = tonumber(f.timeout)
+    if not n or n <= 0 or n ~= n or n == math.huge then
+      return nil, "--timeout needs a positive number of seconds, got '" .. f.timeout .. "'"
+    end
+    ctx.timeout = n
+  end
+  if f.format and f.format ~= "json" and f.format ~= "text" then
+    return nil, "--format is text or json, got '" .. f.format .. "'"
+  end
+  ctx.json = f.format == "json"
+  if f.ca_file then
+    local h = io.open(f.ca_file, "rb")
+    if not h then return nil, "cannot read --ca-file " .. f.ca_file end
+    h:close()
+  end
+  if f.plain_http and f.insecure then
+    return nil, "--plain-http and --insecure exclude each other"
+  end
+  if f.platform then
+    local ok, perr = image.parse_platforms(f.platform)
+    if not ok then return nil, perr end
+  end
+  return true
+end
+
 --- Run the tool.  argv: the arguments (without the program name);
 -- io: optional { out=, err=, stdin=, getenv= } for tests.
--- @return the exit status (0 or 1)
+-- @return the exit status (0, 1, or 130 when interrupted)
 function M.main(argv, io_)
   io_ = io_ or {}
-  local out, err = io_.out or io.stdout, io_.err or io.stderr
+  local rawout, err = io_.out or io.stdout, io_.err or io.stderr
   local stdin = io_.stdin or io.stdin
   local env = io_.getenv or os.getenv
+  local out = checked(rawout)
   local function fail(msg)
-    err:write(PROG .. ": " .. tostring(msg):gsub("\n", " ") .. "\n")
+    err:write(PROG .. ": " .. tostring(msg):gsub("[\r\n]+", " ") .. "\n")
     return 1
   end
   local flags, pos = parse_args(argv or {})
   if not flags then return fail(pos .. " (see " .. PROG .. " --help)") end
-  local name = table.remove(pos, 1)
-  if not name then
-    if flags.help then out:write(usage()); return 0 end
-    err:write(usage())
-    return 1
-  end
-  if name == "help" then
-    local c = pos[1] and COMMANDS[pos[1]]
-    out:write(c and command_help(c) or usage())
+  local ctx = { flags = flags, out = out, err = err, who = {}, hosts = {} }
+  local ok, status = pcall(function()
+    local name = table.remove(pos, 1)
+    if flags.version then
+      out.write(PROG .. " " .. registry._VERSION .. " (" .. _VERSION .. ")\n")
+      return 0
+    end
+    if not name then
+      if flags.help then out.write(usage()); return 0 end
+      err:write(usage())
+      return 1
+    end
+    if name == "help" then
+      local c = pos[1] and COMMANDS[pos[1]]
+      out.write(c and command_help(c) or usage())
+      return 0
+    end
+    local c = COMMANDS[name]
+    if not c then return fail("unknown command '" .. name .. "' (see " .. PROG .. " --help)") end
+    if flags.help then out.write(command_help(c)); return 0 end
+    if #pos ~= #c.args and not (c.variadic and #pos >= #c.args) then
+      return fail(string.format("%s: expected %s, got %d argument(s) (see %s %s --help)",
+        c.name, table.concat(c.args, " "), #pos, PROG, c.name))
+    end
+    local fok, ferr = check_flags(ctx)
+    if not fok then return fail(ferr) end
+    if flags.password_stdin then
+      if not flags.username then return fail("--password-stdin needs --username") end
+      local line = stdin:read("*l")
+      if not line then return fail("no password on stdin") end
+      ctx.password = line:gsub("\r$", "")
+    end
+    ctx.progress = want_progress(flags, env)
+    ctx.width = function() return term_width(env) end
+    local res, rerr = c.run(ctx, pos)
+    if ctx.bar and not res then ctx.bar.clear() end
+    if not res then return fail(explain(ctx, rerr)) end
     return 0
+  end)
+  if ok then
+    -- what is still buffered must reach its file too
+    local fok, ferr = pcall(out.flush)
+    if not fok then
+      ok, status = false, ferr
+    end
   end
-  local c = COMMANDS[name]
-  if not c then return fail("unknown command '" .. name .. "' (see " .. PROG .. " --help)") end
-  if flags.help then out:write(command_help(c)); return 0 end
-  if #pos ~= #c.args and not (c.variadic and #pos >= #c.args) then
-    return fail(string.format("%s: expected %s, got %d argument(s) (see %s %s --help)",
-      c.name, table.concat(c.args, " "), #pos, PROG, c.name))
+  if ok then return status end
+  if ctx.bar then pcall(ctx.bar.clear) end
+  if type(status) == "string" and status:find("interrupted!?$") then
+    err:write(PROG .. ": interrupted\n")
+    return 130
   end
-  if flags.jobs and not (tonumber(flags.jobs) and tonumber(flags.jobs) >= 1) then
-    return fail("--jobs needs a positive number")
-  end
-  if flags.platform then
-    local ok, perr = image.parse_platforms(flags.platform)
-    if not ok then return fail(perr) end
-  end
-  local ctx = { flags = flags, out = out, err = err }
-  if flags.password_stdin then
-    if not flags.username then return fail("--password-stdin needs --username") end
-    local line = stdin:read("*l")
-    if not line then return fail("no password on stdin") end
-    ctx.password = line:gsub("\r$", "")
-  end
-  ctx.progress = want_progress(flags, env)
-  local ok, res, rerr = pcall(c.run, ctx, pos)
-  if ctx.bar and not (ok and res) then ctx.bar.clear() end
-  if not ok then return fail(res) end
-  if not res then return fail(rerr) end
-  out:flush()
-  return 0
+  return fail(explain(ctx, status))
 end
 
 return M

@@ -66,11 +66,13 @@ function M.from_helper(helper, host)
   if not where or where == "" then
     return nil, "credential helper " .. prog .. " is not on PATH"
   end
-  local p = io.popen("printf '%s' " .. fs.quote(host) .. " | " .. prog .. " get 2>/dev/null")
+  local p = io.popen("printf '%s' " .. fs.quote(host) .. " | " .. prog .. " get 2>&1")
   local out = p and p:read("*a") or ""
   if p then p:close() end
   local doc = cjson.decode(out)
   if type(doc) ~= "table" or type(doc.Secret) ~= "string" then
+    -- the helper's normal answer for a host it holds nothing for
+    if out:lower():find("credentials not found", 1, true) then return nil end
     return nil, "credential helper " .. prog .. " gave no credentials for " .. host
   end
   if doc.Username == "<token>" then
@@ -132,6 +134,123 @@ function M.lookup(endpoint, opts)
     return nil, e
   end
   return nil
+end
+
+---------------------------------------------------------------------------
+-- writing (lua-registry login / logout)
+---------------------------------------------------------------------------
+
+--- The key `docker login` uses for a host: the host itself, or Docker
+-- Hub's "https://index.docker.io/v1/".
+function M.key_for(host)
+  local bare = M.host_of(host)
+  if HUB[bare] then return "https://index.docker.io/v1/" end
+  return bare
+end
+
+-- Run `docker-credential-<helper> <action>` with `input` on its stdin.
+-- @return true | nil, message
+local function run_helper(helper, action, input)
+  if not helper:match("^[%w._-]+$") then
+    return nil, "invalid credential helper name " .. helper
+  end
+  local prog = "docker-credential-" .. helper
+  local p = io.popen("printf '%s' " .. fs.quote(input) .. " | " .. prog .. " " .. action ..
+    " 2>&1; echo \"rc=$?\"")
+  local out = p and p:read("*a") or ""
+  if p then p:close() end
+  local body, rc = out:match("^(.-)rc=(%d+)%s*$")
+  if rc == "0" then return true end
+  body = (body or out):gsub("%s+$", "")
+  if rc == "127" then body = prog .. " is not on PATH" end
+  return nil, "credential helper " .. prog .. " " .. action .. " failed: " .. body
+end
+
+-- Write `doc` as JSON to `path` (mode 0600, its directory 0700 when made),
+-- through a temporary file and a rename.
+local function write_config(path, doc)
+  local dir = path:match("^(.*)/[^/]*$") or "."
+  local tmp = path .. ".tmp"
+  if not fs.sh_ok("umask 077 && mkdir -p " .. fs.quote(dir) .. " && : > " .. fs.quote(tmp)) then
+    return nil, "cannot create " .. tmp
+  end
+  local text = cjson.encode(doc)
+  local f, why = io.open(tmp, "wb")
+  local ok = f and f:write(text, "\n")
+  if ok then ok, why = f:close() elseif f then f:close() end
+  if ok then ok, why = os.rename(tmp, path) end
+  if not ok then
+    os.remove(tmp)
+    return nil, "cannot write " .. path .. ": " .. tostring(why)
+  end
+  return true
+end
+
+-- The config document at `path` (an empty one when the file is missing).
+local function load_config(path)
+  if not path then return nil, "no Docker config path (set DOCKER_CONFIG or HOME)" end
+  local doc, err = fs.read_json(path)
+  if err then return nil, err end
+  return doc or {}, nil
+end
+
+-- The helper that keeps `key`'s credentials, or nil (then auths[key]).
+local function helper_for(doc, key)
+  if type(doc.credHelpers) == "table" and type(doc.credHelpers[key]) == "string"
+     and doc.credHelpers[key] ~= "" then
+    return doc.credHelpers[key]
+  end
+  if type(doc.credsStore) == "string" and doc.credsStore ~= "" then return doc.credsStore end
+  return nil
+end
+
+--- Save credentials for `host` as `docker login` does: through the
+-- credential helper the config names (credHelpers[host], else credsStore),
+-- else as auths[host].auth in the config file (mode 0600).
+-- opts: auth_file (the config file; default as config_path).
+-- @return the config path | nil, message
+function M.store(host, username, password, opts)
+  local path = M.config_path(opts)
+  local doc, err = load_config(path)
+  if not doc then return nil, err end
+  local key = M.key_for(host)
+  local helper = helper_for(doc, key)
+  if helper then
+    local ok, herr = run_helper(helper, "store",
+      cjson.encode({ ServerURL = key, Username = username, Secret = password }))
+    if not ok then return nil, herr end
+    -- no secret left in the file for this host
+    if type(doc.auths) ~= "table" then doc.auths = {} end
+    doc.auths[key] = {}
+  else
+    if type(doc.auths) ~= "table" then doc.auths = {} end
+    doc.auths[key] = { auth = core.util.base64_encode(username .. ":" .. password) }
+  end
+  local ok, werr = write_config(path, doc)
+  if not ok then return nil, werr end
+  return path
+end
+
+--- Remove the credentials for `host` (helper and config file).
+-- @return true (removed), false (there were none) | nil, message
+function M.erase(host, opts)
+  local path = M.config_path(opts)
+  local doc, err = load_config(path)
+  if not doc then return nil, err end
+  local key = M.key_for(host)
+  local found = false
+  local helper = helper_for(doc, key)
+  if helper then
+    local ok = run_helper(helper, "erase", key)
+    found = found or ok
+  end
+  if type(doc.auths) == "table" and doc.auths[key] ~= nil then
+    doc.auths[key] = nil
+    found = true
+    local ok, werr = write_config(path, doc)
+    if not ok then return nil, werr end
+  end
+  return found
 end
 
 return M

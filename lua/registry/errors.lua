@@ -41,6 +41,38 @@ function M.new(type_, message, fields)
   return core.new_error(e)
 end
 
+--- The one rule for options tables: raise, at the caller's line (`level`
+-- as for `error`, counted from the function that calls check_options),
+-- "bad argument #argn to 'fname' (...)" when `opts` is neither nil nor a
+-- table, or holds a key that is in none of the sets `...` (tables whose
+-- keys are the known option names).  The C core raises the same message.
+function M.check_options(opts, fname, argn, level, ...)
+  if opts == nil then return end
+  local where = level + 1
+  if type(opts) ~= "table" then
+    error(string.format("bad argument #%d to '%s' (table expected, got %s)", argn, fname,
+      type(opts)), where)
+  end
+  local sets = { ... }
+  for k in pairs(opts) do
+    local known = false
+    for _, set in ipairs(sets) do known = known or set[k] == true end
+    if not known then
+      error(string.format("bad argument #%d to '%s' (unknown option '%s')", argn, fname,
+        tostring(k)), where)
+    end
+  end
+end
+
+--- For Lua 5.1, whose stand-alone interpreter and `assert` cannot show a
+-- table: `local c = registry.check(registry.new(url))` returns its
+-- arguments when the first is not nil, else raises tostring(err) at the
+-- caller's line.
+function M.check(v, err, ...)
+  if v == nil then error(tostring(err), 2) end
+  return v, err, ...
+end
+
 --- True when `v` is an error table of this library.
 function M.is_error(v)
   return type(v) == "table" and getmetatable(v) == core.Error

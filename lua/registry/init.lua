@@ -45,6 +45,14 @@ function M.new(endpoint, opts)
   if opts ~= nil and type(opts) ~= "table" then
     error("bad argument #2 to 'new' (table expected, got " .. type(opts) .. ")", 2)
   end
+  if opts and opts.auth_file ~= nil then
+    local f = type(opts.auth_file) == "string" and io.open(opts.auth_file, "rb")
+    if not f then
+      return nil, errors.new("invalid_argument", "auth_file " .. tostring(opts.auth_file) ..
+        " cannot be read", { path = opts.auth_file })
+    end
+    f:close()
+  end
   local copts, warning = {}, nil
   for k, v in pairs(opts or {}) do
     if not LUA_ONLY[k] then copts[k] = v end
@@ -58,12 +66,16 @@ function M.new(endpoint, opts)
       warning = why
     end
   end
-  local client, err = core.new(endpoint, copts)
+  local ok, client, err = pcall(core.new, endpoint, copts)
+  if not ok then   -- a bad option: raised at the caller's line
+    error((tostring(client):gsub("^[^%s:]+%.lua:%d+: ", ""):gsub("to '[^']*'", "to 'new'", 1)), 2)
+  end
   if not client then return nil, err end
   return client, warning
 end
 
 M.is_error = errors.is_error
+M.check = errors.check
 
 -- Image-level operations and references (pure Lua on the core).
 local reference = require "registry.reference"
@@ -71,10 +83,43 @@ local image = require "registry.image"
 M.reference = reference
 M.image = image
 M.parse_reference = reference.parse
-M.client_for = reference.client_for
-M.pull = image.pull
-M.push = image.push
-M.copy = image.copy
+
+-- The option names of client_for, pull, push and copy: one rule for
+-- unknown keys (errors.check_options), raised at the caller's line.
+local function set(...)
+  local t = {}
+  for _, k in ipairs({ ... }) do t[k] = true end
+  return t
+end
+local CLIENT = set("timeout", "connect_timeout", "user_agent", "tls_verify", "ca_file",
+  "ca_path", "cert_file", "key_file", "verbose", "username", "password", "token",
+  "identity_token", "auth_file", "credentials", "retries", "max_retry_wait",
+  "insecure", "scheme")
+local IMAGE = set("platform", "jobs", "progress", "client")
+local PUSH = set("layout_tag", "mount_from")
+local COPY = set("src_client", "dst_client", "src_opts", "dst_opts", "mount", "mount_from")
+M.OPTIONS = { client = CLIENT, image = IMAGE, push = PUSH, copy = COPY }
+
+function M.client_for(ref, opts)
+  errors.check_options(opts, "client_for", 2, 2, CLIENT)
+  return reference.client_for(ref, opts)
+end
+function M.pull(ref, dir, opts)
+  errors.check_options(opts, "pull", 3, 2, CLIENT, IMAGE)
+  return image.pull(ref, dir, opts)
+end
+function M.push(dir, ref, opts)
+  errors.check_options(opts, "push", 3, 2, CLIENT, IMAGE, PUSH)
+  return image.push(dir, ref, opts)
+end
+function M.copy(src, dst, opts)
+  errors.check_options(opts, "copy", 3, 2, CLIENT, IMAGE, COPY)
+  if opts then
+    errors.check_options(opts.src_opts, "copy", 3, 2, CLIENT)
+    errors.check_options(opts.dst_opts, "copy", 3, 2, CLIENT)
+  end
+  return image.copy(src, dst, opts)
+end
 
 -- OCI 1.1 artifacts (issue 11).
 local artifact = require "registry.artifact"

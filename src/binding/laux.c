@@ -39,6 +39,32 @@ int64_t lb_int(lua_State *L, int i, const char *what)
     return (int64_t)n;
 }
 
+void lb_check_keys(lua_State *L, int t, const char *const keys[], const char *extra)
+{
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        int i, ok = 0;
+        if (lua_type(L, -2) == LUA_TSTRING) {
+            const char *k = lua_tostring(L, -2);
+            for (i = 0; keys[i]; i++)
+                if (strcmp(k, keys[i]) == 0)
+                    ok = 1;
+            if (!ok && extra) {
+                lua_getfield(L, LUA_REGISTRYINDEX, extra);
+                if (lua_istable(L, -1)) {
+                    lua_getfield(L, -1, k);
+                    ok = lua_toboolean(L, -1);
+                    lua_pop(L, 1);
+                }
+                lua_pop(L, 1);
+            }
+            if (!ok)
+                luaL_argerror(L, t, lua_pushfstring(L, "unknown option '%s'", k));
+        }
+        lua_pop(L, 1);
+    }
+}
+
 lclient *lb_client(lua_State *L, int i)
 {
     lclient *lc = luaL_checkudata(L, i, CLIENT_MT);
@@ -155,6 +181,30 @@ void lb_open_json(lua_State *L)
     lua_pop(L, 1);
 }
 
+#if LUA_VERSION_NUM >= 503
+/* lua-cjson decodes every number as a float: make the integral ones in
+ * the table on the top (and its subtables) Lua integers, so that
+ * schemaVersion is 2, not 2.0.  cjson caps nesting, so the recursion is
+ * bounded. */
+static void integers(lua_State *L)
+{
+    lua_Integer n;
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        if (lua_type(L, -1) == LUA_TTABLE) {
+            integers(L);
+        } else if (lua_type(L, -1) == LUA_TNUMBER && !lua_isinteger(L, -1) &&
+                   lua_numbertointeger(lua_tonumber(L, -1), &n) &&
+                   (lua_Number)n == lua_tonumber(L, -1)) {
+            lua_pushvalue(L, -2);
+            lua_pushinteger(L, n);
+            lua_rawset(L, -5);   /* an existing key: safe during lua_next */
+        }
+        lua_pop(L, 1);
+    }
+}
+#endif
+
 void lb_json_decode(lua_State *L, const char *s, size_t len)
 {
     lua_getfield(L, LUA_REGISTRYINDEX, KEY_DECODE);
@@ -163,6 +213,12 @@ void lb_json_decode(lua_State *L, const char *s, size_t len)
         lua_pop(L, 1);
         lua_pushnil(L);
     }
+#if LUA_VERSION_NUM >= 503
+    if (lua_type(L, -1) == LUA_TTABLE) {
+        luaL_checkstack(L, 8, "JSON nesting");
+        integers(L);
+    }
+#endif
 }
 
 int lb_json_encode(lua_State *L, int i)

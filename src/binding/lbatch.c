@@ -26,6 +26,8 @@ static int batch_gc(lua_State *L)
 }
 
 /* Options at index oi: jobs (1..64, default 4) and progress. */
+static const char *const batch_opts[] = { "jobs", "progress", NULL };
+
 static void read_options(lua_State *L, int oi, lbatch *lb)
 {
     lb->b.jobs = 4;
@@ -33,6 +35,7 @@ static void read_options(lua_State *L, int oi, lbatch *lb)
     if (lua_isnil(L, oi))
         return;
     luaL_checktype(L, oi, LUA_TTABLE);
+    lb_check_keys(L, oi, batch_opts, NULL);
     lua_getfield(L, oi, "jobs");
     if (!lua_isnil(L, -1)) {
         int64_t j = lb_int(L, lua_gettop(L), "jobs");

@@ -50,6 +50,10 @@ typedef struct lclient {
 const char *lb_str(lua_State *L, int i, size_t *len);
 const char *lb_optstr(lua_State *L, int i, size_t *len);
 int64_t lb_int(lua_State *L, int i, const char *what);
+/* Raise "bad argument #t (unknown option 'k')" for a string key of the
+ * table at t that is not in keys (NULL-terminated) nor true in the
+ * registry table named extra (when not NULL). */
+void lb_check_keys(lua_State *L, int t, const char *const keys[], const char *extra);
 lclient *lb_client(lua_State *L, int i);
 /* A method's arguments: exactly n of them, the client at 1. */
 lclient *lb_args(lua_State *L, int n);

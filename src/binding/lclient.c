@@ -22,26 +22,7 @@ static const char *const client_opts[] = {
  * its own in registry.core.extra_opts). */
 static void check_keys(lua_State *L, int t)
 {
-    lua_pushnil(L);
-    while (lua_next(L, t)) {
-        int i, ok = 0;
-        if (lua_type(L, -2) == LUA_TSTRING) {
-            const char *k = lua_tostring(L, -2);
-            for (i = 0; client_opts[i]; i++)
-                if (strcmp(k, client_opts[i]) == 0)
-                    ok = 1;
-            lua_getfield(L, LUA_REGISTRYINDEX, "registry.core.extra_opts");
-            if (!ok && lua_istable(L, -1)) {
-                lua_getfield(L, -1, k);
-                ok = lua_toboolean(L, -1);
-                lua_pop(L, 1);
-            }
-            lua_pop(L, 1);
-            if (!ok)
-                luaL_error(L, "unknown option '%s'", k);
-        }
-        lua_pop(L, 1);
-    }
+    lb_check_keys(L, t, client_opts, "registry.core.extra_opts");
 }
 
 /* A string option (anchored in the table), or NULL. */
@@ -494,8 +475,10 @@ static int list(lua_State *L, const char *name, int oi)
     rg_strlist out;
     rg_err e;
     size_t i;
+    static const char *const list_opts[] = { "n", "last", NULL };
     if (!lua_isnoneornil(L, oi)) {
         luaL_checktype(L, oi, LUA_TTABLE);
+        lb_check_keys(L, oi, list_opts, NULL);
         lua_getfield(L, oi, "n");
         if (!lua_isnil(L, -1))
             n = lb_int(L, lua_gettop(L), "n");

@@ -53,6 +53,33 @@ static int error_tostring(lua_State *L)
     return 1;
 }
 
+/* "text" .. err and err .. "text": the one line of __tostring joined
+ * with the other operand (shown as tostring shows it). */
+static int error_concat(lua_State *L)
+{
+    int i, is_err;
+    lua_settop(L, 2);
+    for (i = 1; i <= 2; i++) {
+        is_err = 0;
+        if (lua_type(L, i) == LUA_TTABLE && lua_getmetatable(L, i)) {
+            luaL_getmetatable(L, ERROR_MT);
+            is_err = lua_rawequal(L, -1, -2);
+            lua_pop(L, 2);
+        }
+        if (is_err)
+            lua_pushcfunction(L, error_tostring);
+        else if (lua_type(L, i) != LUA_TSTRING && lua_type(L, i) != LUA_TNUMBER)
+            lua_getglobal(L, "tostring");
+        else
+            continue;
+        lua_pushvalue(L, i);
+        lua_call(L, 1, 1);
+        lua_replace(L, i);
+    }
+    lua_concat(L, 2);
+    return 1;
+}
+
 /* core.new_error(fields) -> the table, with the Error metatable. */
 int lb_new_error(lua_State *L)
 {
@@ -67,6 +94,8 @@ void lb_open_error(lua_State *L)
     luaL_newmetatable(L, ERROR_MT);
     lua_pushcfunction(L, error_tostring);
     lua_setfield(L, -2, "__tostring");
+    lua_pushcfunction(L, error_concat);
+    lua_setfield(L, -2, "__concat");
     lua_pushliteral(L, "registry.Error");
     lua_setfield(L, -2, "__name");
     lua_pop(L, 1);

@@ -76,9 +76,10 @@ static int client_initiate_blob_upload(lua_State *L)
     return 1;
 }
 
-/* client:mount_blob(name, digest, from) -> true | upload (202: the
- * registry would not mount; an ordinary session for the caller) */
-static int client_mount_blob(lua_State *L)
+/* The cross-repository mount: pushes true (mounted) or the upload the
+ * registry opened instead (202), or nil, err.  `pair`: push the boolean
+ * first and the upload (or nil) second. */
+static int mount(lua_State *L, int pair)
 {
     lclient *lc = lb_args(L, 4);
     const char *name = lb_str(L, 2, NULL), *d = lb_str(L, 3, NULL);
@@ -89,9 +90,30 @@ static int client_mount_blob(lua_State *L)
     rg_err_init(&e);
     if (rg_upload_mount(&lu->u, &lc->c, name, d, from, &mounted, &e) != 0)
         return lb_fail(L, &e);
+    if (!pair) {
+        if (mounted)
+            lua_pushboolean(L, 1);
+        return 1;
+    }
+    lua_pushboolean(L, mounted);
     if (mounted)
-        lua_pushboolean(L, 1);
-    return 1;
+        lua_pushnil(L);
+    else
+        lua_pushvalue(L, -2);
+    return 2;
+}
+
+/* client:mount_blob(name, digest, from) -> true | upload (202: the
+ * registry would not mount; an ordinary session for the caller) */
+static int client_mount_blob(lua_State *L)
+{
+    return mount(L, 0);
+}
+
+/* client:try_mount(name, digest, from) -> mounted, upload-or-nil */
+static int client_try_mount(lua_State *L)
+{
+    return mount(L, 1);
 }
 
 /* client:get_blob_upload_status(upload_or_location) -> offset, length */
@@ -304,6 +326,7 @@ const luaL_Reg lb_upload_client_methods[] = {
     {"push_blob", client_push_blob},
     {"initiate_blob_upload", client_initiate_blob_upload},
     {"mount_blob", client_mount_blob},
+    {"try_mount", client_try_mount},
     {"get_blob_upload_status", client_get_blob_upload_status},
     {"upload_blob", client_upload_blob},
     {"upload_blob_chunk", client_upload_blob_chunk},
