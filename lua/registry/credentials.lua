@@ -68,10 +68,13 @@ function M.from_helper(helper, host)
   end
   local p = io.popen("printf '%s' " .. fs.quote(host) .. " | " .. prog .. " get 2>/dev/null")
   local out = p and p:read("*a") or ""
-  if p then p:close() end
+  -- judged by its output: in nginx the exit status is lost (ECHILD, nil)
+  local exited, code
+  if p then exited, code = fs.pclose(p) end
   local doc = cjson.decode(out)
   if type(doc) ~= "table" or type(doc.Secret) ~= "string" then
-    return nil, "credential helper " .. prog .. " gave no credentials for " .. host
+    return nil, "credential helper " .. prog .. " gave no credentials for " .. host ..
+      (exited == false and " (exit status " .. tostring(code) .. ")" or "")
   end
   if doc.Username == "<token>" then
     return { identity_token = doc.Secret }
