@@ -1,4 +1,4 @@
--- spec/nginx_threads_spec.lua -- registry.ngx: registry calls in nginx's
+-- spec/threadpool_nginx_spec.lua -- registry.ngx: registry calls in nginx's
 -- thread pool, so the worker keeps serving while they run.
 --
 -- Debian's nginx with the LuaJIT build of the Lua module, one worker
