@@ -145,12 +145,6 @@ describe("registry.ngx inside nginx (thread pool)", function()
     error("timed out waiting for " .. what .. "\n" .. log())
   end
 
-  local function exists(path)
-    local f = io.open(path, "rb")
-    if f then f:close() end
-    return f ~= nil
-  end
-
   setup(function()
     nginx.build()
     local _, out = sh("mktemp -d /dev/shm/lua-registry-spec.XXXXXX 2>/dev/null || " ..
@@ -217,7 +211,7 @@ describe("registry.ngx inside nginx (thread pool)", function()
     assert(ok, pid_out)
     local pid = tonumber(pid_out:match("%d+"))
     local part = dir .. "/blobs/sha256/" .. layer_digest:match(":(%x+)") .. ".part"
-    wait_for("the pull to start writing " .. part, function() return exists(part) end)
+    wait_for("the pull to start writing " .. part, function() return nginx.exists(part) end)
     during()
     wait_for("the pull's answer", function() return not registry_server.pid_alive(pid) end)
     local answer = registry_server.read_file(out) or ""

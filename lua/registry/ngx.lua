@@ -380,21 +380,17 @@ end
 
 local OPS = {}
 
-function OPS.pull(ref, dir, opts)
+-- registry[name](a, b, opts) with a kept client for the reference ref.
+local function image_op(name, a, b, ref, opts)
   local o, finish = thread_opts(opts)
   local client, err = client_for_ref(ref, o)
   if not client then return finish, nil, err end
   o.client = client
-  return finish, require("registry").pull(ref, dir, o)
+  return finish, require("registry")[name](a, b, o)
 end
 
-function OPS.push(dir, ref, opts)
-  local o, finish = thread_opts(opts)
-  local client, err = client_for_ref(ref, o)
-  if not client then return finish, nil, err end
-  o.client = client
-  return finish, require("registry").push(dir, ref, o)
-end
+function OPS.pull(ref, dir, opts) return image_op("pull", ref, dir, ref, opts) end
+function OPS.push(dir, ref, opts) return image_op("push", dir, ref, ref, opts) end
 
 function OPS.copy(src, dst, opts)
   local o, finish = thread_opts(opts)

@@ -29,11 +29,13 @@ M.NGINX = os.getenv("NGINX") or "/usr/sbin/nginx"
 M.MODULES = os.getenv("NGINX_MODULES") or "/usr/lib/nginx/modules"
 M.BUILD = "build-luajit"
 
+--- path can be opened for reading.
 local function exists(path)
   local f = io.open(path, "rb")
   if f then f:close() end
   return f ~= nil
 end
+M.exists = exists
 
 --- nginx and its Lua module are installed.
 function M.installed()
