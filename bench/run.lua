@@ -19,7 +19,8 @@
 --
 -- This file owns the run: options, the work directory and its content, one
 -- function per case group (blob pulls, blob pushes, images, small requests,
--- the peak-RSS comparison; the machine's description), each running its
+-- a plain request's latency in nginx during a pull, threads vs direct; the
+-- peak-RSS comparison; the machine's description), each running its
 -- cases beside their comparisons and adding rows, and the report writer that
 -- renders RESULTS.md.  The measured cases of our client are bench/case.lua;
 -- registries come from spec/support/registry.lua.  The README's Performance
@@ -649,6 +650,81 @@ local function bench_small(R)
 end
 
 ---------------------------------------------------------------------------
+-- 5. the nginx worker during an image pull: registry.ngx vs a direct call
+---------------------------------------------------------------------------
+
+local NGINX_PINGS = 5
+
+-- One worker, a thread pool; /pull runs the pull in the pool (mode=threads)
+-- or straight in content_by_lua (mode=direct); /ping is a plain location.
+local NGINX_SERVER = {
+  "location = /ping { return 204; }",
+  "location = /pull {",
+  "  content_by_lua_block {",
+  "    local a = ngx.req.get_uri_args()",
+  "    local m = a.mode == 'threads' and require('registry.ngx') or require('registry')",
+  "    local sum, err = m.pull(a.ref, a.dir, { credentials = false })",
+  "    ngx.say(sum and 'pulled' or tostring(err))",
+  "  }",
+  "}",
+}
+
+-- Milliseconds curl waited for /ping.
+local function ping_ms(N)
+  local out = must("curl -s -o /dev/null --max-time 600 -w '%{time_total}' " .. q(N.url .. "/ping"))
+  return tonumber(out) * 1000
+end
+
+-- One pull of SMALLREPO:v1 through nginx in `mode`; once its first blob
+-- file exists, /ping latencies (threads: up to NGINX_PINGS while the pull
+-- runs; direct: the first, which waits for the pull).  Their median.
+local function nginx_pull(N, R, mode, rep)
+  local dir = WORK .. "/ngx-" .. mode .. rep
+  local out = dir .. ".out"
+  local url = N.url .. "/pull?mode=" .. mode .. "&ref=" .. R.host .. "/" .. SMALLREPO .. ":v1&dir=" .. dir
+  local pid = tonumber(must("curl -s --max-time 600 -o " .. q(out) .. " " .. q(url) ..
+    " >/dev/null 2>&1 & echo $!"):match("%d+"))
+  for _ = 1, 3000 do
+    if sh("ls " .. q(dir .. "/blobs/sha256") .. "/*.part >/dev/null 2>&1") then break end
+    rs.sleep(0.02)
+  end
+  local lat = { ping_ms(N) }
+  while mode == "threads" and #lat < NGINX_PINGS and rs.pid_alive(pid) do lat[#lat + 1] = ping_ms(N) end
+  while rs.pid_alive(pid) do rs.sleep(0.05) end
+  local answer = rs.read_file(out) or ""
+  if not answer:find("pulled", 1, true) then error("nginx " .. mode .. " pull failed: " .. answer .. N:log()) end
+  must("rm -rf " .. q(dir) .. " " .. q(out))
+  return median(lat)
+end
+
+local function bench_nginx(R)
+  local nginx = require "spec.support.nginx"
+  if not nginx.installed() then
+    notes[#notes + 1] = "nginx with the Lua module is not installed: no nginx rows."
+    return
+  end
+  nginx.build()
+  local N = nginx.start { main = { "thread_pool registry threads=2;" }, server = NGINX_SERVER }
+  local res = { threads = {}, direct = {} }
+  local ok, err = pcall(function()
+    for rep = 1, REPS do
+      res.threads[rep] = nginx_pull(N, R, "threads", rep)
+      res.direct[rep] = nginx_pull(N, R, "direct", rep)
+      stamp("nginx rep %d/%d done", rep, REPS)
+    end
+  end)
+  N:stop()
+  if not ok then error(err, 0) end
+  add_row({ group = "nginx, one worker, during a pull of the " .. BIG_MIB .. " MiB image",
+    case = "latency of a plain request, pull in the thread pool (`registry.ngx`)",
+    ours = median(res.threads), unit = "ms", higher = false,
+    cmp = median(res.direct), cmp_name = "`registry.pull` called in content_by_lua (blocks the worker)" })
+  notes[#notes + 1] = "nginx: `GET /ping` (`return 204`) sent once the pull's first blob file exists; " ..
+    "with the pull in the thread pool, the median of up to " .. NGINX_PINGS .. " requests made while it " ..
+    "runs; called directly, the first request, which waits for the pull's end. Ratio: direct / threads."
+end
+
+---------------------------------------------------------------------------
 -- report: bench/RESULTS.md (the README's Performance table is edited by
 -- hand from it)
 ---------------------------------------------------------------------------
@@ -752,6 +828,7 @@ local function main()
   bench_push(ctx, R)
   bench_images(ctx)
   bench_small(R)
+  bench_nginx(R)
   R:stop()
   write_report(rss)
 end

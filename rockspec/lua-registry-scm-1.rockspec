@@ -41,7 +41,7 @@ build = {
       -- the list is complete)
       sources = {
         "src/auth.c", "src/batch.c", "src/buf.c", "src/challenge.c", "src/client.c",
-        "src/digest.c", "src/err.c", "src/hashq.c", "src/header.c", "src/http.c",
+        "src/digest.c", "src/err.c", "src/fsops.c", "src/hashq.c", "src/header.c", "src/http.c",
         "src/link.c", "src/location.c", "src/ops.c", "src/range.c", "src/reader.c",
         "src/reference.c", "src/referrers.c", "src/request.c", "src/upload.c", "src/binding/laux.c",
         "src/binding/lbatch.c", "src/binding/lclient.c", "src/binding/lerror.c",
@@ -62,6 +62,7 @@ build = {
     ["registry.graph"]       = "lua/registry/graph.lua",
     ["registry.image"]       = "lua/registry/image.lua",
     ["registry.layout"]      = "lua/registry/layout.lua",
+    ["registry.ngx"]         = "lua/registry/ngx.lua",
     ["registry.reference"]   = "lua/registry/reference.lua",
   },
   -- the CLI (luarocks wraps it to run with the tree's interpreter and paths)

@@ -68,12 +68,15 @@ function M.from_helper(helper, host)
   end
   local p = io.popen("printf '%s' " .. fs.quote(host) .. " | " .. prog .. " get 2>&1")
   local out = p and p:read("*a") or ""
-  if p then p:close() end
+  -- judged by its output: in nginx the exit status is lost (ECHILD, nil)
+  local exited, code
+  if p then exited, code = fs.pclose(p) end
   local doc = cjson.decode(out)
   if type(doc) ~= "table" or type(doc.Secret) ~= "string" then
     -- the helper's normal answer for a host it holds nothing for
     if out:lower():find("credentials not found", 1, true) then return nil end
-    return nil, "credential helper " .. prog .. " gave no credentials for " .. host
+    return nil, "credential helper " .. prog .. " gave no credentials for " .. host ..
+      (exited == false and " (exit status " .. tostring(code) .. ")" or "")
   end
   if doc.Username == "<token>" then
     return { identity_token = doc.Secret }
@@ -167,22 +170,10 @@ local function run_helper(helper, action, input)
 end
 
 -- Write `doc` as JSON to `path` (mode 0600, its directory 0700 when made),
--- through a temporary file and a rename.
+-- through a temporary file and a rename (in C: no process).
 local function write_config(path, doc)
-  local dir = path:match("^(.*)/[^/]*$") or "."
-  local tmp = path .. ".tmp"
-  if not fs.sh_ok("umask 077 && mkdir -p " .. fs.quote(dir) .. " && : > " .. fs.quote(tmp)) then
-    return nil, "cannot create " .. tmp
-  end
-  local text = cjson.encode(doc)
-  local f, why = io.open(tmp, "wb")
-  local ok = f and f:write(text, "\n")
-  if ok then ok, why = f:close() elseif f then f:close() end
-  if ok then ok, why = os.rename(tmp, path) end
-  if not ok then
-    os.remove(tmp)
-    return nil, "cannot write " .. path .. ": " .. tostring(why)
-  end
+  local ok, why = core.util.write_private(path, cjson.encode(doc) .. "\n")
+  if not ok then return nil, "cannot write " .. tostring(why) end
   return true
 end
 

@@ -1,10 +1,14 @@
 --- File-system helpers of the Lua layer: read and write files, mkdir -p,
 -- file sizes, shell quoting, JSON files.
 --
--- Rules: plain Lua 5.1 io/os calls and the shell only (no C core here);
--- a missing file reads as nil with no message, any other failure is
--- nil, err; writes go through a temporary file and a rename, so a reader
--- never sees half a file.  lua-cjson is required only when JSON is read.
+-- Rules: no child processes (the Lua layer also runs in nginx's thread
+-- pool, where nginx reaps children before os.execute or io.popen can see
+-- their status): Lua 5.1 io/os calls, and the C core (core.util.mkdir_p)
+-- for what they cannot do; a missing file reads as nil with no message,
+-- any other failure is nil, err; writes go through a temporary file and a
+-- rename, so a reader never sees half a file.  lua-cjson is required only
+-- when JSON is read.
+local core = require "registry.core"
 local errors = require "registry.errors"
 
 local M = {}
@@ -14,10 +18,17 @@ function M.quote(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
 end
 
---- Run a shell command: true when it exits 0.
-function M.sh_ok(cmd)
-  local a, _, c = os.execute(cmd)
-  return a == true or a == 0 or (a == nil and c == 0)
+--- Close an io.popen handle.  The status of a child can be lost: inside
+-- nginx (its SIGCHLD handler reaps every child, so pclose fails with
+-- ECHILD); Lua 5.1 and LuaJIT do not report it at all.  Judge a process by
+-- its output, and use this only to add that it failed.
+-- @return true (exited 0, or not reported) | false, code (non-zero exit or
+-- signal) | nil, message (the status was lost)
+function M.pclose(p)
+  local ok, how, code = p:close()
+  if ok then return true end
+  if how == "exit" or how == "signal" then return false, code end
+  return nil, how
 end
 
 -- fn(f) on the file opened for reading, or nil when it cannot be opened.
@@ -64,11 +75,13 @@ function M.write_file(path, data)
   return true
 end
 
---- `mkdir -p path`.
--- @return true | nil, err (type "source")
+--- `mkdir -p path`, in C (no process).
+-- @return true | nil, err (type "source", the message names the directory
+-- that could not be made and why)
 function M.mkdir_p(path)
-  if M.sh_ok("mkdir -p " .. M.quote(path)) then return true end
-  return nil, errors.new("source", "cannot create directory " .. path, { path = path })
+  local ok, why = core.util.mkdir_p(path)
+  if ok then return true end
+  return nil, errors.new("source", "cannot create directory " .. why, { path = path })
 end
 
 --- A JSON file that holds an object or an array.

@@ -1,12 +1,13 @@
 /*
  * lutil.c -- core.util: the core's parsers and helpers, for the Lua layer,
  * tests and power users (digests, names, references, ranges, Link, URLs,
- * base64, challenges, the clock).  Each function calls one core function.
+ * base64, challenges, the clock, mkdir -p).  Each function calls one core function.
  */
 #include "lbind.h"
 #include "../auth.h"
 #include "../challenge.h"
 #include "../digest.h"
+#include "../fsops.h"
 #include "../link.h"
 #include "../location.h"
 #include "../range.h"
@@ -217,6 +218,29 @@ static int u_parse_challenge(lua_State *L)
     return 1;
 }
 
+/* util.mkdir_p(path) -> true | nil, message ("<dir>: <reason>") */
+static int u_mkdir_p(lua_State *L)
+{
+    char err[512];
+    if (rg_mkdir_p(luaL_checkstring(L, 1), err, sizeof err) != 0)
+        return fail_why(L, err);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* util.write_private(path, data) -> true | nil, message: mode 0600,
+ * through a temporary file and a rename */
+static int u_write_private(lua_State *L)
+{
+    size_t n;
+    const char *path = luaL_checkstring(L, 1), *data = luaL_checklstring(L, 2, &n);
+    char err[512];
+    if (rg_write_private(path, data, n, err, sizeof err) != 0)
+        return fail_why(L, err);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 /* util.now() -> seconds since the epoch, sub-second (wall clock) */
 static int u_now(lua_State *L)
 {
@@ -226,6 +250,8 @@ static int u_now(lua_State *L)
 
 const luaL_Reg lb_util_functions[] = {
     {"now", u_now},
+    {"mkdir_p", u_mkdir_p},
+    {"write_private", u_write_private},
     {"parse_challenge", u_parse_challenge},
     {"base64_encode", u_base64_encode},
     {"digest_file", u_digest_file},
