@@ -98,14 +98,24 @@ describe("luarocks (Lua " .. LUA_V .. ")", function()
     assert.are.same(lines_of("ls src/*.c src/binding/*.c"), listed)
   end)
 
-  it("the rockspec maps every lua/registry/*.lua", function()
+  it("the rockspec maps every lua/registry/*.lua and lua/registry/*/*.lua", function()
     local f = assert(io.open(ROCKSPEC))
     local text = f:read("*a")
     f:close()
     local listed = {}
-    for s in text:gmatch('"(lua/registry/[%w_]+%.lua)"') do listed[#listed + 1] = s end
+    for s in text:gmatch('"(lua/registry/[%w_/]+%.lua)"') do listed[#listed + 1] = s end
     table.sort(listed)
-    assert.are.same(lines_of("ls lua/registry/*.lua"), listed)
+    assert.are.same(lines_of("ls lua/registry/*.lua lua/registry/*/*.lua"), listed)
+  end)
+
+  it("the rockspec installs the test kit's servers (lua/registry/testing/*.py)", function()
+    local f = assert(io.open(ROCKSPEC))
+    local text = f:read("*a")
+    f:close()
+    local listed = {}
+    for s in text:gmatch('"(lua/registry/testing/[%w_]+%.py)"') do listed[#listed + 1] = s end
+    table.sort(listed)
+    assert.are.same(lines_of("ls lua/registry/testing/*.py"), listed)
   end)
 
   it("luarocks lint passes", function()
@@ -123,10 +133,9 @@ describe("luarocks (Lua " .. LUA_V .. ")", function()
     local luadir = tree .. "/share/lua/" .. LUA_V
     assert.truthy(registry_server.read_file(libdir .. "/registry/core.so"),
       "no registry/core.so in the tree")
-    for _, path in ipairs(lines_of("ls lua/registry/*.lua")) do
-      local name = path:match("([^/]+)$")
-      assert.truthy(registry_server.read_file(luadir .. "/registry/" .. name),
-        "lua/registry/" .. name .. " is not installed")
+    for _, path in ipairs(lines_of("ls lua/registry/*.lua lua/registry/*/*.lua lua/registry/testing/*.py")) do
+      local rel = path:match("^lua/(.*)$")
+      assert.truthy(registry_server.read_file(luadir .. "/" .. rel), path .. " is not installed")
     end
     -- the CLI, when there is one
     local _, bins = sh("ls bin 2>/dev/null")
@@ -169,5 +178,22 @@ describe("luarocks (Lua " .. LUA_V .. ")", function()
     assert.truthy(out:find("core=" .. tree .. "/lib/lua/" .. LUA_V .. "/registry/core.so", 1, true), out)
     assert.truthy(out:find("lua=" .. tree .. "/share/lua/" .. LUA_V .. "/registry/init.lua", 1, true), out)
     assert.truthy(out:find("client=true", 1, true), out)
+  end)
+
+  it("the installed test kit finds its servers in the tree", function()
+    local probe = [[
+      local fp = require "registry.testing.fault_proxy"
+      local ta = require "registry.testing.auth"
+      for _, f in ipairs({ fp.script, ta.token_server_script }) do
+        local h = io.open(f)
+        print((h and "found=" or "missing=") .. f)
+        if h then h:close() end
+      end
+    ]]
+    local ok, out = sh(in_tree(q(interpreter()) .. " -e " .. q(probe)))
+    assert(ok, out)
+    local luadir = tree .. "/share/lua/" .. LUA_V
+    assert.truthy(out:find("found=" .. luadir .. "/registry/testing/fault_proxy.py", 1, true), out)
+    assert.truthy(out:find("found=" .. luadir .. "/registry/testing/token_server.py", 1, true), out)
   end)
 end)
