@@ -24,6 +24,19 @@ local function interpreter()
   return path
 end
 
+-- busted on this interpreter, with this checkout's modules and core (to
+-- run from another directory).
+local function busted_command()
+  local cpath = package.cpath:match("^[^;]+")
+  if cpath:sub(1, 1) ~= "/" then
+    local _, cwd = proc.sh_line("pwd")
+    cpath = cwd .. "/" .. cpath:gsub("^%./", "")
+  end
+  local luadir = proc.data_dir():gsub("/registry/testing$", "")
+  return q(interpreter()) .. " /usr/bin/busted --lpath=" ..
+    q(luadir .. "/?.lua;" .. luadir .. "/?/init.lua") .. " --cpath=" .. q(cpath)
+end
+
 -- Wait (at most ~15 s) until check() is true; returns its last value.
 local function eventually(check)
   for _ = 1, 300 do
@@ -403,6 +416,22 @@ describe("registry.testing", function()
     end)
   end)
 
+  describe("the README's example", function()
+    it("runs as written", function()
+      local readme = assert(proc.read_file("README.md"))
+      local section = readme:match("\n## Testing your tooling\n(.-)\n## ")
+      assert.truthy(section, "no Testing your tooling section")
+      local example = section:match("```lua\n(.-)```")
+      assert.truthy(example, "no lua example")
+      local dir = proc.tmpdir()
+      finally(function() proc.rm_tmp(dir) end)
+      proc.write_file(dir .. "/mirror_spec.lua", example)
+      local ok, out = sh("cd " .. q(dir) .. " && " .. busted_command() .. " mirror_spec.lua")
+      assert.is_true(ok, out)
+      assert.matches("3 successes / 0 failures / 0 errors / 0 pending", out, 1, true)
+    end)
+  end)
+
   describe("after a crash", function()
     it("nothing is left running or on disk when a spec file's Lua process is killed", function()
       local dir = proc.tmpdir()
@@ -429,15 +458,7 @@ describe("registry.testing", function()
           end)
         end)
       ]]):format(report))
-      local cpath = package.cpath:match("^[^;]+")
-      if cpath:sub(1, 1) ~= "/" then
-        local _, cwd = proc.sh_line("pwd")
-        cpath = cwd .. "/" .. cpath:gsub("^%./", "")
-      end
-      local luadir = proc.data_dir():gsub("/registry/testing$", "")
-      local ok, out = sh("cd " .. q(dir) .. " && " .. q(interpreter()) ..
-        " /usr/bin/busted --lpath=" .. q(luadir .. "/?.lua;" .. luadir .. "/?/init.lua") ..
-        " --cpath=" .. q(cpath) .. " crash_spec.lua")
+      local ok, out = sh("cd " .. q(dir) .. " && " .. busted_command() .. " crash_spec.lua")
       assert.is_false(ok, out)
       local text = proc.read_file(report) or ""
       local root = text:match("root=([^\n]+)")
