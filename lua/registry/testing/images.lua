@@ -16,6 +16,7 @@
 --   local idx = images.write_platform_index(dir, { img_amd64, img_arm64 })
 
 local core = require "registry.core"
+local proc = require "registry.testing.proc"
 
 local M = {}
 
@@ -32,15 +33,7 @@ local function sha256(bytes)
 end
 M.sha256 = sha256
 
-local function q(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
-
-local function write_file(path, data)
-  local f = assert(io.open(path, "wb"))
-  assert(f:write(data))
-  assert(f:close())
-end
+local q, write_file = proc.quote, proc.write_file
 
 --- Deterministic text bytes: a chain of sha256 digests of seed..counter.
 function M.bytes(seed, n)
