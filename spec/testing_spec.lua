@@ -124,10 +124,21 @@ describe("registry.testing", function()
       assert.is_false(proc.pid_alive(ts_pid))
     end)
 
-    it("refuses an unknown auth flavour", function()
+    it("refuses an unknown auth flavour and bad users, starting nothing", function()
       local reg, err = kit.registry { auth = "kerberos" }
       assert.is_nil(reg)
       assert.matches('auth must be "htpasswd" or "token"', err)
+      for _, users in ipairs({ "alice", {}, { { username = "a" } }, { { username = "a:b", password = "p" } },
+                               { alice = 42 } }) do
+        local r, uerr = kit.registry { auth = "htpasswd", users = users }
+        assert.is_nil(r)
+        assert.matches("^kit.registry: .*users? ", uerr)
+      end
+      -- a map of users is sorted by name
+      local r = must(kit.registry { auth = "htpasswd", users = { zoe = "z-pw", bea = "b-pw" } })
+      finally(function() r:stop() end)
+      assert.same({ { username = "bea", password = "b-pw" }, { username = "zoe", password = "z-pw" } }, r.users)
+      assert.same({}, must(must(r:client()):catalog()))
     end)
 
     it("reports a registry whose process is gone", function()

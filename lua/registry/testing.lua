@@ -28,7 +28,6 @@ local images = require "registry.testing.images"
 
 local M = {}
 
-M.images = images
 M.DEFAULT_USERS = {
   { username = "alice", password = "alice-secret-pw" },
   { username = "bob", password = "bob-secret-pw" },
@@ -221,15 +220,24 @@ function Registry:seed(ref, opts)
 end
 
 -- users: nil (the defaults), a list of { username=, password= } or a map
--- name -> password; a list, sorted by name for a map.
+-- name -> password; a list, sorted by name for a map | nil, err.
 local function user_list(users)
   if users == nil then return M.DEFAULT_USERS end
+  if type(users) ~= "table" then return nil, "kit.registry: users must be a table" end
   local list = {}
   if users[1] then
-    for i, u in ipairs(users) do list[i] = { username = u.username, password = u.password } end
+    for i, u in ipairs(users) do
+      list[i] = type(u) == "table" and { username = u.username, password = u.password } or {}
+    end
   else
     for n, pw in pairs(users) do list[#list + 1] = { username = n, password = pw } end
-    table.sort(list, function(a, b) return a.username < b.username end)
+    table.sort(list, function(a, b) return tostring(a.username) < tostring(b.username) end)
+  end
+  if #list == 0 then return nil, "kit.registry: users is empty" end
+  for _, u in ipairs(list) do
+    if type(u.username) ~= "string" or not u.username:match("^[%w._-]+$") or type(u.password) ~= "string" then
+      return nil, "kit.registry: each user needs a username (letters, digits, . _ -) and a password string"
+    end
   end
   return list
 end
@@ -262,10 +270,16 @@ function M.registry(opts)
   if opts.auth ~= nil and opts.auth ~= "htpasswd" and opts.auth ~= "token" then
     return nil, "kit.registry: auth must be \"htpasswd\" or \"token\", not " .. tostring(opts.auth)
   end
+  local users = {}
+  if opts.auth then
+    local uerr
+    users, uerr = user_list(opts.users)
+    if not users then return nil, uerr end
+  end
   local ok, missing = M.available()
   if not ok then return nil, missing end
   local dir = proc.tmpdir()
-  local reg = setmetatable({ users = opts.auth and user_list(opts.users) or {} }, Registry)
+  local reg = setmetatable({ users = users }, Registry)
   local sopts = { log_level = opts.log_level }
   local pok, perr = pcall(function()
     if opts.tls then
