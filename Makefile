@@ -78,6 +78,8 @@ HDRS           = $(wildcard src/*.h src/binding/*.h)
 OBJS           = $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
 MODULE         = $(BUILD)/registry/core.$(LIB_EXTENSION)
 LUA_MODULES    = $(wildcard lua/registry/*.lua)
+# the test kit (registry.testing): its modules and the servers it runs
+KIT_FILES      = $(wildcard lua/registry/testing/*.lua lua/registry/testing/*.py)
 
 BUSTED        ?= $(LUA) /usr/bin/busted
 BUSTED_ARGS   ?=
@@ -155,6 +157,8 @@ install: all
 	install -m 0755 $(MODULE) $(DESTDIR)$(INST_LIBDIR)/registry/
 	install -m 0644 lua/registry.lua $(DESTDIR)$(INST_LUADIR)/ 2>/dev/null || true
 	install -m 0644 $(LUA_MODULES) $(DESTDIR)$(INST_LUADIR)/registry/
+	install -d $(DESTDIR)$(INST_LUADIR)/registry/testing
+	install -m 0644 $(KIT_FILES) $(DESTDIR)$(INST_LUADIR)/registry/testing/
 	install -d $(DESTDIR)$(INST_BINDIR)
 	for f in bin/*; do [ -f "$$f" ] || continue; \
 	  sed '1s|^#!.*|#!/usr/bin/env $(LUA)|' "$$f" > $(DESTDIR)$(INST_BINDIR)/$${f#bin/} && \

@@ -121,10 +121,13 @@ if not base then
 end
 local WORK = trim(must("mktemp -d " .. q(base .. "/lua-registry-bench.XXXXXX")))
 -- registries' temp dirs (storage, config, log) under the same base; the
--- name must keep the prefix spec/support/registry.lua removes on stop
-rs.tmpdir = function()
+-- name must keep the prefix the test kit (registry.testing.proc, which
+-- spec/support/registry.lua uses) removes on stop
+local kit_proc = require "registry.testing.proc"
+kit_proc.tmpdir = function()
   return trim(must("mktemp -d " .. q(base .. "/lua-registry-spec.XXXXXX")))
 end
+rs.tmpdir = kit_proc.tmpdir
 
 local cleaned = false
 local function cleanup()

@@ -64,9 +64,21 @@ build = {
     ["registry.layout"]      = "lua/registry/layout.lua",
     ["registry.ngx"]         = "lua/registry/ngx.lua",
     ["registry.reference"]   = "lua/registry/reference.lua",
+    -- the test kit (README: Testing your tooling)
+    ["registry.testing"]             = "lua/registry/testing.lua",
+    ["registry.testing.auth"]        = "lua/registry/testing/auth.lua",
+    ["registry.testing.fault_proxy"] = "lua/registry/testing/fault_proxy.lua",
+    ["registry.testing.images"]      = "lua/registry/testing/images.lua",
+    ["registry.testing.proc"]        = "lua/registry/testing/proc.lua",
+    ["registry.testing.server"]      = "lua/registry/testing/server.lua",
   },
-  -- the CLI (luarocks wraps it to run with the tree's interpreter and paths)
   install = {
+    -- the CLI (luarocks wraps it to run with the tree's interpreter and paths)
     bin = { ["lua-registry"] = "bin/lua-registry" },
+    -- the test kit's servers, installed beside its modules (registry/testing/)
+    lua = {
+      ["registry.testing.fault_proxy_py"]  = "lua/registry/testing/fault_proxy.py",
+      ["registry.testing.token_server_py"] = "lua/registry/testing/token_server.py",
+    },
   },
 }

@@ -17,13 +17,7 @@ local q = registry_server.quote
 -- The interpreter running this spec, so bin/ picks the matching build dir.
 local LUA = type(jit) == "table" and "luajit" or ("lua" .. _VERSION:match("%d+%.%d+"))
 
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local read_file = registry_server.read_file
 
 
 local tmp_seq = 0

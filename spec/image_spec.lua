@@ -21,13 +21,7 @@ local q = registry_server.quote
 
 
 
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local read_file = registry_server.read_file
 
 local function write_file(path, data)
   local f = assert(io.open(path, "wb"))

@@ -36,19 +36,9 @@ local function layer_bytes(seed, n)
 end
 
 
-local function write_file(path, data)
-  local f = assert(io.open(path, "wb"))
-  assert(f:write(data))
-  assert(f:close())
-end
+local write_file = registry_server.write_file
 
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local read_file = registry_server.read_file
 
 local function mkdir_p(path)
   assert(os.execute("mkdir -p " .. q(path)))

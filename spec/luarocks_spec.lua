@@ -88,24 +88,29 @@ describe("luarocks (Lua " .. LUA_V .. ")", function()
     end
   end)
 
-  it("the rockspec lists every src/*.c and src/binding/*.c", function()
+  -- The files the rockspec names that match pattern (one capture), sorted.
+  local function in_rockspec(pattern)
     local f = assert(io.open(ROCKSPEC))
     local text = f:read("*a")
     f:close()
     local listed = {}
-    for s in text:gmatch('"(src/[%w_/]+%.c)"') do listed[#listed + 1] = s end
+    for s in text:gmatch(pattern) do listed[#listed + 1] = s end
     table.sort(listed)
-    assert.are.same(lines_of("ls src/*.c src/binding/*.c"), listed)
+    return listed
+  end
+
+  it("the rockspec lists every src/*.c and src/binding/*.c", function()
+    assert.are.same(lines_of("ls src/*.c src/binding/*.c"), in_rockspec('"(src/[%w_/]+%.c)"'))
   end)
 
-  it("the rockspec maps every lua/registry/*.lua", function()
-    local f = assert(io.open(ROCKSPEC))
-    local text = f:read("*a")
-    f:close()
-    local listed = {}
-    for s in text:gmatch('"(lua/registry/[%w_]+%.lua)"') do listed[#listed + 1] = s end
-    table.sort(listed)
-    assert.are.same(lines_of("ls lua/registry/*.lua"), listed)
+  it("the rockspec maps every lua/registry/*.lua and lua/registry/*/*.lua", function()
+    assert.are.same(lines_of("ls lua/registry/*.lua lua/registry/*/*.lua"),
+                    in_rockspec('"(lua/registry/[%w_/]+%.lua)"'))
+  end)
+
+  it("the rockspec installs the test kit's servers (lua/registry/testing/*.py)", function()
+    assert.are.same(lines_of("ls lua/registry/testing/*.py"),
+                    in_rockspec('"(lua/registry/testing/[%w_]+%.py)"'))
   end)
 
   it("luarocks lint passes", function()
@@ -123,10 +128,9 @@ describe("luarocks (Lua " .. LUA_V .. ")", function()
     local luadir = tree .. "/share/lua/" .. LUA_V
     assert.truthy(registry_server.read_file(libdir .. "/registry/core.so"),
       "no registry/core.so in the tree")
-    for _, path in ipairs(lines_of("ls lua/registry/*.lua")) do
-      local name = path:match("([^/]+)$")
-      assert.truthy(registry_server.read_file(luadir .. "/registry/" .. name),
-        "lua/registry/" .. name .. " is not installed")
+    for _, path in ipairs(lines_of("ls lua/registry/*.lua lua/registry/*/*.lua lua/registry/testing/*.py")) do
+      local rel = path:match("^lua/(.*)$")
+      assert.truthy(registry_server.read_file(luadir .. "/" .. rel), path .. " is not installed")
     end
     -- the CLI, when there is one
     local _, bins = sh("ls bin 2>/dev/null")
@@ -178,5 +182,22 @@ describe("luarocks (Lua " .. LUA_V .. ")", function()
     assert.truthy(out:find("core=" .. tree .. "/lib/lua/" .. LUA_V .. "/registry/core.so", 1, true), out)
     assert.truthy(out:find("lua=" .. tree .. "/share/lua/" .. LUA_V .. "/registry/init.lua", 1, true), out)
     assert.truthy(out:find("client=true", 1, true), out)
+  end)
+
+  it("the installed test kit finds its servers in the tree", function()
+    local probe = [[
+      local fp = require "registry.testing.fault_proxy"
+      local ta = require "registry.testing.auth"
+      for _, f in ipairs({ fp.script, ta.token_server_script }) do
+        local h = io.open(f)
+        print((h and "found=" or "missing=") .. f)
+        if h then h:close() end
+      end
+    ]]
+    local ok, out = sh(in_tree(q(interpreter()) .. " -e " .. q(probe)))
+    assert(ok, out)
+    local luadir = tree .. "/share/lua/" .. LUA_V
+    assert.truthy(out:find("found=" .. luadir .. "/registry/testing/fault_proxy.py", 1, true), out)
+    assert.truthy(out:find("found=" .. luadir .. "/registry/testing/token_server.py", 1, true), out)
   end)
 end)

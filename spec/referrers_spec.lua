@@ -204,7 +204,7 @@ describe("referrers and artifacts (issue 11)", function()
 
     setup(function()
       px = fault_proxy.start(srv, { script = "referrers_proxy.py" })
-      pxnf = fault_proxy.start(srv, { script = "referrers_proxy.py", args = "--no-filter" })
+      pxnf = fault_proxy.start(srv, { script = "referrers_proxy.py", args = { "--no-filter" } })
     end)
 
     teardown(function()

@@ -1,6 +1,7 @@
 -- spec/support/auth.lua -- authentication and TLS fixtures for the specs:
 -- a throw-away CA (openssl CLI), htpasswd files, the token server
--- (spec/support/token_server.py), the redirect server
+-- (these three are the test kit's: lua/registry/testing/auth.lua and
+-- token_server.py), the redirect server
 -- (spec/support/redirect_server.py), Docker config files, and the real
 -- registry in three more configurations:
 --
@@ -22,40 +23,29 @@
 -- the fallback) and Debian's python3-jwt + python3-cryptography.
 -- Every process started here is stopped by its stop(), and at the latest
 -- when the Lua state closes; the python servers also exit by themselves
--- when the Lua process goes away (they watch their stdout pipe).
+-- when the Lua process goes away (they watch their stdout pipe), and the
+-- kit's janitor (registry.testing.proc) removes their files.
 
 local registry_server = require "spec.support.registry"
+local proc = require "registry.testing.proc"
+local tauth = require "registry.testing.auth"
 local cjson = require "cjson.safe"
 
 local M = {}
 
 local q = registry_server.quote
 local sh = registry_server.sh
-local PYTHON = registry_server.python()
 
-M.SERVICE = "lua-registry-test"
-M.ISSUER = "lua-registry-token-server"
+-- the CA, htpasswd files and the token server are the test kit's
+-- (lua/registry/testing/auth.lua)
+M.SERVICE = tauth.SERVICE
+M.ISSUER = tauth.ISSUER
+M.make_ca = tauth.make_ca
+M.htpasswd = tauth.htpasswd
 
 -- Directory of this file (spec/support), absolute.
-local function here()
-  local src = debug.getinfo(1, "S").source:gsub("^@", "")
-  local dir = src:match("^(.*)/[^/]*$") or "."
-  if dir:sub(1, 1) ~= "/" then
-    local p = io.popen("pwd")
-    local cwd = p:read("*l")
-    p:close()
-    dir = cwd .. "/" .. dir:gsub("^%./", "")
-  end
-  return dir
-end
-M.support_dir = here()
+M.support_dir = proc.dir_of(debug.getinfo(1, "S").source)
 M.bin_dir = M.support_dir .. "/bin"
-
-local function must_sh(cmd, what)
-  local ok, out = sh(cmd)
-  if not ok then error((what or cmd) .. " failed:\n" .. out, 3) end
-  return out
-end
 
 local function sleep(s) os.execute(string.format("sleep %.3f", s)) end
 M.sleep = sleep
@@ -78,129 +68,7 @@ function M.base64(s)
   return table.concat(out)
 end
 
--- Processes started here that are not stopped yet.
-local running = {}
--- (Lua 5.1 and LuaJIT run __gc only for userdata: a newproxy there.)
-local function stop_running()
-  for obj in pairs(running) do pcall(obj.stop, obj) end
-end
-local sentinel
-if _VERSION == "Lua 5.1" then
-  sentinel = newproxy(true)
-  getmetatable(sentinel).__gc = stop_running
-else
-  sentinel = setmetatable({}, { __gc = stop_running })
-end
-M._sentinel = sentinel
-
-local function rm_tmp(dir)
-  if dir and dir:match("^/.+/lua%-registry%-spec%.") then
-    os.execute("rm -rf " .. q(dir))
-  end
-end
-
----------------------------------------------------------------------------
--- CA and certificates
----------------------------------------------------------------------------
-
---- Make a CA, a server certificate (IP:127.0.0.1, DNS:localhost, EKU
--- serverAuth) and a client certificate (EKU clientAuth) signed by it, plus
--- an unrelated second CA.  All PEM, written into dir.
--- @return { dir, ca_cert, ca_key, ca_dir (hashed, for ca_path), server_cert,
---   server_key, client_cert, client_key, other_ca_cert }
-function M.make_ca(dir)
-  local p = function(n) return dir .. "/" .. n end
-  local function ext(name, text)
-    registry_server.write_file(p(name), text)
-    return p(name)
-  end
-  local days = " -days 30"
-  local ec = " -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
-  must_sh("mkdir -p " .. q(dir) .. " " .. q(p("cadir")))
-  -- CA
-  must_sh("openssl req -x509 -sha256" .. ec .. days ..
-    " -subj '/CN=lua-registry test CA' -keyout " .. q(p("ca.key")) ..
-    " -out " .. q(p("ca.crt")) ..
-    " -addext basicConstraints=critical,CA:TRUE" ..
-    " -addext keyUsage=critical,keyCertSign,cRLSign", "openssl CA")
-  -- server certificate
-  local sext = ext("server.ext", table.concat({
-    "basicConstraints=critical,CA:FALSE",
-    "keyUsage=critical,digitalSignature,keyEncipherment",
-    "extendedKeyUsage=serverAuth",
-    "subjectAltName=IP:127.0.0.1,DNS:localhost",
-  }, "\n") .. "\n")
-  must_sh("openssl req -new -sha256" .. ec .. " -subj '/CN=127.0.0.1' -keyout " ..
-    q(p("server.key")) .. " -out " .. q(p("server.csr")), "openssl server csr")
-  must_sh("openssl x509 -req -sha256" .. days .. " -in " .. q(p("server.csr")) ..
-    " -CA " .. q(p("ca.crt")) .. " -CAkey " .. q(p("ca.key")) ..
-    " -CAcreateserial -extfile " .. q(sext) .. " -out " .. q(p("server.crt")),
-    "openssl server cert")
-  -- client certificate
-  local cext = ext("client.ext", table.concat({
-    "basicConstraints=critical,CA:FALSE",
-    "keyUsage=critical,digitalSignature",
-    "extendedKeyUsage=clientAuth",
-  }, "\n") .. "\n")
-  must_sh("openssl req -new -sha256" .. ec .. " -subj '/CN=lua-registry test client' -keyout " ..
-    q(p("client.key")) .. " -out " .. q(p("client.csr")), "openssl client csr")
-  must_sh("openssl x509 -req -sha256" .. days .. " -in " .. q(p("client.csr")) ..
-    " -CA " .. q(p("ca.crt")) .. " -CAkey " .. q(p("ca.key")) ..
-    " -CAcreateserial -extfile " .. q(cext) .. " -out " .. q(p("client.crt")),
-    "openssl client cert")
-  -- an unrelated CA (a wrong ca_file)
-  must_sh("openssl req -x509 -sha256" .. ec .. days ..
-    " -subj '/CN=some other CA' -keyout " .. q(p("other-ca.key")) ..
-    " -out " .. q(p("other-ca.crt")) ..
-    " -addext basicConstraints=critical,CA:TRUE", "openssl other CA")
-  -- a hashed directory holding only the CA, for ca_path
-  must_sh("cp " .. q(p("ca.crt")) .. " " .. q(p("cadir/ca.crt")) ..
-    " && openssl rehash " .. q(p("cadir")), "openssl rehash")
-  os.execute("chmod 600 " .. q(dir) .. "/*.key")
-  return {
-    dir = dir,
-    ca_cert = p("ca.crt"), ca_key = p("ca.key"), ca_dir = p("cadir"),
-    server_cert = p("server.crt"), server_key = p("server.key"),
-    client_cert = p("client.crt"), client_key = p("client.key"),
-    other_ca_cert = p("other-ca.crt"),
-  }
-end
-
----------------------------------------------------------------------------
--- htpasswd
----------------------------------------------------------------------------
-
-local function have(cmd)
-  return (sh("command -v " .. q(cmd) .. " >/dev/null"))
-end
-
---- Write an htpasswd file of bcrypt entries: users = { name = password }.
--- Uses `htpasswd -nbB` (apache2-utils); else python3's crypt module.
-function M.htpasswd(path, users)
-  local lines = {}
-  local names = {}
-  for name in pairs(users) do names[#names + 1] = name end
-  table.sort(names)
-  for _, name in ipairs(names) do
-    local pw = users[name]
-    local ok, out
-    if have("htpasswd") then
-      ok, out = sh("htpasswd -nbB " .. q(name) .. " " .. q(pw) .. " 2>/dev/null")
-    else
-      ok, out = sh(PYTHON .. " -W ignore -c " .. q(
-        "import crypt,sys; print(sys.argv[1] + ':' + " ..
-        "crypt.crypt(sys.argv[2], crypt.mksalt(crypt.METHOD_BLOWFISH)))") ..
-        " " .. q(name) .. " " .. q(pw))
-    end
-    local line = ok and out:match("^([^\n]+)")
-    if not line or not line:find(":$2", 1, true) then
-      error("htpasswd: cannot make a bcrypt entry for " .. name .. ": " .. tostring(out), 2)
-    end
-    lines[#lines + 1] = line
-  end
-  registry_server.write_file(path, table.concat(lines, "\n") .. "\n")
-  return path
-end
+local rm_tmp = proc.rm_tmp
 
 ---------------------------------------------------------------------------
 -- JSON-lines logs
@@ -287,34 +155,9 @@ M.read_entries = read_entries
 -- python servers
 ---------------------------------------------------------------------------
 
-local Proc = {}
+-- The kit's python-server object, with the readers of its JSON-lines log.
+local Proc = setmetatable({}, { __index = proc.Proc })
 Proc.__index = Proc
-Proc._sentinel = sentinel
-
-function Proc:alive() return registry_server.pid_alive(self.pid) end
-
-function Proc:stop()
-  if self.stopped then return true end
-  self.stopped = true
-  running[self] = nil
-  local pid = self.pid
-  if pid and registry_server.pid_alive(pid) then
-    os.execute("kill -TERM " .. pid .. " 2>/dev/null")
-    for _ = 1, 60 do
-      if not registry_server.pid_alive(pid) then break end
-      sleep(0.05)
-    end
-    if registry_server.pid_alive(pid) then
-      os.execute("kill -KILL " .. pid .. " 2>/dev/null")
-    end
-  end
-  self._final_log = registry_server.read_file(self.log)
-  if self._proc then pcall(self._proc.close, self._proc); self._proc = nil end
-  if self.cleanup then pcall(self.cleanup) end
-  if not self.keep_dir then rm_tmp(self.dir) end
-  return true
-end
-Proc.__close = Proc.stop
 
 function Proc:entries(filter)
   if self.stopped then
@@ -332,77 +175,22 @@ function Proc:hits(filter)
   return #self:entries(filter)
 end
 
-function Proc:log_text()
-  return registry_server.read_file(self.log) or self._final_log or ""
-end
-
-function Proc:stderr_text()
-  return registry_server.read_file(self.dir .. "/stderr.txt") or ""
-end
-
--- Start `python3 script args...` whose first stdout line is "ready ...";
--- returns the Proc and the words after "ready".
+-- Start `python3 spec/support/script args...` (see proc.start_python);
+-- raises when it does not start.
 local function start_python(obj, script, args)
-  local cmd = "exec " .. PYTHON .. " " .. q(M.support_dir .. "/" .. script)
-  for _, a in ipairs(args) do cmd = cmd .. " " .. q(a) end
-  cmd = cmd .. " 2>" .. q(obj.dir .. "/stderr.txt")
-  local proc = assert(io.popen(cmd, "r"))
-  local line = proc:read("*l")
   setmetatable(obj, Proc)
-  obj._proc = proc
-  if not line or not line:match("^ready ") then
-    obj.pid = tonumber(registry_server.read_file(obj.dir .. "/" .. obj.pidfile) or "")
-    local err = registry_server.read_file(obj.dir .. "/stderr.txt") or ""
-    obj:stop()
-    error(script .. " did not start (said " .. tostring(line) .. ")\n" .. err, 3)
-  end
-  obj.pid = tonumber((registry_server.read_file(obj.dir .. "/" .. obj.pidfile) or ""):match("%d+"))
-  running[obj] = true
-  local words = {}
-  for w in line:gmatch("%S+") do words[#words + 1] = w end
-  table.remove(words, 1)
+  local ok, words = proc.start_python(obj, M.support_dir .. "/" .. script, args)
+  if not ok then error(words, 3) end
   return obj, words
 end
 
---- Start the token server.
--- cfg: users = { name = { password=, push = {prefixes}, pull = {prefixes} } },
---      public_pull = { prefixes }, token_ttl (s, default 300),
---      service, issuer, port (0: free),
---      tls = { cert = PEM path, key = PEM path } (e.g. make_ca's server_cert
---      and server_key): serve https, so the realm is https://127.0.0.1:PORT/token.
+--- Start the token server (the kit's, see registry.testing.auth); raises
+-- when it does not start.
 -- @return ts { url, realm, port, service, issuer, cert (rootcertbundle),
 --   key, dir, log, stop, hits(filter), entries(filter) }
 function M.start_token_server(cfg)
-  cfg = cfg or {}
-  local dir = registry_server.tmpdir()
-  local conf = {
-    users = cfg.users or {},
-    public_pull = cfg.public_pull or {},
-    token_ttl = cfg.token_ttl or 300,
-    service = cfg.service or M.SERVICE,
-    issuer = cfg.issuer or M.ISSUER,
-  }
-  -- cjson writes {} for an empty table: fine for users, not for lists
-  local text = cjson.encode(conf)
-  if #conf.public_pull == 0 then text = text:gsub('"public_pull":{}', '"public_pull":[]') end
-  registry_server.write_file(dir .. "/config.json", text)
-  local ts = {
-    dir = dir, log = dir .. "/token.log", pidfile = "token_server.pid",
-    service = conf.service, issuer = conf.issuer,
-    cert = dir .. "/token.crt", key = dir .. "/token.key",
-  }
-  local args = { dir .. "/config.json", dir, "--port", tostring(cfg.port or 0),
-                 "--log", ts.log }
-  if cfg.tls then
-    args[#args + 1] = "--tls-cert"
-    args[#args + 1] = cfg.tls.cert
-    args[#args + 1] = "--tls-key"
-    args[#args + 1] = cfg.tls.key
-  end
-  local _, words = start_python(ts, "token_server.py", args)
-  ts.port = tonumber(words[1])
-  ts.url = (cfg.tls and "https" or "http") .. "://127.0.0.1:" .. ts.port
-  ts.realm = ts.url .. "/token"
+  local ts, err = tauth.start_token_server(cfg, setmetatable({}, Proc))
+  if not ts then error(err, 2) end
   return ts
 end
 
@@ -454,12 +242,7 @@ M.DEFAULT_USERS = { alice = "alice-secret-pw", bob = "bob-secret-pw" }
 
 -- Attach an extra directory to a registry_server object: removed on stop().
 local function own_dir(srv, dir)
-  local orig = srv.stop
-  srv.stop = function(self)
-    local r = orig(self)
-    rm_tmp(dir)
-    return r
-  end
+  srv.extra_dirs = { dir }
   return srv
 end
 
@@ -477,8 +260,7 @@ function M.start_registry_basic_tls(opts)
     tls = { certificate = ca.server_cert, key = ca.server_key },
     http_extra = opts.http_extra,
     log_level = opts.log_level,
-    config_extra = "auth:\n  htpasswd:\n    realm: " .. (opts.realm or "lua-registry-basic") ..
-      "\n    path: " .. htp .. "\n",
+    config_extra = tauth.htpasswd_config(htp, opts.realm or "lua-registry-basic"),
   })
   if not ok then rm_tmp(dir); error(srv, 2) end
   srv.ca, srv.users, srv.auth_dir = ca, users, dir
@@ -497,7 +279,7 @@ function M.start_registry_mtls(opts)
   local extra = opts.config_extra
   if opts.users then
     local htp = M.htpasswd(dir .. "/htpasswd", opts.users)
-    extra = (extra or "") .. "auth:\n  htpasswd:\n    realm: lua-registry-mtls\n    path: " .. htp .. "\n"
+    extra = (extra or "") .. tauth.htpasswd_config(htp, "lua-registry-mtls")
   end
   local ok, srv = pcall(registry_server.start, {
     tls = { certificate = ca.server_cert, key = ca.server_key, clientcas = { ca.ca_cert },
@@ -518,15 +300,7 @@ function M.start_registry_token(ts, opts)
     log_level = opts.log_level,
     http_extra = opts.http_extra,
     tls = opts.tls,
-    config_extra = table.concat({
-      "auth:",
-      "  token:",
-      "    realm: " .. ts.realm,
-      "    service: " .. ts.service,
-      "    issuer: " .. ts.issuer,
-      "    rootcertbundle: " .. ts.cert,
-      "    autoredirect: false",
-    }, "\n") .. "\n",
+    config_extra = tauth.token_config(ts),
   })
   srv.token_server = ts
   return srv

@@ -1,10 +1,10 @@
 #!/usr/bin/python3
-"""spec/support/fault_proxy.py -- a fault-injecting HTTP/1.1 proxy that sits
+"""lua/registry/testing/fault_proxy.py -- a fault-injecting HTTP/1.1 proxy that sits
 between the client and the real registry, for what the registry cannot be
 made to do: cut connections, flip bytes, lie about ranges and lengths,
 answer 5xx/429, add Warning and rate-limit headers.  Python 3 stdlib only.
 
-    /usr/bin/python3 spec/support/fault_proxy.py DIR --upstream http://127.0.0.1:P
+    /usr/bin/python3 lua/registry/testing/fault_proxy.py DIR --upstream http://127.0.0.1:P
         [--port N] [--no-watch]
 
 Prints "ready PORT" on stdout once it listens on 127.0.0.1:PORT; writes
@@ -69,6 +69,11 @@ request is over: {"seq", "method", "path", "range", "content_range",
 "req_bytes", "status", "sent" (body bytes sent), "fault" (what was done,
 null when nothing), "rule" (index), "client_gone" (the client closed
 before the answer was sent), "t0", "t1"}.  `GET /__fault/log` returns it.
+DIR/counts.json ({"version": the rules' version, "used": [N, ...]}) says how
+often each rule has applied so far (rewritten each time one applies).
+
+An https upstream is reached without checking its certificate (a test
+registry with its own CA); the proxy itself serves plain http.
 """
 
 import argparse
@@ -80,6 +85,7 @@ import re
 import select
 import signal
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -105,11 +111,13 @@ class State:
         self.log_path = os.path.join(args.dir, "requests.log")
         up = urllib.parse.urlsplit(args.upstream)
         self.up_host = up.hostname
-        self.up_port = up.port or 80
+        self.up_tls = up.scheme == "https"
+        self.up_port = up.port or (443 if self.up_tls else 80)
         self.up_origin = "%s://%s:%d" % (up.scheme, up.hostname, self.up_port)
         self.port = 0
         self.lock = threading.Lock()
         self.rules = []
+        self.version = None
         self.used = []
         self.seen = []
         self.rules_text = None
@@ -121,6 +129,7 @@ class State:
         doc = json.loads(text)
         rules = doc.get("rules", []) if isinstance(doc, dict) else doc
         self.rules = list(rules)
+        self.version = doc.get("version") if isinstance(doc, dict) else None
         self.used = [0] * len(self.rules)
         self.seen = [0] * len(self.rules)
 
@@ -157,8 +166,16 @@ class State:
                 if times >= 0 and self.used[i] >= times:
                     continue
                 self.used[i] += 1
+                self.write_counts()
                 return seq, i, r
             return seq, None, None
+
+    def write_counts(self):
+        """DIR/counts.json: how often each rule applied (called under the lock)."""
+        tmp = os.path.join(self.dir, "counts.json.tmp")
+        with open(tmp, "w") as f:
+            json.dump({"version": self.version, "used": self.used}, f)
+        os.replace(tmp, os.path.join(self.dir, "counts.json"))
 
     def log(self, entry):
         line = json.dumps(entry, sort_keys=True) + "\n"
@@ -280,7 +297,12 @@ class Handler(BaseHTTPRequestHandler):
         self.send_raw(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
 
     def upstream(self, method, path, headers, body):
-        conn = http.client.HTTPConnection(self.st.up_host, self.st.up_port, timeout=120)
+        if self.st.up_tls:
+            # a test registry with its own CA: the proxy does not check it
+            conn = http.client.HTTPSConnection(self.st.up_host, self.st.up_port, timeout=120,
+                                               context=ssl._create_unverified_context())
+        else:
+            conn = http.client.HTTPConnection(self.st.up_host, self.st.up_port, timeout=120)
         conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
         conn.putheader("Host", "%s:%d" % (self.st.up_host, self.st.up_port))
         for k, v in headers:

@@ -1,9 +1,9 @@
 #!/usr/bin/python3
-"""spec/support/token_server.py -- a small Docker-registry token server for specs.
+"""lua/registry/testing/token_server.py -- a small Docker-registry token server for specs.
 
 Run with Debian's /usr/bin/python3 (needs python3-jwt and python3-cryptography):
 
-    /usr/bin/python3 spec/support/token_server.py CONFIG.json DIR [--port N]
+    /usr/bin/python3 lua/registry/testing/token_server.py CONFIG.json DIR [--port N]
         [--log FILE] [--service NAME] [--issuer NAME]
         [--tls-cert PEM --tls-key PEM]
 
