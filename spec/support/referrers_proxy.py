@@ -36,7 +36,9 @@ import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# fault_proxy.py ships with the test kit (lua/registry/testing/)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "..", "lua", "registry", "testing"))
 from fault_proxy import watch_stdout_and_parent  # noqa: E402
 
 INDEX_MT = "application/vnd.oci.image.index.v1+json"
