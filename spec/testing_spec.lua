@@ -483,8 +483,14 @@ describe("registry.testing", function()
         end
         return not exists(root)
       end), "still there after the crash: " .. text)
-      -- no process (supervisors included) still names the root
-      local _, ps = sh("ps -eo stat=,args= | grep -F " .. q(root) .. " | grep -v -e grep -e '^Z' || true")
+      -- no process (supervisors included) still names the root, once the
+      -- supervisors have had their moment to exit
+      local ps
+      eventually(function()
+        local _, out = sh("ps -eo stat=,args= | grep -F " .. q(root) .. " | grep -v -e grep -e '^Z' || true")
+        ps = out
+        return ps == ""
+      end)
       assert.equal("", ps)
     end)
   end)
