@@ -56,7 +56,10 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
         x->skip = 0;
         x->received = 0;
         x->kept = 0;
-        rg_buf_reset(&x->body);
+        /* drop the body of an earlier answer of this exchange (a redirect,
+         * an error), not what a resumed download kept for its reader */
+        rg_buf_drop_tail(&x->body, x->err_tail);
+        x->err_tail = 0;
         return len;
     }
     if (len >= 9 && strncasecmp(p, "location:", 9) == 0)
