@@ -143,6 +143,21 @@ describe("dialects of real registries", function()
       assert.are.equal(bytes, stored("dialect/chunkcap", d))
     end)
 
+    it("registry.push with chunked = true sends its blobs through a 413 cap", function()
+      local dir = work .. "/chunkpush"
+      images.single(dir, "v1", { seed = "chunkpush", layers = { 600 * KiB, 1000 } })
+      px:set{ { method = "PATCH", body_over = 256 * KiB, status = 413, times = -1 } }
+      px:mark()
+      local sum = must(registry.push(dir, px.host .. "/dialect/chunkpush:v1",
+                                     { chunked = true, chunk_size = 1024 * KiB, credentials = false,
+                                       max_retry_wait = 0.1 }))
+      assert.are.equal(3, sum.transferred)
+      assert.are.equal(0, #of(px, "PUT", "/blobs/uploads/") - 3)
+      assert.is_true(#px:entries({ method = "PATCH", status = 413 }) >= 1)
+      local back = work .. "/chunkpull"
+      must(registry.pull(srv.host .. "/dialect/chunkpush:v1", back, { credentials = false }))
+    end)
+
     it("the default chunk is 1 MiB; a chunk_size of 0 raises", function()
       local bytes = prng_bytes(4, 1024 * KiB + 5)
       local d = sha256(bytes)
