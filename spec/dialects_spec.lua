@@ -74,6 +74,15 @@ describe("dialects of real registries", function()
     return must(registry.new(px.url, o))
   end
 
+  -- Five tags in repository name, put straight into the registry; its client.
+  local function five_tags(name)
+    local direct = must(registry.new(srv.url, { credentials = false }))
+    local d = helpers.push_blob(direct, name, "layer")
+    local m = manifest_for(direct, name, d, 5)
+    for i = 1, 5 do must(direct:put_manifest(name, "t" .. i, m, MT.oci)) end
+    return direct
+  end
+
   -- The blob as the registry holds it (straight from the registry).
   local function stored(name, d)
     local direct = must(registry.new(srv.url, { credentials = false }))
@@ -232,10 +241,7 @@ describe("dialects of real registries", function()
     end)
 
     it("n over 1000 refused on tag lists: pages of 1000 are followed up to n", function()
-      local direct = must(registry.new(srv.url, { credentials = false }))
-      local d = helpers.push_blob(direct, "dialect/tags", "layer")
-      local m = manifest_for(direct, "dialect/tags", d, 5)
-      for i = 1, 5 do must(direct:put_manifest("dialect/tags", "t" .. i, m, MT.oci)) end
+      local direct = five_tags("dialect/tags")
       px:set{ { method = "GET", path = "/tags/list", n_over = 1000, status = 400, times = -1,
                 body = '{"errors":[{"code":"INVALID_PARAMETER","message":' ..
                        '"1 validation error: maxResults must be less than or equal to 1000"}]}' } }
@@ -263,15 +269,12 @@ describe("dialects of real registries", function()
       assert.are.equal(md, info.digest)
       local hinfo = must(c:head_manifest("dialect/nodigest", "v1"))
       assert.are.equal(md, hinfo.digest)
-      assert.is_true(#px:entries({ fault = "drop_headers" }) == 0 or true)
+      assert.is_true(px:counts()[1] >= 3, "the proxy did not drop the header")
     end)
   end)
 
   it("Quay: tag pages only through Link with an opaque cursor and a server-chosen n", function()
-    local direct = must(registry.new(srv.url, { credentials = false }))
-    local d = helpers.push_blob(direct, "dialect/quay", "layer")
-    local m = manifest_for(direct, "dialect/quay", d, 5)
-    for i = 1, 5 do must(direct:put_manifest("dialect/quay", "q" .. i, m, MT.oci)) end
+    local direct = five_tags("dialect/quay")
     local all = must(direct:list_tags("dialect/quay"))
     assert.are.equal(5, #all)
     px:set{ { method = "GET", path = "/tags/list", quay_pages = 2, times = -1 } }
