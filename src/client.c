@@ -21,6 +21,7 @@ int rg_client_init(rg_client *c, const char *endpoint, const char **why)
     c->retries = 3;
     c->max_retry_wait = 30;
     c->referrers_fallback = 1;
+    c->chunk_size = RG_CHUNK_DEFAULT;
     c->rnd = 2463534242u ^ (unsigned int)(size_t)c;
 
     if (rg_http_global_init() != 0) {
@@ -168,6 +169,7 @@ void rg_client_config_defaults(rg_client_config *cfg)
     cfg->retries = 3;
     cfg->max_retry_wait = 30;
     cfg->referrers_fallback = 1;
+    cfg->chunk_size = RG_CHUNK_DEFAULT;
 }
 
 static int dup_into(char **slot, const char *v)
@@ -196,6 +198,12 @@ int rg_client_configure(rg_client *c, const rg_client_config *cfg,
     c->retries = cfg->retries;
     c->max_retry_wait = cfg->max_retry_wait;
     c->referrers_fallback = cfg->referrers_fallback;
+    if (cfg->chunk_size < 1 || cfg->chunk_size > 1e15 || cfg->max_chunk_size > 1e15) {
+        *why = "option 'chunk_size' must be at least 1 byte";
+        return -1;
+    }
+    c->chunk_size = (int64_t)cfg->chunk_size;
+    c->max_chunk_size = (int64_t)cfg->max_chunk_size;
     if (dup_into(&c->user_agent, cfg->user_agent ? cfg->user_agent
                                                  : "lua-registry/" RG_VERSION) ||
         dup_into(&c->ca_file, cfg->ca_file) || dup_into(&c->ca_path, cfg->ca_path) ||

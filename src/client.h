@@ -44,6 +44,8 @@ typedef struct rg_client_config {
     int retries;
     double max_retry_wait;
     int referrers_fallback;  /* maintain the referrers tag (default 1) */
+    double chunk_size;       /* bytes per PATCH of a chunked upload (1 MiB) */
+    double max_chunk_size;   /* cap on a PATCH body; 0: none */
     const char *user_agent, *ca_file, *ca_path, *cert_file, *key_file;
     const char *username, *password, *token, *identity_token;
 } rg_client_config;
@@ -61,13 +63,16 @@ typedef struct rg_client {
     int referrers_api;       /* referrers API: 1 answered, -1 absent, 0 unknown */
     int referrers_fallback;  /* maintain the referrers tag on PUT/DELETE */
     int single_post;         /* single-POST uploads: 1 work, -1 ignored, 0 unknown */
+    int64_t chunk_size;      /* bytes per PATCH of a chunked upload */
+    int64_t max_chunk_size;  /* cap on a PATCH body; 0: none */
     rg_auth auth;
     rg_last last;
     int closed;
 } rg_client;
 
 /* The defaults: timeout 60, connect_timeout 10, tls_verify, retries 3,
- * max_retry_wait 30, referrers_fallback. */
+ * max_retry_wait 30, referrers_fallback, chunk_size 1 MiB. */
+#define RG_CHUNK_DEFAULT (1024 * 1024)
 void rg_client_config_defaults(rg_client_config *cfg);
 
 /*

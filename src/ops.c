@@ -310,6 +310,8 @@ int rg_delete_image(rg_client *c, const char *name, const char *ref, rg_err *e)
 /* tags and catalog                                                    */
 /* ------------------------------------------------------------------ */
 
+#define RG_LIST_N_MAX 1000           /* the largest n ECR accepts */
+
 void rg_strlist_free(rg_strlist *l)
 {
     size_t i;
@@ -392,7 +394,7 @@ int rg_list(rg_client *c, const char *name, int64_t n, const char *last,
     char path[RG_NAME_MAX + 16];
     const char *field = name ? "tags" : "repositories";
     char *url;
-    int rc = 0;
+    int rc = 0, first = 1;
     cx.name = name; cx.method = "GET";
     memset(out, 0, sizeof *out);
     if (name && rg_check_name(name, &cx, e))
@@ -424,12 +426,26 @@ int rg_list(rg_client *c, const char *name, int64_t n, const char *last,
         r.x.body.max = RG_LIST_MAX;
         r.x.follow = 1;
         rc = rg_req_expect(&r, 200, 0, name ? RG_F_TAGS : RG_F_OTHER, &cx, e);
+        if (rc != 0 && first && n > RG_LIST_N_MAX && e->status == 400) {
+            /* ECR refuses n over 1000: pages of 1000 instead */
+            rg_req_close(&r);
+            rg_err_free(e);
+            rc = 0;
+            first = 0;
+            if (!(url = first_page(c, path, RG_LIST_N_MAX, last)))
+                rc = rg_err_set(e, &cx, "transport", 0, "out of memory");
+            continue;
+        }
+        first = 0;
         if (rc == 0 && (rc = read_page(rg_buf_ptr(&r.x.body), rg_buf_size(&r.x.body),
                                        field, out)) != 0)
             rc = rc > 0 ? rg_err_set(e, &cx, "invalid_response", 200,
                                      "the list is not a JSON object")
                         : rg_err_set(e, &cx, "transport", 0, "out of memory");
-        link = rc == 0 && n < 0 ? rg_xfer_get_header(&r.x, "Link", -1) : NULL;
+        /* with n, further pages only while the registry sent fewer (Quay
+         * chooses its own page size) */
+        link = rc == 0 && (n < 0 || (int64_t)out->n < n) ? rg_xfer_get_header(&r.x, "Link", -1)
+                                                        : NULL;
         if (link && rg_link_next(link, strlen(link), &lu, &ll) == 0)
             next = rg_url_resolve(rg_xfer_url(&r.x), lu, ll);
         rg_req_close(&r);
@@ -443,6 +459,8 @@ int rg_list(rg_client *c, const char *name, int64_t n, const char *last,
     rg_strlist_free(&visited);
     if (rc != 0)
         rg_strlist_free(out);
+    while (rc == 0 && n >= 0 && (int64_t)out->n > n)
+        free(out->v[--out->n]);            /* at most n */
     return rc;
 }
 

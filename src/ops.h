@@ -69,8 +69,11 @@ typedef struct rg_strlist {
 } rg_strlist;
 void rg_strlist_free(rg_strlist *l);
 
-/* Tags of name (name != NULL) or the catalog, following Link pages unless
- * n >= 0 (one page of at most n); last: start after it (NULL: none). */
+/* Tags of name (name != NULL) or the catalog, following Link pages; with
+ * n >= 0 at most n, pages followed only while the registry sent fewer (a
+ * registry that picks its own page size), and an n over 1000 that the
+ * registry refuses with 400 (ECR) asked as pages of 1000; last: start
+ * after it (NULL: none). */
 int rg_list(rg_client *c, const char *name, int64_t n, const char *last,
             rg_strlist *out, rg_err *e);
 

@@ -98,10 +98,31 @@ rg_headers rg_xfer_headers(rg_xfer *x)
     return h;
 }
 
+/* A 401 that named no scheme (gcr.io does this): say so, and what was tried. */
+static void no_challenge_note(rg_xfer *x, rg_err *e)
+{
+    char *m;
+    size_t n;
+    static const char note[] =
+        " (the registry sent no WWW-Authenticate challenge; %s)";
+    const char *what = x->auth_line ? "the credentials were refused as Basic"
+                                    : "the client has no credentials to try as Basic";
+    if (x->status != 401 || !e->message || rg_xfer_get_header(x, "WWW-Authenticate", -1))
+        return;
+    n = strlen(e->message) + sizeof note + strlen(what);
+    if ((m = malloc(n)) != NULL) {
+        snprintf(m, n, "%s", e->message);
+        snprintf(m + strlen(m), n - strlen(m), note, what);
+        free(e->message);
+        e->message = m;
+    }
+}
+
 int rg_xfer_fail(rg_xfer *x, rg_family fam, const rg_ctx *cx, rg_err *e)
 {
     rg_ctx c = {0};
     rg_headers h = rg_xfer_headers(x);
+    int rc;
     if (cx)
         c = *cx;
     c.url = rg_xfer_url(x);
@@ -113,8 +134,10 @@ int rg_xfer_fail(rg_xfer *x, rg_family fam, const rg_ctx *cx, rg_err *e)
         return rg_err_set(e, NULL, type, x->src_failed ? 0 : x->overflow ? x->status : 0,
                           "%s", rg_xfer_strerror(x));
     }
-    return rg_err_classify(e, x->status, x->method, rg_buf_ptr(&x->body),
-                           rg_buf_size(&x->body), fam, &h);
+    rc = rg_err_classify(e, x->status, x->method, rg_buf_ptr(&x->body),
+                         rg_buf_size(&x->body), fam, &h);
+    no_challenge_note(x, e);
+    return rc;
 }
 
 int rg_req_fail(rg_req *r, rg_family fam, const rg_ctx *cx, rg_err *e)
@@ -530,7 +553,9 @@ static int answer_challenge(rg_req *r, int attempt, int had_auth)
     if (!r->x.done)
         rg_xfer_run(&r->x, RG_UNTIL_DONE);       /* finish the small 401 body */
     best = rg_challenge_pick(hdr_get, hdr_count, &r->x, ch, &nch);
-    if (best < 0 || a->bearer) {
+    if (best < 0 && !a->bearer && a->username && !had_auth) {
+        a->scheme = RG_SCHEME_BASIC;             /* no challenge (gcr.io): try Basic */
+    } else if (best < 0 || a->bearer) {
         go = 0;
     } else if (ch[best].scheme == RG_SCHEME_BASIC) {
         int known = a->scheme == RG_SCHEME_BASIC;
@@ -556,6 +581,7 @@ int rg_req_run(rg_req *r, rg_until until, rg_err *e)
     int attempt = 0, same = rg_url_same_origin(r->x.url, r->c->endpoint);
     double t0 = rg_now();
 
+    r->reauthed = 0;
     if (same && r->x.src.kind == RG_SRC_PULL && a->scheme == RG_SCHEME_OTHER &&
         !a->open && !a->bearer)
         learn_scheme(r);
@@ -573,6 +599,15 @@ int rg_req_run(rg_req *r, rg_until until, rg_err *e)
             break;
         if (!answer_challenge(r, attempt, had_auth))
             break;
+        if (r->x.no_rewind && r->x.sent > 0) {
+            /* an upload body went out (a token expired mid-push): new
+             * credentials now; the registry's offset decides what goes
+             * again (upload.c) */
+            if (rg_req_auth(r, had_auth, e) != 0)
+                return -1;
+            r->reauthed = 1;
+            break;
+        }
         if (rg_xfer_rewind(&r->x) != 0)
             break;                               /* body cannot be replayed */
         if (rg_req_auth(r, had_auth, e) != 0)

@@ -33,6 +33,9 @@ typedef struct rg_req {
     int live;                /* x holds resources */
     int no_retry;            /* not safe to repeat as it is */
     int retried;             /* transient failures retried */
+    int reauthed;            /* the run ended on a 401 to an upload body
+                                that went out; new credentials are in
+                                place, the resume is the caller's */
     int nscopes;
     char *scopes[RG_SCOPES_MAX];   /* token scopes the request needs */
 } rg_req;

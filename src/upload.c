@@ -168,7 +168,14 @@ int rg_upload_mount(rg_upload *u, rg_client *c, const char *name,
     if (rg_check_name(name, &cx, e) || rg_check_digest(digest, NULL, &cx, e) ||
         rg_check_name(from, &cx, e))
         return -1;
-    return post_session(u, c, name, digest, from, mounted, NULL, e);
+    if (post_session(u, c, name, digest, from, mounted, NULL, e) == 0)
+        return 0;
+    if (e->status != 401 && e->status != 403)
+        return -1;
+    /* a mount from a repository the token does not reach (Harbor: a
+     * project that does not exist answers 401): upload instead */
+    rg_err_free(e);
+    return post_session(u, c, name, NULL, NULL, NULL, NULL, e);
 }
 
 int rg_upload_small(rg_client *c, const char *name, const char *digest,
@@ -290,7 +297,8 @@ static int resumable(const rg_req *r)
     if (x->src.kind != RG_SRC_MEM && x->src.kind != RG_SRC_FILE && x->src.kind != RG_SRC_NONE)
         return 0;
     return (x->done && x->result != CURLE_OK && rg_transient_result(x->result)) ||
-           (x->result == CURLE_OK && rg_transient_status(x->status));
+           (x->result == CURLE_OK && rg_transient_status(x->status)) ||
+           (x->result == CURLE_OK && x->status == 401 && r->reauthed);
 }
 
 /* Body headers of a PATCH or PUT that sends `length` bytes at `at`. */
@@ -344,14 +352,16 @@ static int reposition(rg_req *r, const rg_source *orig, long file_start,
     return rc;
 }
 
-/* After a failed attempt: wait, ask the registry, and say what next.
- * Returns the registry's count (>= 0), -2 (gone) or -1 (unknown). */
+/* After a failed attempt: wait (not after a 401 that new credentials
+ * answer), ask the registry, and say what next.  Returns the registry's
+ * count (>= 0), -2 (gone) or -1 (unknown). */
 static int64_t after_failure(rg_req *r, rg_upload *u, long *file_start)
 {
     if (*file_start < 0)
         *file_start = r->x.src_start;      /* where the body began in the file */
     r->retried++;
-    rg_sleep(rg_retry_wait(r->c, &r->x, r->retried - 1));
+    if (r->x.status != 401)
+        rg_sleep(rg_retry_wait(r->c, &r->x, r->retried - 1));
     return probe(u);
 }
 
@@ -416,6 +426,8 @@ int rg_upload_patch(rg_upload *u, const rg_source *src, int64_t start, rg_err *e
     got = reported(&r.x, expect);
     take_location(u, &r.x);
     rg_req_close(&r);
+    if (got >= 0 && got != expect && (k = probe(u)) >= 0)
+        got = k;          /* ECR's Range stops advancing: the status GET settles it */
     if (got >= 0 && got != expect) {
         rg_upload_ctx(u, &cx, "PATCH");
         u->offset = got;
@@ -561,4 +573,87 @@ int rg_upload_recover(rg_upload *u, FILE *fp, long start, int64_t size,
     u->offset = k;
     u->state = RG_UP_OPEN;
     return rg_upload_put(u, &src, -1, digest, e);
+}
+
+/* ------------------------------------------------------------------ */
+/* a whole blob in chunks                                              */
+/* ------------------------------------------------------------------ */
+
+#define RG_CHUNK_FLOOR 4096          /* a refused piece is not halved below */
+
+/* The first piece size: the client's chunk_size raised to the registry's
+ * OCI-Chunk-Min-Length, then capped by max_chunk_size. */
+static int64_t chunk_size(const rg_upload *u)
+{
+    int64_t n = u->c->chunk_size > 0 ? u->c->chunk_size : 1;
+    if (u->chunk_min > n)
+        n = u->chunk_min;
+    if (u->c->max_chunk_size > 0 && n > u->c->max_chunk_size)
+        n = u->c->max_chunk_size;
+    return n;
+}
+
+/* The `n` bytes of src at blob offset `at` as a source of their own (a
+ * FILE source is positioned there; its bytes began at file offset fs). */
+static int piece_of(const rg_source *src, long fs, int64_t at, int64_t n, rg_source *p)
+{
+    *p = *src;
+    p->length = n;
+    if (src->kind == RG_SRC_MEM) {
+        p->mem = src->mem + at;
+        p->mem_len = (size_t)n;
+        return 0;
+    }
+    return fseek(src->fp, fs + (long)at, SEEK_SET);
+}
+
+int rg_upload_chunked(rg_upload *u, const rg_source *src, const char *digest, rg_err *e)
+{
+    rg_ctx cx;
+    rg_source p;
+    int64_t total = src->length, n = chunk_size(u), off, before;
+    long fs = -1;
+    int stuck = 0, st;
+
+    rg_upload_ctx(u, &cx, "PATCH");
+    cx.digest = digest;
+    if (rg_check_digest(digest, NULL, &cx, e))
+        return -1;
+    if ((src->kind != RG_SRC_MEM && src->kind != RG_SRC_FILE) || total < 0 ||
+        (src->kind == RG_SRC_FILE && (fs = ftell(src->fp)) < 0))
+        return rg_err_set(e, &cx, "invalid_argument", 0,
+                          "a chunked upload needs a string or a seekable file of known length");
+    off = u->offset >= 0 ? u->offset : 0;
+    while (off < total) {
+        if (piece_of(src, fs, off, off + n > total ? total - off : n, &p) != 0)
+            return rg_err_set(e, &cx, "source", 0, "cannot seek in the source file");
+        if (rg_upload_patch(u, &p, off, e) == 0) {
+            off = u->offset;
+            stuck = 0;
+            continue;
+        }
+        st = e->status;
+        if (e->type && strcmp(e->type, "invalid_range") != 0 && st != 413 && st != 416)
+            return -1;
+        /* refused or not where we thought: ask the registry where it is */
+        before = off;
+        rg_err_free(e);
+        if (rg_upload_status(u, e) != 0)
+            return -1;
+        off = u->offset;
+        if ((st == 413 || (st == 416 && off == before)) && n > RG_CHUNK_FLOOR) {
+            n = n / 2 > RG_CHUNK_FLOOR ? n / 2 : RG_CHUNK_FLOOR;   /* over its cap */
+            continue;
+        }
+        if (off < 0 || off > total || (off <= before && ++stuck > u->c->retries)) {
+            rg_upload_ctx(u, &cx, "PATCH");
+            cx.digest = digest;
+            rg_err_set(e, &cx, st == 413 || st == 416 ? "registry_error" : "invalid_range", st,
+                       "the registry holds %lld bytes and does not take the next chunk",
+                       (long long)off);
+            e->last_valid_offset = off > 0 ? off - 1 : 0;
+            return -1;
+        }
+    }
+    return rg_upload_put(u, NULL, total, digest, e);
 }

@@ -75,6 +75,17 @@ int rg_upload_recover(rg_upload *u, FILE *fp, long start, int64_t size,
 int rg_upload_small(rg_client *c, const char *name, const char *digest,
                     const char *data, size_t len, int single, int *posted,
                     rg_err *e);
+/*
+ * The whole blob src (memory, or a seekable FILE from its current
+ * position; its length known) in PATCHes of the client's chunk_size
+ * (raised to the registry's OCI-Chunk-Min-Length, capped by
+ * max_chunk_size) from u->offset, then the closing PUT with digest.  A
+ * PATCH refused with 413 (or 416 while the registry's offset did not
+ * move: a cap on PATCH bodies) halves the piece; after a refusal, or a
+ * Range that does not match, the upload's status decides where the next
+ * piece starts.  0, or -1 with e set.
+ */
+int rg_upload_chunked(rg_upload *u, const rg_source *src, const char *digest, rg_err *e);
 /* The upload's context for errors. */
 void rg_upload_ctx(const rg_upload *u, rg_ctx *cx, const char *method);
 void rg_upload_free(rg_upload *u);

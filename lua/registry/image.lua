@@ -284,9 +284,28 @@ end
 -- push
 ---------------------------------------------------------------------------
 
+-- The blobs of items one after another in PATCHes of the client's
+-- chunk_size (opts.chunked); results as upload_files gives them.
+local function upload_chunked(client, items, opts)
+  local res = {}
+  for i, it in ipairs(items) do
+    local f, ferr = io.open(it.path, "rb")
+    if not f then return nil, errors.new("source", "cannot open " .. it.path .. ": " .. tostring(ferr)) end
+    local d, err = client:upload_blob_chunked(it.upload, f, nil, it.digest)
+    local size = f:seek("end")
+    f:close()
+    if not d then return nil, err end
+    res[i] = { digest = d, size = size, ok = true }
+    emit(opts, { digest = d, done = size, total = size, phase = "done" })
+  end
+  return res
+end
+
 --- Push the OCI image layout `dir` to `ref`.
 -- opts: platform, jobs, progress, client, layout_tag, mount_from (a
--- repository on the same registry to mount blobs from).
+-- repository on the same registry to mount blobs from), chunked (true:
+-- each blob in PATCHes of the client's chunk_size, one blob at a time,
+-- instead of one PUT per blob on the multi handle).
 function M.push(dir, ref, opts)
   opts = opts or {}
   local r, err = reference.coerce(ref)
@@ -318,7 +337,12 @@ function M.push(dir, ref, opts)
         size = is_int(t.desc.size) and t.desc.size or nil,
       }
     end
-    local res, uerr = client:upload_files(items, batch_opts(opts))
+    local res, uerr
+    if opts.chunked then
+      res, uerr = upload_chunked(client, items, opts)
+    else
+      res, uerr = client:upload_files(items, batch_opts(opts))
+    end
     if not res then return nil, uerr end
     add_transferred(sum, res, items)
   end

@@ -94,9 +94,9 @@ end
 local CLIENT = set("timeout", "connect_timeout", "user_agent", "tls_verify", "ca_file",
   "ca_path", "cert_file", "key_file", "verbose", "username", "password", "token",
   "identity_token", "auth_file", "credentials", "retries", "max_retry_wait",
-  "insecure", "scheme", "referrers_fallback")
+  "insecure", "scheme", "referrers_fallback", "chunk_size", "max_chunk_size")
 local IMAGE = set("platform", "jobs", "progress", "client", "referrers", "_referrers_seen")
-local PUSH = set("layout_tag", "mount_from")
+local PUSH = set("layout_tag", "mount_from", "chunked")
 local COPY = set("src_client", "dst_client", "src_opts", "dst_opts", "mount", "mount_from")
 M.OPTIONS = { client = CLIENT, image = IMAGE, push = PUSH, copy = COPY }
 

@@ -69,6 +69,7 @@ local USE_INSTEAD = {
   mount_blob = "rngx.push or rngx.copy (they mount what they can)",
   upload_blob = "rngx.push (a whole image from an OCI layout)",
   upload_blob_chunk = "rngx.push (a whole image from an OCI layout)",
+  upload_blob_chunked = "rngx.push (a whole image from an OCI layout)",
   finish_chunked_blob_upload = "rngx.push (a whole image from an OCI layout)",
   upload_files = "rngx.push (a whole image from an OCI layout)",
   copy_blobs = "rngx.copy",

@@ -167,6 +167,7 @@ local CLIENT_OPTS = {
   ca_file = true, ca_path = true, cert_file = true, key_file = true,
   verbose = true, username = true, password = true, token = true,
   identity_token = true, auth_file = true, credentials = true, referrers_fallback = true,
+  chunk_size = true, max_chunk_size = true,
 }
 
 --- The endpoint URL for a reference: https, except loopback hosts (http);

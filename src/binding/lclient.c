@@ -15,7 +15,7 @@ static const char *const client_opts[] = {
     "timeout", "connect_timeout", "user_agent", "tls_verify", "ca_file",
     "ca_path", "cert_file", "key_file", "verbose", "username", "password",
     "token", "identity_token", "retries", "max_retry_wait",
-    "referrers_fallback", NULL
+    "referrers_fallback", "chunk_size", "max_chunk_size", NULL
 };
 
 /* Unknown option keys are programmer errors (the Lua layer may register
@@ -76,6 +76,8 @@ static void read_config(lua_State *L, int t, rg_client_config *cfg)
     lua_pop(L, 1);
     cfg->retries = (int)num_opt(L, t, "retries", cfg->retries);
     cfg->max_retry_wait = num_opt(L, t, "max_retry_wait", cfg->max_retry_wait);
+    cfg->chunk_size = num_opt(L, t, "chunk_size", cfg->chunk_size);
+    cfg->max_chunk_size = num_opt(L, t, "max_chunk_size", cfg->max_chunk_size);
     cfg->user_agent = str_opt(L, t, "user_agent");
     cfg->ca_file = str_opt(L, t, "ca_file");
     cfg->ca_path = str_opt(L, t, "ca_path");

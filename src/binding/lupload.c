@@ -212,6 +212,29 @@ static int client_upload_blob(lua_State *L)
     return put(L, 2, 3, 4, 5);
 }
 
+/* client:upload_blob_chunked(upload_or_location, source, length, digest)
+ * -> digest: a string or file in PATCHes of the client's chunk size */
+static int client_upload_blob_chunked(lua_State *L)
+{
+    lupload *lu;
+    const char *d;
+    rg_source src;
+    lb_pull p;
+    rg_err e;
+    lb_client(L, 1);
+    lua_settop(L, 5);
+    lu = lb_upload_arg(L, 2);
+    d = lb_str(L, 5, NULL);
+    if (lua_type(L, 3) == LUA_TFUNCTION || lua_isnoneornil(L, 3))
+        luaL_argerror(L, 3, "a string or a file expected");
+    lb_source(L, 3, 4, &src, &p);
+    rg_err_init(&e);
+    if (rg_upload_chunked(&lu->u, &src, d, &e) != 0)
+        return lb_fail(L, &e);
+    lua_pushstring(L, d);
+    return 1;
+}
+
 /* client:finish_chunked_blob_upload(upload_or_location, length, digest) -> digest */
 static int client_finish_chunked_blob_upload(lua_State *L)
 {
@@ -330,6 +353,7 @@ const luaL_Reg lb_upload_client_methods[] = {
     {"get_blob_upload_status", client_get_blob_upload_status},
     {"upload_blob", client_upload_blob},
     {"upload_blob_chunk", client_upload_blob_chunk},
+    {"upload_blob_chunked", client_upload_blob_chunked},
     {"finish_chunked_blob_upload", client_finish_chunked_blob_upload},
     {"cancel_blob_upload", client_cancel_blob_upload},
     {NULL, NULL}

@@ -23,6 +23,11 @@ uses left is applied; a request that no rule claims is forwarded as it is.
     path          Python regex, re.search'ed on the path with its query
     range         true: only requests that carry a Range header
     skip          let this many matching requests through first (0)
+    no_auth       true: only requests without an Authorization header
+    body_over     N: only requests whose Content-Length is over N
+    n_over        N: only requests whose query has n= over N
+    req_content_range  Python regex, re.search'ed on the request's
+                  Content-Range (requests without one do not match)
     times         apply to this many requests (1); -1 = every one
   RULE keys -- faults (several may be combined):
     status        answer this status at once (the registry never sees the
@@ -59,6 +64,21 @@ uses left is applied; a request that no rule claims is forwarded as it is.
                   client's next request needs a new connection)
     add_headers   {"Name": "value" | ["v1", "v2"]} added to the answer
     drop_headers  ["Name", ...] removed from the answer
+  RULE keys -- dialects of real registries (issue 14):
+    drop_request_headers  ["Name", ...] removed from the request before it
+                  is forwarded (["Authorization"]: a token that expired,
+                  answered by the registry's own 401 challenge)
+    status_as     N: the registry's answer is relayed with status N
+                  instead of its own (ECR: 201 to a PATCH)
+    location_prefix  "/P": an upload Location of the answer
+                  (/v2/NAME/blobs/uploads/ID?Q) becomes /P/uploads/ID?Q, a
+                  URL outside /v2/ without the repository's name (as Google
+                  Artifact Registry sends); from then on a request for
+                  /P/uploads/ID goes to the registry's upload URL
+    quay_pages    N: a tag list is answered in pages of N tags whatever the
+                  client's n, the next page named only by Link with an
+                  opaque next_page cursor (Quay); the registry is asked
+                  for the whole list
 
 Location, Content-Location and Link values that name the registry are
 rewritten to name the proxy.  Request bodies (Content-Length or chunked)
@@ -123,6 +143,8 @@ class State:
         self.rules_text = None
         self.seq = 0
         self.alias = {}
+        self.prefixes = set()
+        self.outside = {}         # location_prefix paths -> registry paths
 
     # -- rules --------------------------------------------------------
     def set_rules(self, text):
@@ -159,6 +181,8 @@ class State:
                     continue
                 if r.get("range") and not headers.get("Range"):
                     continue
+                if not dialect_match(r, path, headers):
+                    continue
                 self.seen[i] += 1
                 if self.seen[i] <= r.get("skip", 0):
                     continue
@@ -193,6 +217,13 @@ class State:
 
     def upstream_path(self, path):
         with self.lock:
+            for pre in self.prefixes:
+                if path.startswith(pre + "/"):
+                    u = urllib.parse.urlsplit(path)
+                    real = self.outside.get(u.path)
+                    if real:
+                        path = real + ("?" + u.query if u.query else "")
+                    break
             for _ in range(100):
                 nxt = self.alias.get(path)
                 if nxt is None:
@@ -203,6 +234,24 @@ class State:
     def add_alias(self, old, new):
         with self.lock:
             self.alias[old] = new
+
+
+def dialect_match(r, path, headers):
+    """The dialect matching keys of rule r (no_auth, body_over, n_over,
+    req_content_range) accept this request."""
+    if r.get("no_auth") and headers.get("Authorization"):
+        return False
+    if "body_over" in r and int(headers.get("Content-Length") or 0) <= r["body_over"]:
+        return False
+    if "n_over" in r:
+        q = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)
+        n = q.get("n", [""])[0]
+        if not n.isdigit() or int(n) <= r["n_over"]:
+            return False
+    if "req_content_range" in r and not (headers.get("Content-Range") and re.search(
+            r["req_content_range"], headers.get("Content-Range"))):
+        return False
+    return True
 
 
 def path_of(url):
@@ -384,6 +433,12 @@ class Handler(BaseHTTPRequestHandler):
             return self.patch_no_advance(rule, faults)
 
         headers = list(self.headers.items())
+        if rule.get("drop_request_headers"):
+            drop = {h.lower() for h in rule["drop_request_headers"]}
+            headers = [(k, v) for k, v in headers if k.lower() not in drop]
+            faults.append("drop_request_headers")
+        if rule.get("quay_pages") and method == "GET":
+            return self.quay_page(rule, faults, headers)
         if rule.get("ignore_range"):
             if self.headers.get("Range"):
                 faults.append("ignore_range")
@@ -414,6 +469,23 @@ class Handler(BaseHTTPRequestHandler):
                 v = st.to_proxy(v)
             out.append((k, v))
         status = resp.status
+        if "status_as" in rule:
+            faults.append("status_as=%d(was %d)" % (rule["status_as"], status))
+            status = rule["status_as"]
+        if rule.get("location_prefix"):
+            pre = rule["location_prefix"]
+            with st.lock:
+                st.prefixes.add(pre)
+            for i, (k, v) in enumerate(out):
+                if k.lower() == "location":
+                    u = urllib.parse.urlsplit(v)
+                    if u.path.startswith("/v2/") and "/blobs/uploads/" in u.path:
+                        mine = "%s/uploads/%s" % (pre, u.path.rsplit("/", 1)[-1])
+                        with st.lock:
+                            st.outside[mine] = u.path
+                        out[i] = (k, urllib.parse.urlunsplit(
+                            (u.scheme, u.netloc, mine, u.query, u.fragment)))
+                        faults.append("location_prefix=%s" % pre)
         if status == 206 and ("content_range_shift" in rule or "content_range" in rule):
             for i, (k, v) in enumerate(out):
                 if k.lower() == "content-range":
@@ -563,6 +635,45 @@ class Handler(BaseHTTPRequestHandler):
         self.send_head(status, http.client.responses.get(status, ""), headers)
         if self.command != "HEAD":
             self.send_raw(body)
+
+    def quay_page(self, rule, faults, headers):
+        """One page of rule["quay_pages"] tags; the cursor is opaque."""
+        u = urllib.parse.urlsplit(self.path)
+        q = urllib.parse.parse_qs(u.query)
+        cursor = q.get("next_page", [""])[0]
+        start = 0
+        if cursor:
+            try:
+                start = int(bytes.fromhex(cursor[8:]).decode())
+            except ValueError:
+                start = -1
+        conn, resp = self.upstream("GET", self.st.upstream_path(u.path), headers, b"")
+        body = resp.read()
+        conn.close()
+        if resp.status != 200 or start < 0:
+            status = resp.status if start >= 0 else 400
+            out = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+            self.entry["status"] = status
+            self.log_now()
+            self.send_head(status, "", out)
+            self.send_raw(body)
+            return
+        doc = json.loads(body)
+        tags = doc.get("tags") or []
+        size = rule["quay_pages"]
+        page = tags[start:start + size]
+        out = [("Content-Type", "application/json")]
+        if start + size < len(tags):
+            nxt = "%08x" % (hash(u.path) & 0xffffffff) + str(start + size).encode().hex()
+            out.append(("Link", '<%s?next_page=%s>; rel="next"' % (u.path, nxt)))
+        data = json.dumps({"name": doc.get("name"), "tags": page}).encode()
+        out.append(("Content-Length", str(len(data))))
+        faults.append("quay_page=%d+%d" % (start, len(page)))
+        self.entry["status"] = 200
+        self.entry["sent"] = len(data)
+        self.log_now()
+        self.send_head(200, "OK", out)
+        self.send_raw(data)
 
     def upload_status(self, path):
         """(Range, Location) of an upload, asked from the registry."""
