@@ -9,6 +9,7 @@ package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
 
 local registry_server = require "spec.support.registry"
 local registry = require "registry"
+local images = require "spec.support.images"
 local helpers = require "spec.support.helpers"
 local must = helpers.must
 
@@ -163,6 +164,61 @@ describe("the Lua API's habits", function()
       assert.are.equal("open", up.state)
       up:cancel()
     end)
+  end)
+
+  it("#12 the README's entries name every option of client_for, pull, push and copy, " ..
+     "every summary field and every progress phase", function()
+    local readme = assert(registry_server.read_file("README.md"))
+    local function section(title)
+      local a = readme:find("\n" .. title .. "\n", 1, true)
+      assert.truthy(a, title .. " is missing from the README")
+      local b = readme:find("\n##", a + #title + 2, true) or #readme
+      return readme:sub(a, b)
+    end
+    local function names(text, key, where)
+      assert.truthy(text:find("`" .. key .. "`", 1, true), "`" .. key .. "` is not in " .. where)
+    end
+    local entries = {}
+    for _, t in ipairs({ "### registry.pull", "### registry.push", "### registry.copy",
+                         "### Image options and progress", "### registry.client_for" }) do
+      entries[#entries + 1] = section(t)
+    end
+    entries = table.concat(entries)
+    -- the sets check_options applies are the options these functions accept
+    for set_name, set in pairs(registry.OPTIONS) do
+      for k in pairs(set) do names(entries, k, "the entries (" .. set_name .. ")") end
+    end
+    for k in pairs(registry.OPTIONS.client) do names(section("### registry.client_for"), k, "client_for") end
+    for k in pairs(registry.OPTIONS.push) do names(section("### registry.push"), k, "push") end
+    for k in pairs(registry.OPTIONS.copy) do names(section("### registry.copy"), k, "copy") end
+    local pr = must(registry.parse_reference("h.example/a/b:t@sha256:" .. string.rep("a", 64)))
+    for k in pairs(pr) do names(section("### registry.parse_reference"), k, "parse_reference") end
+
+    -- every field of real summaries and every phase of real progress events
+    local work = registry_server.tmpdir()
+    local H = srv.host
+    images.multi(work .. "/multi", "m1", { seed = "habits-doc", layers = { 3000 } })
+    local phases, fields = {}, {}
+    local function progress(ev) phases[ev.phase] = true end
+    local function add(sum) for k in pairs(sum) do fields[k] = true end end
+    add(must(registry.push(work .. "/multi", H .. "/habits/doc:m1", { progress = progress })))
+    add(must(registry.push(work .. "/multi", H .. "/habits/doc:m2", { progress = progress })))
+    add(must(registry.pull(H .. "/habits/doc:m1", work .. "/pulled",
+      { platform = "linux/arm64", referrers = true, progress = progress })))
+    add(must(registry.pull(H .. "/habits/doc:m1", work .. "/pulled", { progress = progress })))
+    add(must(registry.copy(H .. "/habits/doc:m1", H .. "/habits/doc-copy:m1", { progress = progress })))
+    add(must(registry.copy(H .. "/habits/doc:m1", H .. "/habits/doc-other:m1",
+      { progress = progress, mount = false })))
+    require("registry.testing.proc").rm_tmp(work)
+    local summary = section("#### The summary table")
+    for k in pairs(fields) do names(summary, k, "the summary table") end
+    local progress_text = section("### Image options and progress")
+    for ph in pairs(phases) do
+      assert.truthy(progress_text:find('`"' .. ph .. '"`', 1, true), ph .. " is not documented")
+    end
+    for _, ph in ipairs({ "download", "upload", "copy", "done", "skip", "mount" }) do
+      assert.is_true(phases[ph] == true, "no " .. ph .. " event seen")
+    end
   end)
 
   it("#11 integers in a decoded manifest are integers", function()

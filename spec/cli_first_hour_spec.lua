@@ -291,9 +291,10 @@ describe("lua-registry, the first hour", function()
       assert.are.equal(0, code, err)
       assert.are.equal(H .. "/fh/single@" .. single.digest .. "\n", out)
       summary(err, "pulled " .. H .. "/fh/single:v1 " .. single.digest .. ": 1 manifest(s), 2 blob(s)")
-      code, _, err = run("copy " .. q(H .. "/fh/single:v1") .. " " .. q(H .. "/fh/sum-copy:v1"),
+      code, out, err = run("copy " .. q(H .. "/fh/single:v1") .. " " .. q(H .. "/fh/sum-copy:v1"),
         { env = "LUA_REGISTRY_PROGRESS=0" })
       assert.are.equal(0, code, err)
+      assert.are.equal(H .. "/fh/sum-copy@" .. single.digest .. "\n", out)
       summary(err, "copied " .. H .. "/fh/sum-copy:v1 " .. single.digest .. ": ")
       assert.truthy(err:find("2 mounted", 1, true), err)
       local file = work .. "/sbom.json"
@@ -301,6 +302,7 @@ describe("lua-registry, the first hour", function()
       code, out, err = run("artifact push " .. q(H .. "/fh/single:sbom") .. " " .. q(file) ..
         " --artifact-type application/spdx+json")
       assert.are.equal(0, code, err)
+      assert.truthy(out:find("^" .. H:gsub("%p", "%%%0") .. "/fh/single@sha256:%x+\n$"), out)
       summary(err, "pushed artifact " .. H .. "/fh/single:sbom sha256:")
       assert.truthy(err:find("1 file(s)", 1, true), err)
       code, out, err = run("artifact pull " .. q(H .. "/fh/single:sbom") .. " " .. q(work .. "/sum-art"))
