@@ -221,6 +221,15 @@ describe("the Lua API's habits", function()
     end
   end)
 
+  it("#9 client_for passes every client option on: retries = 0 is not retried", function()
+    local port = registry_server.free_port()
+    for _, case in ipairs({ { { retries = 0 }, 0 }, { { retries = 1, max_retry_wait = 0.01 }, 1 } }) do
+      local c = must(registry.client_for("127.0.0.1:" .. port .. "/a/b", case[1]))
+      helpers.assert_err("transport", c:list_tags("a/b"))
+      assert.are.equal(case[2], c:last_response().retries)
+    end
+  end)
+
   it("#11 integers in a decoded manifest are integers", function()
     local cfg = helpers.push_blob(client, "habits/int", "{}")
     local raw = string.format('{"schemaVersion":2,"mediaType":"%s","config":{"mediaType":"%s",' ..
