@@ -53,14 +53,16 @@ end
 
 -- Start bin/lua-registry ARGS in the background (the interpreter installs
 -- its SIGINT handler whatever it inherits, and the CLI its own); returns a
--- handle with interrupt() -> exit status, stderr.
+-- handle with interrupt() -> exit status, stderr.  The pid and the status
+-- files appear whole (written aside, then renamed), never empty.
 local seq = 0
 local function start_cli(dir, args)
   seq = seq + 1
   local errf, pidf = dir .. "/cli.err." .. seq, dir .. "/cli.pid." .. seq
   local statusf = dir .. "/cli.status." .. seq
   local cmd = string.format("DOCKER_CONFIG=%s %s bin/lua-registry %s >/dev/null 2>%s </dev/null & " ..
-    "echo $! >%s; wait $!; echo $? >%s", q(dir), LUA, args, q(errf), q(pidf), q(statusf))
+    "echo $! >%s.tmp; mv %s.tmp %s; wait $!; echo $? >%s.tmp; mv %s.tmp %s", q(dir), LUA, args,
+    q(errf), q(pidf), q(pidf), q(pidf), q(statusf), q(statusf), q(statusf))
   local h = assert(io.popen("sh -c " .. q(cmd) .. " &", "r"))
   h:close()
   wait_for(function() return proc.read_file(pidf) end, "the CLI started")
