@@ -487,8 +487,8 @@ describe("registry.testing", function()
       -- supervisors have had their moment to exit
       local ps
       eventually(function()
-        local _, out = sh("ps -eo stat=,args= | grep -F " .. q(root) .. " | grep -v -e grep -e '^Z' || true")
-        ps = out
+        local _, listed = sh("ps -eo stat=,args= | grep -F " .. q(root) .. " | grep -v -e grep -e '^Z' || true")
+        ps = listed
         return ps == ""
       end)
       assert.equal("", ps)

@@ -644,6 +644,10 @@ int rg_batch_run(rg_batch *b)
                 active++;
         if (active == 0)
             return 0;
+        if (rg_interrupted) {               /* SIGINT: see http.h */
+            stop_all(b, next);
+            return 0;
+        }
         rg_multi_step(m1, 0);
         if (m2)
             rg_multi_step(m2, 0);

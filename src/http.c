@@ -646,6 +646,8 @@ int rg_multi_step(CURLM *multi, int timeout_ms)
     return running;
 }
 
+volatile sig_atomic_t rg_interrupted = 0;
+
 int rg_xfer_run(rg_xfer *x, rg_until until)
 {
     CURLM *multi = x->opts->multi;
@@ -654,6 +656,12 @@ int rg_xfer_run(rg_xfer *x, rg_until until)
         int running = 0;
         CURLMcode mc;
 
+        if (rg_interrupted) {       /* SIGINT, under a handler that sets it */
+            snprintf(x->errbuf, sizeof x->errbuf, "interrupted");
+            x->result = CURLE_ABORTED_BY_CALLBACK;
+            x->done = 1;
+            break;
+        }
         if (!x->in_multi) {
             x->done = 1;
             if (x->result == CURLE_OK)

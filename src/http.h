@@ -22,6 +22,7 @@
 #ifndef RG_HTTP_H
 #define RG_HTTP_H
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <curl/curl.h>
@@ -177,6 +178,13 @@ int rg_xfer_start(rg_xfer *x);
  * outcome is in x->done / x->result / x->status.
  */
 int rg_xfer_run(rg_xfer *x, rg_until until);
+/*
+ * Set to 1 by a SIGINT handler that a program installs (the CLI does,
+ * through core.util.catch_interrupt; a library never does): rg_xfer_run
+ * and the batch loop then stop their transfers ("interrupted", a
+ * transport failure) at their next turn, instead of waiting on a server.
+ */
+extern volatile sig_atomic_t rg_interrupted;
 /*
  * Make a finished transfer ready to be started again (after a 401): resets
  * the response and rewinds the body.  Returns -1 when the body cannot be

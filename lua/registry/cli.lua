@@ -3,7 +3,10 @@
 --
 -- Exit status 0 on success, 1 on any failure (one line on stderr, which
 -- says what to do when the cause is a usual mistake), 130 when
--- interrupted.  Every write to stdout is checked: a full disk or a closed
+-- interrupted (bin/lua-registry installs core.util.catch_interrupt, so a
+-- Ctrl-C stops a transfer that waits on a server, not only Lua code).
+-- pull, push, copy and artifact write one summary line on stderr unless
+-- --quiet.  Every write to stdout is checked: a full disk or a closed
 -- pipe is a failure, never a cut file and exit 0.
 -- Progress bars go to stderr when it is a terminal (or when
 -- LUA_REGISTRY_PROGRESS=1; LUA_REGISTRY_PROGRESS=0 or --quiet turns them off).
@@ -354,13 +357,19 @@ end
 -- commands
 ---------------------------------------------------------------------------
 
-local function summary_line(ctx, verb, sum)
+-- One line on stderr for each operation (pull, push, copy, artifact), on a
+-- terminal after its bar and elsewhere alone, unless --quiet.
+local function say(ctx, line)
   if ctx.bar then ctx.bar.clear() end
-  if ctx.flags.quiet or not ctx.progress then return end
-  ctx.err:write(string.format(
-    "%s %s %s: %d manifest(s), %d blob(s): %d transferred, %d skipped, %d mounted; %s of %s in %.2f s (%s)\n",
+  if not ctx.flags.quiet then ctx.err:write(line, "\n") end
+end
+
+local function summary_line(ctx, verb, sum)
+  local refs = (sum.referrers or 0) > 0 and string.format(", %d referrer(s)", sum.referrers) or ""
+  say(ctx, string.format(
+    "%s %s %s: %d manifest(s), %d blob(s): %d transferred, %d skipped, %d mounted%s; %s of %s in %.2f s (%s)",
     verb, sum.reference, sum.digest, sum.manifests, sum.blobs, sum.transferred, sum.skipped,
-    sum.mounted, mib(sum.bytes), mib(sum.total_bytes), sum.seconds, speed(sum.bytes, sum.seconds)))
+    sum.mounted, refs, mib(sum.bytes), mib(sum.total_bytes), sum.seconds, speed(sum.bytes, sum.seconds)))
 end
 
 -- The end of pull, push and copy: the summary on stderr, then
@@ -658,6 +667,9 @@ local function artifact_push(ctx, r, files)
               subject = ctx.flags.subject, annotations = ann }
   local sum, err = registry.push_artifact(r, files, o)
   if not sum then return nil, err end
+  say(ctx, string.format("pushed artifact %s %s: %d file(s), %d blob(s), type %s%s", sum.reference,
+    sum.digest, #sum.files, sum.blobs, tostring(sum.artifact_type),
+    sum.subject and (", subject " .. sum.subject) or ""))
   ctx.out.write(r.registry, "/", r.repository, "@", sum.digest, "\n")
   return true
 end
@@ -674,6 +686,10 @@ command("artifact", { "push|pull", "REF", "FILE.../DIR" },
       local client, cerr = client_for(ctx, r); if not client then return nil, cerr end
       local sum, perr = registry.pull_artifact(r, rest[1], { client = client })
       if not sum then return nil, perr end
+      local bytes = 0
+      for _, f in ipairs(sum.files) do bytes = bytes + (f.size or 0) end
+      say(ctx, string.format("pulled artifact %s %s: %d file(s), %s, type %s", sum.reference,
+        sum.digest, #sum.files, mib(bytes), tostring(sum.artifact_type)))
       for _, f in ipairs(sum.files) do ctx.out.write(f.path, "\n") end
       return true
     end
@@ -861,6 +877,7 @@ function M.main(argv, io_)
     ctx.width = function() return term_width(env) end
     local res, rerr = c.run(ctx, pos)
     if ctx.bar and not res then ctx.bar.clear() end
+    if registry.util.interrupted() then error("interrupted", 0) end
     if not res then return fail(explain(ctx, rerr)) end
     return 0
   end)
@@ -873,7 +890,7 @@ function M.main(argv, io_)
   end
   if ok then return status end
   if ctx.bar then pcall(ctx.bar.clear) end
-  if type(status) == "string" and status:find("interrupted!?$") then
+  if registry.util.interrupted() or type(status) == "string" and status:find("interrupted!?$") then
     err:write(PROG .. ": interrupted\n")
     return 130
   end

@@ -91,11 +91,10 @@ local function set(...)
   for _, k in ipairs({ ... }) do t[k] = true end
   return t
 end
-local CLIENT = set("timeout", "connect_timeout", "user_agent", "tls_verify", "ca_file",
-  "ca_path", "cert_file", "key_file", "verbose", "username", "password", "token",
-  "identity_token", "auth_file", "credentials", "retries", "max_retry_wait",
-  "insecure", "scheme", "referrers_fallback", "chunk_size", "max_chunk_size")
-local IMAGE = set("platform", "jobs", "progress", "client", "referrers", "_referrers_seen")
+-- client_for's: registry.new's (passed on) and the scheme's.
+local CLIENT = set("insecure", "scheme")
+for k in pairs(reference.NEW_OPTIONS) do CLIENT[k] = true end
+local IMAGE = set("platform", "jobs", "progress", "client", "referrers")
 local PUSH = set("layout_tag", "mount_from", "chunked")
 local COPY = set("src_client", "dst_client", "src_opts", "dst_opts", "mount", "mount_from")
 M.OPTIONS = { client = CLIENT, image = IMAGE, push = PUSH, copy = COPY }

@@ -161,14 +161,17 @@ function M.is_loopback(host)
       or (h:match("^127%.%d+%.%d+%.%d+$") ~= nil)
 end
 
--- Options registry.new accepts (the rest of opts is for the image layer).
+-- Options registry.new accepts (the rest of opts is for the image layer);
+-- registry.OPTIONS.client is these, insecure and scheme.
 local CLIENT_OPTS = {
   timeout = true, connect_timeout = true, user_agent = true, tls_verify = true,
   ca_file = true, ca_path = true, cert_file = true, key_file = true,
   verbose = true, username = true, password = true, token = true,
   identity_token = true, auth_file = true, credentials = true, referrers_fallback = true,
   chunk_size = true, max_chunk_size = true,
+  retries = true, max_retry_wait = true,
 }
+M.NEW_OPTIONS = CLIENT_OPTS
 
 --- The endpoint URL for a reference: https, except loopback hosts (http);
 -- opts.insecure = true: http for any host; opts.insecure = "tls": https

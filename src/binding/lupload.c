@@ -6,6 +6,7 @@
  */
 #include "lbind.h"
 #include "lupload.h"
+#include "../digest.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -204,11 +205,75 @@ static int put(lua_State *L, int ui, int si, int li, int di)
     return 1;
 }
 
-/* client:upload_blob(upload_or_location, source, length, digest) -> digest */
+/* ------------------------------------------------------------------ */
+/* the closing PUT's arguments: hard to misuse                         */
+/* ------------------------------------------------------------------ */
+
+/* Is the value at i a string that is a valid digest? */
+static int is_digest(lua_State *L, int i)
+{
+    size_t n;
+    const char *s;
+    if (lua_type(L, i) != LUA_TSTRING)
+        return 0;
+    s = lua_tolstring(L, i, &n);
+    return rg_digest_check(s, n, NULL, NULL) == 0;
+}
+
+/* A digest at i where something else belongs, while the digest's own
+ * place di holds none: the other method's order. */
+static int misplaced_digest(lua_State *L, int i, int di)
+{
+    return is_digest(L, i) && !is_digest(L, di);
+}
+
+/* The options-table form: the table at t holds the fields `keys`
+ * (NULL-terminated; another key raises); their values replace it at t,
+ * t+1, ... in that order.  The stack must reach t + #keys - 1.  A digest
+ * that is not a string raises (as a bad argument t). */
+static void unpack_fields(lua_State *L, int t, const char *const keys[])
+{
+    int i, n;
+    lb_check_keys(L, t, keys, NULL);
+    for (n = 0; keys[n]; n++)
+        lua_getfield(L, t, keys[n]);
+    for (i = n - 1; i >= 0; i--)
+        lua_replace(L, t + i);
+    for (i = 0; i < n; i++)
+        if (strcmp(keys[i], "digest") == 0 && lua_type(L, t + i) != LUA_TSTRING)
+            luaL_argerror(L, t, lua_pushfstring(L, "field 'digest': string expected, got %s",
+                                                   luaL_typename(L, t + i)));
+}
+
+static const char *const UPLOAD_BLOB_KEYS[] = { "source", "length", "digest", NULL };
+static const char *const FINISH_KEYS[] = { "digest", "source", "length", NULL };
+static const char *const FINISH_CHUNKED_KEYS[] = { "length", "digest", NULL };
+
+/* Move the value at from to to (which must hold nil), leaving nil. */
+static void move_arg(lua_State *L, int from, int to)
+{
+    lua_pushvalue(L, from);
+    lua_replace(L, to);
+    lua_pushnil(L);
+    lua_replace(L, from);
+}
+
+/* client:upload_blob(upload_or_location, source, length, digest),
+ * client:upload_blob(upload_or_location, source, digest),
+ * client:upload_blob(upload_or_location, {source=, length=, digest=})
+ * -> digest */
 static int client_upload_blob(lua_State *L)
 {
     lb_client(L, 1);
     lua_settop(L, 5);
+    if (lua_istable(L, 3))
+        unpack_fields(L, 3, UPLOAD_BLOB_KEYS);
+    else if (lua_isnil(L, 5) && is_digest(L, 4))
+        move_arg(L, 4, 5);             /* no length: the digest third */
+    else if (misplaced_digest(L, 3, 5))
+        return lb_fail_msg(L, "invalid_argument", "client:upload_blob takes (upload, source, "
+            "length, digest): a digest came where the source goes; or pass "
+            "{source=, length=, digest=}");
     return put(L, 2, 3, 4, 5);
 }
 
@@ -235,17 +300,32 @@ static int client_upload_blob_chunked(lua_State *L)
     return 1;
 }
 
-/* client:finish_chunked_blob_upload(upload_or_location, length, digest) -> digest */
+/* client:finish_chunked_blob_upload(upload_or_location, length, digest),
+ * (upload_or_location, digest), (upload_or_location, {length=, digest=})
+ * -> digest */
 static int client_finish_chunked_blob_upload(lua_State *L)
 {
     lb_client(L, 1);
     lua_settop(L, 4);
+    if (lua_istable(L, 3))
+        unpack_fields(L, 3, FINISH_CHUNKED_KEYS);
+    else if (lua_isnil(L, 4) && is_digest(L, 3))
+        move_arg(L, 3, 4);
     return put(L, 2, 0, 3, 4);
 }
 
-/* upload:finish(digest [, source [, length]]) -> digest */
+/* upload:finish(digest [, source [, length]]),
+ * upload:finish{digest=, source=, length=} -> digest */
 static int upload_finish(lua_State *L)
 {
+    luaL_checkudata(L, 1, UPLOAD_MT);
+    lua_settop(L, 4);
+    if (lua_istable(L, 2))
+        unpack_fields(L, 2, FINISH_KEYS);
+    else if (misplaced_digest(L, 3, 2))
+        return lb_fail_msg(L, "invalid_argument", "upload:finish takes (digest, source, "
+            "length): a digest came where the source goes; or pass "
+            "{digest=, source=, length=}");
     as_client_call(L, 4);            /* client, upload, digest, source, length */
     return put(L, 2, lua_isnil(L, 4) ? 0 : 4, 5, 3);
 }

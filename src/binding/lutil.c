@@ -1,7 +1,7 @@
 /*
  * lutil.c -- core.util: the core's parsers and helpers, for the Lua layer,
  * tests and power users (digests, names, references, ranges, Link, URLs,
- * base64, challenges, the clock, mkdir -p).  Each function calls one core function.
+ * base64, challenges, the clock, mkdir -p, SIGINT for the CLI).  Each function calls one core function.
  */
 #include "lbind.h"
 #include "../auth.h"
@@ -13,6 +13,8 @@
 #include "../range.h"
 #include "../reference.h"
 
+#include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -241,6 +243,41 @@ static int u_write_private(lua_State *L)
     return 1;
 }
 
+/* SIGINT for a program that wants prompt interrupts (the CLI): the
+ * handler only sets rg_interrupted, which the core's waiting loops check,
+ * then calls the handler it replaced (the stand-alone interpreter's, which
+ * makes the next Lua instruction raise "interrupted!").  No Lua and no
+ * libcurl here; a library never installs it. */
+static struct sigaction prev_sigint;
+
+static void on_sigint(int sig)
+{
+    rg_interrupted = 1;
+    if (!(prev_sigint.sa_flags & SA_SIGINFO) && prev_sigint.sa_handler != SIG_DFL &&
+        prev_sigint.sa_handler != SIG_IGN)
+        prev_sigint.sa_handler(sig);
+}
+
+/* util.catch_interrupt() -> true | nil, why */
+static int u_catch_interrupt(lua_State *L)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGINT, &sa, &prev_sigint) != 0)
+        return fail_why(L, strerror(errno));
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* util.interrupted() -> whether SIGINT arrived under catch_interrupt */
+static int u_interrupted(lua_State *L)
+{
+    lua_pushboolean(L, rg_interrupted != 0);
+    return 1;
+}
+
 /* util.now() -> seconds since the epoch, sub-second (wall clock) */
 static int u_now(lua_State *L)
 {
@@ -250,6 +287,8 @@ static int u_now(lua_State *L)
 
 const luaL_Reg lb_util_functions[] = {
     {"now", u_now},
+    {"catch_interrupt", u_catch_interrupt},
+    {"interrupted", u_interrupted},
     {"mkdir_p", u_mkdir_p},
     {"write_private", u_write_private},
     {"parse_challenge", u_parse_challenge},
