@@ -81,14 +81,10 @@ static int hash_out(rg_xfer *x, const char *p, size_t len)
     return 0;
 }
 
-/* RG_SINK_FD: hash and write len bytes to the descriptor.  0 / -1. */
-static int fd_out(rg_xfer *x, const char *p, size_t len)
+/* RG_SINK_FD: write len bytes to the descriptor.  0 / -1. */
+static int fd_write(rg_xfer *x, const char *p, size_t len)
 {
     size_t off = 0;
-    if (len == 0)
-        return 0;
-    if (hash_out(x, p, len) != 0)
-        return -1;
     while (off < len) {
         ssize_t w = write(x->fd, p + off, len - off);
         if (w < 0) {
@@ -100,6 +96,16 @@ static int fd_out(rg_xfer *x, const char *p, size_t len)
         off += (size_t)w;
     }
     return 0;
+}
+
+/* RG_SINK_FD: hash and write len bytes to the descriptor.  0 / -1. */
+static int fd_out(rg_xfer *x, const char *p, size_t len)
+{
+    if (len == 0)
+        return 0;
+    if (hash_out(x, p, len) != 0)
+        return -1;
+    return fd_write(x, p, len);
 }
 
 static size_t on_write(char *p, size_t size, size_t n, void *ud)
@@ -142,11 +148,18 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
          * and hashed before.  Gather libcurl's pieces: one write(2) and
          * one hash push per RG_STAGE_MAX bytes instead of one per 16 KiB. */
         const char *q = p + (len - keep);
+        size_t staged;
         if (x->stage.max == 0)
             rg_buf_init(&x->stage, RG_STAGE_MAX);
-        if (keep > 0 && rg_buf_size(&x->stage) + keep > RG_STAGE_MAX && rg_xfer_flush(x) != 0)
+        /* with a worker, its ring is the stage: one copy in, hashed there
+         * in place, written out from there */
+        staged = x->out_q ? rg_hashq_unread(x->out_q) : rg_buf_size(&x->stage);
+        if (keep > 0 && staged + keep > RG_STAGE_MAX && rg_xfer_flush(x) != 0)
             return 0;
-        if (keep > 0 && rg_buf_add(&x->stage, q, keep) != 0 && fd_out(x, q, keep) != 0)
+        if (keep > 0 && x->out_q && rg_hashq_put(x->out_q, q, keep) != 0)
+            return 0;
+        if (keep > 0 && !x->out_q && rg_buf_add(&x->stage, q, keep) != 0 &&
+            fd_out(x, q, keep) != 0)
             return 0;      /* larger than the stage: it went out directly */
         x->skip -= (int64_t)(len - keep);
         x->received += (int64_t)len;
@@ -755,6 +768,16 @@ int rg_xfer_run(rg_xfer *x, rg_until until)
 
 int rg_xfer_flush(rg_xfer *x)
 {
+    if (x->out_q && x->sink == RG_SINK_FD) {
+        size_t n;
+        const char *p;
+        while ((p = rg_hashq_peek(x->out_q, &n)) != NULL && n > 0) {
+            if (fd_write(x, p, n) != 0)
+                return -1;
+            rg_hashq_consume(x->out_q, n);
+        }
+        return 0;
+    }
     if (fd_out(x, rg_buf_ptr(&x->stage), rg_buf_size(&x->stage)) != 0)
         return -1;
     rg_buf_reset(&x->stage);

@@ -145,7 +145,8 @@ typedef struct rg_xfer {
     int64_t kept;            /* of those, appended to body (not skipped) */
     int fd;                  /* RG_SINK_FD */
     rg_buf stage;            /* RG_SINK_FD: libcurl's 16 KiB pieces gathered
-                                into RG_STAGE_MAX writes and hash pushes */
+                                into RG_STAGE_MAX writes and hash pushes
+                                (with out_q, its ring stages them instead) */
     int sink_errno;          /* write(2) failed with this */
 
     int done;
