@@ -17,7 +17,7 @@
 
 #pragma GCC visibility push(hidden)
 
-#define RG_HASHQ_SIZE (2 * 1024 * 1024)
+#define RG_HASHQ_SIZE (1024 * 1024)
 
 typedef struct rg_hashq rg_hashq;
 
