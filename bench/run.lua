@@ -23,12 +23,16 @@
 -- peak-RSS comparison; the machine's description), each running its
 -- cases beside their comparisons and adding rows, and the report writer that
 -- renders RESULTS.md.  The measured cases of our client are bench/case.lua;
--- registries come from spec/support/registry.lua.  The README's Performance
--- table is not written here: it quotes RESULTS.md by hand.
+-- registries come from spec/support/registry.lua.  Every ratio is shown
+-- beside the one of the RESULTS.md this run replaces (read back first), and
+-- the rows marked `goal` (issue 15's) are rewritten into the README's
+-- Performance table, between its bench:begin and bench:end markers.
 --
 -- Environment: BENCH_BUILD (build dir of registry/core.so, default build),
 -- BENCH_REPS, BENCH_TMP (base for temp files), BENCH_OUT (RESULTS.md path),
--- BENCH_SIZE_MIB (big blob size, default 1024: smaller for a quick try).
+-- BENCH_SIZE_MIB (big blob size, default 1024: smaller for a quick try),
+-- BENCH_README (the README to update; default README.md when BENCH_OUT is
+-- bench/RESULTS.md, else none).
 
 local build = os.getenv("BENCH_BUILD") or "build"
 package.path = "./lua/?.lua;./lua/?/init.lua;./?.lua;" .. package.path
