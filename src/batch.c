@@ -165,7 +165,7 @@ static int start_fetch(rg_batch *b, rg_bitem *it, rg_alg alg, const rg_ctx *cx)
     it->pos_base = 0;
     x->sink = RG_SINK_FD;
     x->fd = it->fd;
-    if ((it->q = rg_hashq_start(alg)) != NULL)
+    if ((it->q = rg_hashq_start(alg, 0)) != NULL)
         x->out_q = it->q;
     else
         x->out_hash = &it->h;

@@ -2,8 +2,8 @@
  * hashq.h -- hashing beside the transfer: a bounded queue of bytes and a
  * worker thread that feeds them to an rg_hasher.
  *
- * Owns: one thread, one ring buffer (RG_HASHQ_SIZE bytes) and the hasher
- * state while they run.  The producer is a libcurl write callback (C only;
+ * Owns: one thread, one ring buffer (RG_HASHQ_SIZE bytes, or the size
+ * asked for) and the hasher state while they run.  The producer is a libcurl write callback (C only;
  * it may block briefly when the ring is full, which slows the transfer to
  * the hashing speed instead of growing memory).  On a 2-core machine the
  * download, the registry and SHA-256 otherwise share one core's worth of
@@ -17,18 +17,40 @@
 
 #pragma GCC visibility push(hidden)
 
-#define RG_HASHQ_SIZE (2 * 1024 * 1024)
+#define RG_HASHQ_SIZE (1024 * 1024)
 
 typedef struct rg_hashq rg_hashq;
 
-/* Start a worker hashing with alg.  NULL on failure (the caller then
- * hashes inline). */
-rg_hashq *rg_hashq_start(rg_alg alg);
+/* Start a worker hashing with alg through a ring of size bytes (0:
+ * RG_HASHQ_SIZE).  NULL on failure (the caller then hashes inline). */
+rg_hashq *rg_hashq_start(rg_alg alg, size_t size);
 /* Queue bytes (copied).  0, or -1 when the worker failed. */
 int rg_hashq_push(rg_hashq *q, const void *p, size_t n);
+/* Wait for the worker to hash what is queued and write "alg:hex" into
+ * out (RG_DIGEST_MAX+1 bytes); the ring stays readable until
+ * rg_hashq_abort.  Nothing may be queued afterwards.  0 / -1. */
+int rg_hashq_final(rg_hashq *q, char *out);
 /* Wait for the worker, write "alg:hex" into out (RG_DIGEST_MAX+1 bytes)
  * and free everything.  0 / -1.  q is gone afterwards. */
 int rg_hashq_finish(rg_hashq *q, char *out);
+/*
+ * The ring as a pull buffer (a blob reader's): rg_hashq_put copies bytes in
+ * and the worker hashes them in place, while the caller's thread reads the
+ * same bytes back out (peek, consume).  A byte's room is reused once it is
+ * both hashed and consumed.  put, peek and consume come from one thread.
+ *
+ * rg_hashq_put: 0 when the bytes went in, 1 when unread bytes leave no
+ * room (nothing copied: consume first), -1 when the worker failed.  It may
+ * wait for the worker, never for the reader.  rg_hashq_push (bytes to
+ * hash that are not to be read) waits while unread bytes fill the ring.
+ */
+int rg_hashq_put(rg_hashq *q, const void *p, size_t n);
+/* Unread bytes, and the ring's size. */
+size_t rg_hashq_unread(const rg_hashq *q);
+size_t rg_hashq_size(const rg_hashq *q);
+/* The oldest unread bytes that lie in one piece: *n of them. */
+const char *rg_hashq_peek(const rg_hashq *q, size_t *n);
+void rg_hashq_consume(rg_hashq *q, size_t n);
 /* Stop the worker without a result and free everything.  NULL is fine. */
 void rg_hashq_abort(rg_hashq *q);
 

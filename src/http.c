@@ -74,17 +74,20 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
     return len;
 }
 
-/* RG_SINK_FD: hash and write len bytes to the descriptor.  0 / -1. */
-static int fd_out(rg_xfer *x, const char *p, size_t len)
+/* Hash kept body bytes: on the worker thread when there is one.  0 / -1. */
+static int hash_out(rg_xfer *x, const char *p, size_t len)
+{
+    if (x->out_q)
+        return rg_hashq_push(x->out_q, p, len);
+    if (x->out_hash)
+        return rg_hasher_update(x->out_hash, p, len);
+    return 0;
+}
+
+/* RG_SINK_FD: write len bytes to the descriptor.  0 / -1. */
+static int fd_write(rg_xfer *x, const char *p, size_t len)
 {
     size_t off = 0;
-    if (len == 0)
-        return 0;
-    if (x->out_q) {
-        if (rg_hashq_push(x->out_q, p, len) != 0)
-            return -1;
-    } else if (x->out_hash && rg_hasher_update(x->out_hash, p, len) != 0)
-        return -1;
     while (off < len) {
         ssize_t w = write(x->fd, p + off, len - off);
         if (w < 0) {
@@ -96,6 +99,16 @@ static int fd_out(rg_xfer *x, const char *p, size_t len)
         off += (size_t)w;
     }
     return 0;
+}
+
+/* RG_SINK_FD: hash and write len bytes to the descriptor.  0 / -1. */
+static int fd_out(rg_xfer *x, const char *p, size_t len)
+{
+    if (len == 0)
+        return 0;
+    if (hash_out(x, p, len) != 0)
+        return -1;
+    return fd_write(x, p, len);
 }
 
 static size_t on_write(char *p, size_t size, size_t n, void *ud)
@@ -138,11 +151,18 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
          * and hashed before.  Gather libcurl's pieces: one write(2) and
          * one hash push per RG_STAGE_MAX bytes instead of one per 16 KiB. */
         const char *q = p + (len - keep);
+        size_t staged;
         if (x->stage.max == 0)
             rg_buf_init(&x->stage, RG_STAGE_MAX);
-        if (keep > 0 && rg_buf_size(&x->stage) + keep > RG_STAGE_MAX && rg_xfer_flush(x) != 0)
+        /* with a worker, its ring is the stage: one copy in, hashed there
+         * in place, written out from there */
+        staged = x->out_q ? rg_hashq_unread(x->out_q) : rg_buf_size(&x->stage);
+        if (keep > 0 && staged + keep > RG_STAGE_MAX && rg_xfer_flush(x) != 0)
             return 0;
-        if (keep > 0 && rg_buf_add(&x->stage, q, keep) != 0 && fd_out(x, q, keep) != 0)
+        if (keep > 0 && x->out_q && rg_hashq_put(x->out_q, q, keep) != 0)
+            return 0;
+        if (keep > 0 && !x->out_q && rg_buf_add(&x->stage, q, keep) != 0 &&
+            fd_out(x, q, keep) != 0)
             return 0;      /* larger than the stage: it went out directly */
         x->skip -= (int64_t)(len - keep);
         x->received += (int64_t)len;
@@ -150,6 +170,28 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
         return len;
     }
 
+    if (x->sink == RG_SINK_STREAM && x->out_q) {
+        /* The worker's ring is the pull buffer: one copy in, hashed there
+         * in place on the worker, read out from there. */
+        size_t from = x->skip_unhashed ? len - keep : 0;
+        size_t unread = rg_hashq_unread(x->out_q);
+        if (keep > 0 && unread + keep > rg_hashq_size(x->out_q)) {
+            if (unread == 0) {
+                x->overflow = 1;
+                return 0;
+            }
+            x->write_paused = 1;
+            return CURL_WRITEFUNC_PAUSE;
+        }
+        if (len - keep > from && rg_hashq_push(x->out_q, p + from, len - keep - from) != 0)
+            return 0;
+        if (keep > 0 && rg_hashq_put(x->out_q, p + (len - keep), keep) != 0)
+            return 0;
+        x->skip -= (int64_t)(len - keep);
+        x->received += (int64_t)len;
+        x->kept += (int64_t)keep;
+        return len;
+    }
     if (x->sink == RG_SINK_STREAM && keep > 0 &&
         rg_buf_size(&x->body) + keep > x->body.max) {
         /* Pull buffer full: libcurl keeps this data and hands it to us
@@ -157,9 +199,9 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
         x->write_paused = 1;
         return CURL_WRITEFUNC_PAUSE;
     }
-    if (x->out_hash) {
+    {
         size_t from = x->skip_unhashed ? len - keep : 0;
-        if (len > from && rg_hasher_update(x->out_hash, p + from, len - from) != 0)
+        if (len > from && hash_out(x, p + from, len - from) != 0)
             return 0;
     }
     if (keep > 0 && rg_buf_add(&x->body, p + (len - keep), keep) != 0) {
@@ -209,7 +251,8 @@ static size_t on_read(char *buf, size_t size, size_t n, void *ud)
         /* straight from the download's pull buffer; the blob's last byte
          * goes only once the download verified its digest */
         rg_xfer *g = x->src.peer;
-        size_t have = g->status < 300 ? rg_buf_size(&g->body) : 0;
+        size_t have = 0;
+        const char *from = g->status < 300 ? rg_xfer_peek(g, &have) : NULL;
         if (g->hold_peer && g->verdict == 0 &&
             ((g->done && g->result != CURLE_OK) || (g->headers_done && g->status >= 300))) {
             x->read_paused = 1;         /* the driver resumes the source or gives up */
@@ -232,8 +275,8 @@ static size_t on_read(char *buf, size_t size, size_t n, void *ud)
             x->read_paused = 1;
             return CURL_READFUNC_PAUSE;
         }
-        memcpy(buf, rg_buf_ptr(&g->body), got);
-        rg_buf_consume(&g->body, got);
+        memcpy(buf, from, got);
+        rg_xfer_take(g, got);
         break;
     }
     case RG_SRC_PULL:
@@ -575,6 +618,37 @@ static void collect_done(CURLM *multi)
     }
 }
 
+size_t rg_xfer_pending(const rg_xfer *x)
+{
+    if (x->sink == RG_SINK_STREAM && x->out_q)
+        return x->status < 300 ? rg_hashq_unread(x->out_q) : 0;
+    return rg_buf_size(&x->body);
+}
+
+const char *rg_xfer_peek(const rg_xfer *x, size_t *n)
+{
+    if (x->sink == RG_SINK_STREAM && x->out_q)
+        return rg_hashq_peek(x->out_q, n);
+    *n = rg_buf_size(&x->body);
+    return rg_buf_ptr(&x->body);
+}
+
+void rg_xfer_take(rg_xfer *x, size_t n)
+{
+    if (x->sink == RG_SINK_STREAM && x->out_q)
+        rg_hashq_consume(x->out_q, n);
+    else
+        rg_buf_consume(&x->body, n);
+}
+
+/* The pull buffer is at most half full: a paused receive may go on. */
+static int drained(const rg_xfer *x)
+{
+    if (x->sink == RG_SINK_STREAM && x->out_q)
+        return rg_hashq_unread(x->out_q) < rg_hashq_size(x->out_q) / 2;
+    return rg_buf_size(&x->body) < x->body.max / 2;
+}
+
 static int satisfied(rg_xfer *x, rg_until until)
 {
     if (x->done)
@@ -583,7 +657,7 @@ static int satisfied(rg_xfer *x, rg_until until)
     case RG_UNTIL_HEADERS:
         return x->headers_done;
     case RG_UNTIL_DATA:
-        return rg_buf_size(&x->body) > x->hold && x->status < 300;
+        return rg_xfer_pending(x) > x->hold && x->status < 300;
     default:
         return 0;
     }
@@ -670,7 +744,7 @@ int rg_xfer_run(rg_xfer *x, rg_until until)
         }
         if (x->read_paused && x->src.kind == RG_SRC_PULL)
             feed(x);
-        if (x->write_paused && rg_buf_size(&x->body) < x->body.max / 2) {
+        if (x->write_paused && drained(x)) {
             x->write_paused = 0;
             unpause(x);
         }
@@ -686,7 +760,7 @@ int rg_xfer_run(rg_xfer *x, rg_until until)
             break;
         if (x->read_paused && x->src.kind == RG_SRC_PULL)
             continue;           /* feed before waiting */
-        if (x->write_paused && rg_buf_size(&x->body) < x->body.max / 2)
+        if (x->write_paused && drained(x))
             continue;
         mc = curl_multi_poll(multi, NULL, 0, 250, NULL);
         if (mc != CURLM_OK) {
@@ -705,6 +779,16 @@ int rg_xfer_run(rg_xfer *x, rg_until until)
 
 int rg_xfer_flush(rg_xfer *x)
 {
+    if (x->out_q && x->sink == RG_SINK_FD) {
+        size_t n;
+        const char *p;
+        while ((p = rg_hashq_peek(x->out_q, &n)) != NULL && n > 0) {
+            if (fd_write(x, p, n) != 0)
+                return -1;
+            rg_hashq_consume(x->out_q, n);
+        }
+        return 0;
+    }
     if (fd_out(x, rg_buf_ptr(&x->stage), rg_buf_size(&x->stage)) != 0)
         return -1;
     rg_buf_reset(&x->stage);
@@ -906,11 +990,11 @@ void rg_xfer_detach(rg_xfer *x)
 
 void rg_xfer_pump_peer(rg_xfer *g, rg_xfer *p)
 {
-    if (!g->done && g->write_paused && rg_buf_size(&g->body) < g->body.max / 2) {
+    if (!g->done && g->write_paused && drained(g)) {
         g->write_paused = 0;
         curl_easy_pause(g->easy, CURLPAUSE_CONT);
     }
-    if (!p->done && p->read_paused && (rg_buf_size(&g->body) > 1 || g->verdict != 0)) {
+    if (!p->done && p->read_paused && (rg_xfer_pending(g) > 1 || g->verdict != 0)) {
         p->read_paused = 0;
         curl_easy_pause(p->easy, CURLPAUSE_CONT);
     }

@@ -135,7 +135,8 @@ typedef struct rg_xfer {
     int overflow;            /* body passed its cap */
     int write_paused;
     rg_hasher *out_hash;     /* optional: hashes kept body bytes */
-    rg_hashq *out_q;         /* FD sink: hash on a worker thread instead */
+    rg_hashq *out_q;         /* hash on a worker thread instead (FD sink;
+                                STREAM sink: its ring is the pull buffer) */
     int64_t skip;            /* body bytes to drop (still hashed) */
     int64_t range_offset;    /* offset asked with Range: a 200 skips it */
     int skip_armed;
@@ -145,7 +146,8 @@ typedef struct rg_xfer {
     int64_t kept;            /* of those, appended to body (not skipped) */
     int fd;                  /* RG_SINK_FD */
     rg_buf stage;            /* RG_SINK_FD: libcurl's 16 KiB pieces gathered
-                                into RG_STAGE_MAX writes and hash pushes */
+                                into RG_STAGE_MAX writes and hash pushes
+                                (with out_q, its ring stages them instead) */
     int sink_errno;          /* write(2) failed with this */
 
     int done;
@@ -229,6 +231,15 @@ void rg_xfer_cleanup(rg_xfer *x, CURL **keep);
  * bytes could not be written.
  */
 int rg_xfer_restart_at(rg_xfer *x, int64_t pos);
+
+/*
+ * The pull buffer of an RG_SINK_STREAM download (x->body, or the ring of
+ * x->out_q when the body is hashed on a worker): bytes not yet taken, the
+ * oldest of them that lie in one piece (*n), and taking n of them.
+ */
+size_t rg_xfer_pending(const rg_xfer *x);
+const char *rg_xfer_peek(const rg_xfer *x, size_t *n);
+void rg_xfer_take(rg_xfer *x, size_t n);
 
 /* Content-Length of the final response, or -1 when it had none. */
 int64_t rg_xfer_content_length(rg_xfer *x);

@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The worker's ring: the bytes received but not yet hashed. */
+#define RG_READER_HASHQ (512 * 1024)
+
 static void reader_ctx(const rg_reader *rd, rg_ctx *cx)
 {
     memset(cx, 0, sizeof *cx);
@@ -29,6 +32,9 @@ static int failed(rg_reader *rd, rg_verdict v, rg_err *e)
 static void free_transfer(rg_reader *rd)
 {
     rg_req_close(&rd->r);
+    rg_hashq_abort(rd->q);
+    rd->q = NULL;
+    rd->r.x.out_q = NULL;
     rg_hasher_free(&rd->h);
     if (rd->counted) {
         rd->counted = 0;
@@ -108,9 +114,12 @@ int rg_reader_open(rg_reader *rd, rg_client *c, const char *name,
         return -1;
     c->active++;
     rd->counted = 1;
-    if (rg_hasher_init(&rd->h, alg) != 0)
+    if ((rd->q = rg_hashq_start(alg, RG_READER_HASHQ)) != NULL)
+        x->out_q = rd->q;
+    else if (rg_hasher_init(&rd->h, alg) == 0)
+        x->out_hash = &rd->h;
+    else
         return rg_err_set(e, &cx, "transport", 0, "cannot start hashing");
-    x->out_hash = &rd->h;
     x->sink = RG_SINK_STREAM;
     x->follow = 1;
     x->range_offset = offset;
@@ -132,6 +141,7 @@ static int verdict(rg_reader *rd, rg_err *e)
 {
     rg_xfer *x = &rd->r.x;
     rg_ctx cx;
+    int rc;
     reader_ctx(rd, &cx);
     if (x->result != CURLE_OK) {
         rg_xfer_fail(x, RG_F_BLOB, &cx, e);
@@ -147,7 +157,9 @@ static int verdict(rg_reader *rd, rg_err *e)
         rd->verdict = RG_V_VERIFIED;
         return 0;
     }
-    if (rg_hasher_final(&rd->h, rd->actual) != 0) {
+    /* the worker's ring still holds the bytes not yet read */
+    rc = rd->q ? rg_hashq_final(rd->q, rd->actual) : rg_hasher_final(&rd->h, rd->actual);
+    if (rc != 0) {
         rg_err_set(e, &cx, "transport", 0, "hashing failed");
         return failed(rd, RG_V_FAILED, e);
     }
@@ -186,6 +198,15 @@ static int resume(rg_reader *rd, rg_err *e)
     return rg_req_fail(&rd->r, RG_F_BLOB, &cx, e);
 }
 
+/* *avail: up to limit bytes that lie in one piece of the pull buffer. */
+static int give(rg_reader *rd, size_t limit, size_t *avail)
+{
+    size_t n;
+    rd->data = rg_xfer_peek(&rd->r.x, &n);
+    *avail = n < limit ? n : limit;
+    return 0;
+}
+
 int rg_reader_fill(rg_reader *rd, size_t *avail, rg_err *e)
 {
     rg_xfer *x = &rd->r.x;
@@ -199,27 +220,20 @@ int rg_reader_fill(rg_reader *rd, size_t *avail, rg_err *e)
         return 0;
     for (;;) {
         size_t size;
-        while (!x->done && rg_buf_size(&x->body) <= x->hold)
+        while (!x->done && rg_xfer_pending(x) <= x->hold)
             rg_xfer_run(x, RG_UNTIL_DATA);
-        size = rg_buf_size(&x->body);
-        if (!x->done) {
-            *avail = size - x->hold;
-            return 0;
-        }
+        size = rg_xfer_pending(x);
+        if (!x->done)
+            return give(rd, size - x->hold, avail);
         if (x->result == CURLE_OK || !rg_download_resumable(&rd->r, rd->resumes)) {
-            if (x->result == CURLE_OK && rd->verdict == RG_V_VERIFIED) {
-                *avail = size;
-                return 0;
-            }
+            if (x->result == CURLE_OK && rd->verdict == RG_V_VERIFIED)
+                return give(rd, size, avail);
             if (verdict(rd, e) != 0)
                 return -1;
-            *avail = size;
-            return 0;
+            return give(rd, size, avail);
         }
-        if (size > 0) {          /* not the end: all of it is good so far */
-            *avail = size;
-            return 0;
-        }
+        if (size > 0)            /* not the end: all of it is good so far */
+            return give(rd, size, avail);
         if (resume(rd, e) != 0)
             return failed(rd, RG_V_FAILED, e);
     }
@@ -227,10 +241,10 @@ int rg_reader_fill(rg_reader *rd, size_t *avail, rg_err *e)
 
 const char *rg_reader_data(const rg_reader *rd)
 {
-    return rg_buf_ptr(&rd->r.x.body);
+    return rd->data;
 }
 
 void rg_reader_consume(rg_reader *rd, size_t n)
 {
-    rg_buf_consume(&rd->r.x.body, n);
+    rg_xfer_take(&rd->r.x, n);
 }

@@ -6,7 +6,11 @@
  * never spliced in twice).
  *
  * Owns: the blob's GET on its client (counted in c->active, so the reader
- * outlives a closed client), the hasher and the verdict.  No Lua.
+ * outlives a closed client), the hasher and the verdict.  The body is hashed
+ * on a worker thread (hashq.h) whose ring is also the pull buffer: libcurl's
+ * pieces are copied once into it, hashed there while Lua takes them out, so
+ * SHA-256 overlaps with the Lua side and memory stays at the ring's size.
+ * No Lua.
  */
 #ifndef RG_READER_H
 #define RG_READER_H
@@ -30,12 +34,14 @@ typedef enum rg_verdict {
 
 typedef struct rg_reader {
     rg_req r;
-    rg_hasher h;
+    rg_hasher h;             /* used when no worker could be started */
+    rg_hashq *q;             /* hashes the body on a worker thread */
     int verify;              /* the whole blob passes through the hasher */
     int counted;             /* counted in c->active */
     int finished;            /* EOF or failure reported */
     rg_verdict verdict;
     rg_err err;              /* the failure, reported again on later reads */
+    const char *data;        /* the bytes rg_reader_fill made available */
     int64_t offset;
     int64_t pos_base;        /* blob offset of the current response's first kept byte */
     int resumes;
@@ -53,8 +59,8 @@ int rg_reader_open(rg_reader *rd, rg_client *c, const char *name,
                    const char *digest, int64_t offset, int64_t *length,
                    rg_err *e);
 /*
- * Make bytes available: *avail of them at rg_reader_data() (0: the end,
- * verified).  0, or -1 with e set (the reader is then finished; the same
+ * Make bytes available: *avail of them, in one piece, at rg_reader_data()
+ * (0: the end, verified).  0, or -1 with e set (the reader is then finished; the same
  * error is reported again by later calls).
  */
 int rg_reader_fill(rg_reader *rd, size_t *avail, rg_err *e);
