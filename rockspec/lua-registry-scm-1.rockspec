@@ -40,7 +40,7 @@ build = {
       -- every src/*.c and src/binding/*.c (spec/luarocks_spec.lua checks
       -- the list is complete)
       sources = {
-        "src/auth.c", "src/batch.c", "src/buf.c", "src/challenge.c", "src/client.c",
+        "src/auth.c", "src/batch.c", "src/body.c", "src/buf.c", "src/challenge.c", "src/client.c",
         "src/digest.c", "src/err.c", "src/fsops.c", "src/hashq.c", "src/header.c", "src/http.c",
         "src/link.c", "src/location.c", "src/ops.c", "src/range.c", "src/reader.c",
         "src/reference.c", "src/referrers.c", "src/request.c", "src/upload.c", "src/binding/laux.c",

@@ -1,12 +1,16 @@
 /*
- * http.c -- one HTTP exchange on libcurl, driven step by step (see http.h).
+ * http.c -- one HTTP exchange on libcurl, driven step by step (see http.h):
+ * setting up the easy handle, the header, debug, seek and socket
+ * callbacks, the run loop, rewinds and restarts, and results.  The body
+ * callbacks (where bytes go and come from) are in body.c.
  *
- * The three libcurl callbacks below (on_header, on_write, on_read) only
- * touch the rg_xfer they were given: they never call Lua, never allocate
- * through Lua, never longjmp.  Everything that may call back into Lua (a
- * pull source) happens in rg_xfer_run, between libcurl calls.
+ * The libcurl callbacks only touch the rg_xfer they were given: they never
+ * call Lua, never allocate through Lua, never longjmp.  Everything that
+ * may call back into Lua (a pull source) happens in rg_xfer_run, between
+ * libcurl calls.
  */
 #include "http.h"
+#include "body.h"
 #include "range.h"
 
 #include <errno.h>
@@ -72,241 +76,6 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
         x->headers_done = 1;
     }
     return len;
-}
-
-/* Hash kept body bytes: on the worker thread when there is one.  0 / -1. */
-static int hash_out(rg_xfer *x, const char *p, size_t len)
-{
-    if (x->out_q)
-        return rg_hashq_push(x->out_q, p, len);
-    if (x->out_hash)
-        return rg_hasher_update(x->out_hash, p, len);
-    return 0;
-}
-
-/* RG_SINK_FD: write len bytes to the descriptor.  0 / -1. */
-static int fd_write(rg_xfer *x, const char *p, size_t len)
-{
-    size_t off = 0;
-    while (off < len) {
-        ssize_t w = write(x->fd, p + off, len - off);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            x->sink_errno = errno;
-            return -1;
-        }
-        off += (size_t)w;
-    }
-    return 0;
-}
-
-/* RG_SINK_FD: hash and write len bytes to the descriptor.  0 / -1. */
-static int fd_out(rg_xfer *x, const char *p, size_t len)
-{
-    if (len == 0)
-        return 0;
-    if (hash_out(x, p, len) != 0)
-        return -1;
-    return fd_write(x, p, len);
-}
-
-static size_t on_write(char *p, size_t size, size_t n, void *ud)
-{
-    rg_xfer *x = ud;
-    size_t len = size * n;
-    size_t keep;
-
-    if (x->status >= 300) {
-        /* Error (or unfollowed redirect) body: keep the start, drop the
-         * rest, never fail because of its size. */
-        size_t have = rg_buf_size(&x->body);
-        size_t room = have < RG_ERRBODY_MAX ? RG_ERRBODY_MAX - have : 0;
-        if (room && rg_buf_add(&x->body, p, len < room ? len : room) == 0)
-            x->err_tail += len < room ? len : room;
-        x->received += (int64_t)len;
-        return len;
-    }
-
-    if (x->sink == RG_SINK_DISCARD) {
-        if (x->out_hash && rg_hasher_update(x->out_hash, p, len) != 0)
-            return 0;
-        x->received += (int64_t)len;
-        return len;
-    }
-
-    if (!x->skip_armed) {
-        /* A 200 to a ranged request carries the whole blob: drop (but
-         * hash) the bytes before the offset instead of splicing them in. */
-        x->skip_armed = 1;
-        if (x->status == 200 && x->range_offset > 0)
-            x->skip = x->range_offset;
-    }
-    keep = len;
-    if (x->skip > 0)
-        keep = (int64_t)len <= x->skip ? 0 : len - (size_t)x->skip;
-
-    if (x->sink == RG_SINK_FD) {
-        /* Only a resumed download skips, and what it skips was written
-         * and hashed before.  Gather libcurl's pieces: one write(2) and
-         * one hash push per RG_STAGE_MAX bytes instead of one per 16 KiB. */
-        const char *q = p + (len - keep);
-        size_t staged;
-        if (x->stage.max == 0)
-            rg_buf_init(&x->stage, RG_STAGE_MAX);
-        /* with a worker, its ring is the stage: one copy in, hashed there
-         * in place, written out from there */
-        staged = x->out_q ? rg_hashq_unread(x->out_q) : rg_buf_size(&x->stage);
-        if (keep > 0 && staged + keep > RG_STAGE_MAX && rg_xfer_flush(x) != 0)
-            return 0;
-        if (keep > 0 && x->out_q && rg_hashq_put(x->out_q, q, keep) != 0)
-            return 0;
-        if (keep > 0 && !x->out_q && rg_buf_add(&x->stage, q, keep) != 0 &&
-            fd_out(x, q, keep) != 0)
-            return 0;      /* larger than the stage: it went out directly */
-        x->skip -= (int64_t)(len - keep);
-        x->received += (int64_t)len;
-        x->kept += (int64_t)keep;
-        return len;
-    }
-
-    if (x->sink == RG_SINK_STREAM && x->out_q) {
-        /* The worker's ring is the pull buffer: one copy in, hashed there
-         * in place on the worker, read out from there. */
-        size_t from = x->skip_unhashed ? len - keep : 0;
-        size_t unread = rg_hashq_unread(x->out_q);
-        if (keep > 0 && unread + keep > rg_hashq_size(x->out_q)) {
-            if (unread == 0) {
-                x->overflow = 1;
-                return 0;
-            }
-            x->write_paused = 1;
-            return CURL_WRITEFUNC_PAUSE;
-        }
-        if (len - keep > from && rg_hashq_push(x->out_q, p + from, len - keep - from) != 0)
-            return 0;
-        if (keep > 0 && rg_hashq_put(x->out_q, p + (len - keep), keep) != 0)
-            return 0;
-        x->skip -= (int64_t)(len - keep);
-        x->received += (int64_t)len;
-        x->kept += (int64_t)keep;
-        return len;
-    }
-    if (x->sink == RG_SINK_STREAM && keep > 0 &&
-        rg_buf_size(&x->body) + keep > x->body.max) {
-        /* Pull buffer full: libcurl keeps this data and hands it to us
-         * again after the reader has drained the buffer. */
-        x->write_paused = 1;
-        return CURL_WRITEFUNC_PAUSE;
-    }
-    {
-        size_t from = x->skip_unhashed ? len - keep : 0;
-        if (len > from && hash_out(x, p + from, len - from) != 0)
-            return 0;
-    }
-    if (keep > 0 && rg_buf_add(&x->body, p + (len - keep), keep) != 0) {
-        x->overflow = 1;
-        return 0;
-    }
-    x->skip -= (int64_t)(len - keep);
-    x->received += (int64_t)len;
-    x->kept += (int64_t)keep;
-    return len;
-}
-
-static size_t on_read(char *buf, size_t size, size_t n, void *ud)
-{
-    rg_xfer *x = ud;
-    size_t cap = size * n;
-    size_t got = 0;
-
-    if (x->src_failed)
-        return CURL_READFUNC_ABORT;
-    if (x->src.length >= 0) {
-        int64_t left = x->src.length - x->sent;
-        if (left <= 0)
-            return 0;
-        if ((int64_t)cap > left)
-            cap = (size_t)left;
-    }
-    switch (x->src.kind) {
-    case RG_SRC_NONE:
-        return 0;
-    case RG_SRC_MEM:
-        got = x->src.mem_len - x->piece_off;
-        if (got > cap)
-            got = cap;
-        memcpy(buf, x->src.mem + x->piece_off, got);
-        x->piece_off += got;
-        break;
-    case RG_SRC_FILE:
-        got = fread(buf, 1, cap, x->src.fp);
-        if (got == 0 && ferror(x->src.fp)) {
-            snprintf(x->src_err, sizeof x->src_err, "error reading the source file");
-            x->src_failed = 1;
-            return CURL_READFUNC_ABORT;
-        }
-        break;
-    case RG_SRC_XFER: {
-        /* straight from the download's pull buffer; the blob's last byte
-         * goes only once the download verified its digest */
-        rg_xfer *g = x->src.peer;
-        size_t have = 0;
-        const char *from = g->status < 300 ? rg_xfer_peek(g, &have) : NULL;
-        if (g->hold_peer && g->verdict == 0 &&
-            ((g->done && g->result != CURLE_OK) || (g->headers_done && g->status >= 300))) {
-            x->read_paused = 1;         /* the driver resumes the source or gives up */
-            return CURL_READFUNC_PAUSE;
-        }
-        if (g->verdict < 0 || (g->done && g->result != CURLE_OK) ||
-            (g->headers_done && g->status >= 300)) {
-            snprintf(x->src_err, sizeof x->src_err,
-                     "the source blob failed or did not verify");
-            x->src_failed = 1;
-            return CURL_READFUNC_ABORT;
-        }
-        got = have < cap ? have : cap;
-        if (got > 0 && x->src.length >= 0 && x->sent + (int64_t)got >= x->src.length &&
-            g->verdict != 1)
-            got--;
-        if (got == 0) {
-            if (have == 0 && g->done && g->verdict == 1)
-                break;                  /* end of the source */
-            x->read_paused = 1;
-            return CURL_READFUNC_PAUSE;
-        }
-        memcpy(buf, from, got);
-        rg_xfer_take(g, got);
-        break;
-    }
-    case RG_SRC_PULL:
-        if (x->piece_off >= x->piece_len) {
-            if (x->src_done)
-                break;
-            x->read_paused = 1;
-            return CURL_READFUNC_PAUSE;
-        }
-        got = x->piece_len - x->piece_off;
-        if (got > cap)
-            got = cap;
-        memcpy(buf, x->piece + x->piece_off, got);
-        x->piece_off += got;
-        break;
-    }
-    if (got == 0 && x->src.length >= 0 && x->sent < x->src.length) {
-        snprintf(x->src_err, sizeof x->src_err,
-                 "the source ended after %lld of %lld bytes",
-                 (long long)x->sent, (long long)x->src.length);
-        x->src_failed = 1;
-        return CURL_READFUNC_ABORT;
-    }
-    if (got && x->in_hash && rg_hasher_update(x->in_hash, buf, got) != 0) {
-        snprintf(x->src_err, sizeof x->src_err, "hashing failed");
-        x->src_failed = 1;
-        return CURL_READFUNC_ABORT;
-    }
-    x->sent += (int64_t)got;
-    return got;
 }
 
 /* Does p[0..n) mention "authorization" (any case)?  libcurl's HTTP/2
@@ -493,9 +262,9 @@ int rg_xfer_start(rg_xfer *x)
     SETOPT(CURLOPT_ERRORBUFFER, x->errbuf);
     SETOPT(CURLOPT_HEADERFUNCTION, on_header);
     SETOPT(CURLOPT_HEADERDATA, (void *)x);
-    SETOPT(CURLOPT_WRITEFUNCTION, on_write);
+    SETOPT(CURLOPT_WRITEFUNCTION, rg_body_write);
     SETOPT(CURLOPT_WRITEDATA, (void *)x);
-    SETOPT(CURLOPT_READFUNCTION, on_read);
+    SETOPT(CURLOPT_READFUNCTION, rg_body_read);
     SETOPT(CURLOPT_READDATA, (void *)x);
     SETOPT(CURLOPT_SEEKFUNCTION, on_seek);
     SETOPT(CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
@@ -616,29 +385,6 @@ static void collect_done(CURLM *multi)
             }
         }
     }
-}
-
-size_t rg_xfer_pending(const rg_xfer *x)
-{
-    if (x->sink == RG_SINK_STREAM && x->out_q)
-        return x->status < 300 ? rg_hashq_unread(x->out_q) : 0;
-    return rg_buf_size(&x->body);
-}
-
-const char *rg_xfer_peek(const rg_xfer *x, size_t *n)
-{
-    if (x->sink == RG_SINK_STREAM && x->out_q)
-        return rg_hashq_peek(x->out_q, n);
-    *n = rg_buf_size(&x->body);
-    return rg_buf_ptr(&x->body);
-}
-
-void rg_xfer_take(rg_xfer *x, size_t n)
-{
-    if (x->sink == RG_SINK_STREAM && x->out_q)
-        rg_hashq_consume(x->out_q, n);
-    else
-        rg_buf_consume(&x->body, n);
 }
 
 /* The pull buffer is at most half full: a paused receive may go on. */
@@ -777,23 +523,6 @@ int rg_xfer_run(rg_xfer *x, rg_until until)
     return 0;
 }
 
-int rg_xfer_flush(rg_xfer *x)
-{
-    if (x->out_q && x->sink == RG_SINK_FD) {
-        size_t n;
-        const char *p;
-        while ((p = rg_hashq_peek(x->out_q, &n)) != NULL && n > 0) {
-            if (fd_write(x, p, n) != 0)
-                return -1;
-            rg_hashq_consume(x->out_q, n);
-        }
-        return 0;
-    }
-    if (fd_out(x, rg_buf_ptr(&x->stage), rg_buf_size(&x->stage)) != 0)
-        return -1;
-    rg_buf_reset(&x->stage);
-    return 0;
-}
 
 /* Forget the response: status, headers, staged bytes, counts, outcome.
  * The pull buffer (body) is the caller's to keep or reset. */
