@@ -147,3 +147,21 @@ test-valgrind: all
 	PATH="$(CURDIR)/spec/support/bin:$$PATH" FAULT_TRANSFERS=$${FAULT_TRANSFERS:-12} \
 	    FAULT_COUNTS=$${FAULT_COUNTS:-/tmp/fault-counts-valgrind.txt} \
 	    $(VALGRIND_CMD) $(BUSTED) $(BUSTED_CPATH) $(BUSTED_EXCLUDE) $(BUSTED_ARGS) $(VALGRIND_SPECS)
+
+# ----------------------------------------------------------------- soak
+# SOAK_TRANSFERS seeded transfers (1000, seed SOAK_SEED) through the fault
+# proxy: spec/support/soak.lua, driven by scripts/soak.lua.  Prints the
+# table (completed / failed with a clear error / accepted with wrong bytes
+# / hung) and fails unless wrong bytes, hangs and unclear errors are 0;
+# one line per transfer in $(BUILD)/soak.log.  Under SOAK_LIMIT seconds
+# (900) or it fails as hung.  spec/soak_spec.lua runs 100 in `make test`.
+SOAK_TRANSFERS ?= 1000
+SOAK_SEED      ?= 20261201
+SOAK_LIMIT     ?= 900
+
+.PHONY: soak
+soak: all
+	@SOAK_LOG=$(BUILD)/soak.log LUA_CPATH="./$(BUILD)/?.$(LIB_EXTENSION);;" \
+	    timeout $(SOAK_LIMIT) $(LUA) scripts/soak.lua $(SOAK_TRANSFERS) $(SOAK_SEED); st=$$?; \
+	if [ $$st = 124 ]; then echo "soak: hung: not done after $(SOAK_LIMIT) s (last transfers in $(BUILD)/soak.log)"; fi; \
+	exit $$st
