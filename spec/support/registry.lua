@@ -58,6 +58,26 @@ function M.lua_command()
     package.path, package.cpath))
 end
 
+--- The interpreter running this process, with LUA_REGISTRY_BUILD set to
+-- the directory of the registry.core it loaded (absolute), for running
+-- bin/lua-registry on the same module (`make test-asan`: the ASan one):
+-- "LUA_REGISTRY_BUILD=/.../build-asan lua5.4", to put after `env` or
+-- first in a shell command.
+function M.cli_lua()
+  local interp = type(jit) == "table" and "luajit" or ("lua" .. _VERSION:match("%d+%.%d+"))
+  for tmpl in package.cpath:gmatch("[^;]+") do
+    local path = tmpl:gsub("%?", "registry/core")
+    local f = io.open(path, "rb")
+    if f then
+      f:close()
+      local dir = path:gsub("/registry/core%.%w+$", "")
+      if dir:sub(1, 1) ~= "/" then dir = (os.getenv("PWD") or ".") .. "/" .. dir:gsub("^%./", "") end
+      return "LUA_REGISTRY_BUILD=" .. q(dir) .. " " .. interp
+    end
+  end
+  return interp
+end
+
 --- Start an independent registry on a free 127.0.0.1 port (raises when
 -- it cannot).  opts: see registry.testing.server.start (config_extra,
 -- http_extra, tls, log_level, port).
