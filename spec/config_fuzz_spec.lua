@@ -20,7 +20,6 @@ local registry = require "registry"
 local credentials = require "registry.credentials"
 local core = require "registry.core"
 local registry_server = require "spec.support.registry"
-local soak = require "spec.support.soak"
 
 local HOST = "reg.example:5000"
 local ENDPOINT = "https://" .. HOST
@@ -143,7 +142,7 @@ describe("config.json reader on seeded random documents (issue 14)", function()
   end
 
   it("lookup, registry.new, store and erase never raise, and give strings", function()
-    local rnd = soak.prng(SEED)
+    local rnd = registry_server.prng(SEED)
     for run = 1, RUNS do
       local kind = rnd(1, 10)
       local text = config(rnd)
@@ -203,7 +202,7 @@ describe("config.json reader on seeded random documents (issue 14)", function()
   end)
 
   it("an auth that is base64 of user:password gives exactly those", function()
-    local rnd = soak.prng(SEED + 1)
+    local rnd = registry_server.prng(SEED + 1)
     for run = 1, 200 do
       local user, pass = {}, {}
       for i = 1, rnd(0, 12) do

@@ -47,6 +47,25 @@ function M.prng_bytes(seed, n)
   return table.concat(parts):sub(1, n)
 end
 
+--- Park-Miller "minimal standard" generator: exact in doubles and in
+-- integers, so the same sequence on every Lua version.  rnd() gives the
+-- next raw value, rnd(lo, hi) one in [lo, hi].
+function M.prng(seed)
+  local x = seed % 2147483646 + 1
+  return function(lo, hi)
+    x = (x * 16807) % 2147483647
+    if lo == nil then return x end
+    return lo + x % (hi - lo + 1)
+  end
+end
+
+--- Whether a file can be opened for reading.
+function M.exists(path)
+  local f = io.open(path, "rb")
+  if f then f:close() end
+  return f ~= nil
+end
+
 --- The shell words that start the interpreter running this process with
 -- its package.path and package.cpath (for specs that run a Lua script in
 -- a subprocess: `M.sh(M.lua_command() .. " " .. q(script))`).

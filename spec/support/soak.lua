@@ -59,16 +59,7 @@ local WEIGHT = { reader = 18, fetch = 14, pull = 8, push = 15, chunked = 13, ima
 local KiB = 1024
 local q = registry_server.quote
 
--- Park-Miller "minimal standard" generator: exact in doubles and in
--- integers, the same sequence on every Lua version.
-local function prng(seed)
-  local x = seed % 2147483646 + 1
-  return function(lo, hi)
-    x = (x * 16807) % 2147483647
-    if lo == nil then return x end
-    return lo + x % (hi - lo + 1)
-  end
-end
+local prng = registry_server.prng
 M.prng = prng
 
 local function sha256(bytes) return core.util.digest_of("sha256", bytes) end
@@ -77,11 +68,7 @@ local function now()
   return core.util.now and core.util.now() or os.time()
 end
 
-local function exists(path)
-  local f = io.open(path, "rb")
-  if f then f:close() end
-  return f ~= nil
-end
+local exists = registry_server.exists
 
 -- Draw one of a list.
 local function one(rnd, list) return list[rnd(1, #list)] end
@@ -249,6 +236,16 @@ function M.run(opts)
 
   local function blob_path(d) return "/blobs/" .. d end
 
+  -- The image, whole, in repo:v1 of a registry (read without the proxy).
+  local function image_there(direct_client, repo)
+    local _, info = direct_client:get_manifest(repo, "v1")
+    if not info or info.digest ~= img.digest then return false end
+    for _, d in ipairs(img.layers) do
+      if direct_client:blob_length(repo, d) ~= sizes[d] then return false end
+    end
+    return true
+  end
+
   -- One transfer of kind op; returns outcome, err (or a note), the fault
   -- kind.  `pick(fault, rules, short)` installs a fault on px (or on
   -- `proxy`) and says which client to use.
@@ -392,12 +389,9 @@ function M.run(opts)
       local sum, err = registry.push(work .. "/src", px.host .. "/" .. repo .. ":v1",
         { client = short and c.short or c.normal, jobs = rnd(1, 3) })
       if sum then
-        local _, info = direct:get_manifest(repo, "v1")
-        local bad = not info or info.digest ~= img.digest
-        for _, d in ipairs(img.layers) do
-          if direct:blob_length(repo, d) ~= sizes[d] then bad = true end
+        if not image_there(direct, repo) then
+          return "wrong", "push reported success, the registry differs", fault
         end
-        if bad then return "wrong", "push reported success, the registry differs", fault end
         return "completed", nil, fault
       end
       return judge_error(err), err, fault
@@ -419,12 +413,9 @@ function M.run(opts)
       local sum, err = registry.copy(px.host .. "/soak/img:v1", px2.host .. "/" .. repo .. ":v1",
         { src_client = src, dst_client = dst, jobs = rnd(1, 3) })
       if sum then
-        local _, info = direct2:get_manifest(repo, "v1")
-        local bad = not info or info.digest ~= img.digest
-        for _, d in ipairs(img.layers) do
-          if direct2:blob_length(repo, d) ~= sizes[d] then bad = true end
+        if not image_there(direct2, repo) then
+          return "wrong", "copy reported success, the destination differs", fault
         end
-        if bad then return "wrong", "copy reported success, the destination differs", fault end
         return "completed", nil, fault
       end
       return judge_error(err), err, fault
