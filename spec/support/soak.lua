@@ -280,7 +280,8 @@ function M.run(opts)
         end
         local got = table.concat(parts)
         if err == nil then
-          return got == b.bytes and "completed" or "wrong", "reader returned other bytes", fault
+          if got == b.bytes then return "completed", nil, fault end
+          return "wrong", "reader returned other bytes", fault
         end
         if got ~= b.bytes:sub(1, #got) and fault ~= "flip" then
           return "wrong", "wrong bytes handed out before " .. tostring(err), fault
@@ -454,7 +455,8 @@ function M.run(opts)
       elseif what == "blob_length" then right = a == sizes[img.layers[1]]
       elseif what == "put" then right = a == img.digest
       else right = true end
-      return right and "completed" or "wrong", what .. " answered other values", fault
+      if right then return "completed", nil, fault end
+      return "wrong", what .. " answered other values", fault
     end
   end
 
