@@ -11,7 +11,9 @@
 #                  (scripts/fuzz.sh), and write the table of executions,
 #                  coverage and crashes per target to FUZZ_RESULTS
 #                  (fuzz/RESULTS.md)
-#   fuzz-ci        the same, 10 s each, table in build-fuzz/RESULTS.md
+#   fuzz-table     only write that table, from the logs the last run of
+#                  each target left (build-fuzz/fuzz_<t>.log)
+#   fuzz-ci        the same as fuzz, 10 s each, table in build-fuzz/RESULTS.md
 #   fuzz-build     only build them (build-fuzz/fuzz_<t>)
 #   test-asan      the module built with AddressSanitizer + UBSan into
 #                  build-asan/, the busted suite run with the ASan runtime
@@ -69,7 +71,7 @@ FUZZ_LIB_authflow  = -ljansson -lcrypto
 
 FUZZ_BINS = $(addprefix $(FUZZ_BUILD)/fuzz_,$(FUZZ_TARGETS))
 
-.PHONY: fuzz fuzz-ci fuzz-build test-asan test-valgrind
+.PHONY: fuzz fuzz-table fuzz-ci fuzz-build test-asan test-valgrind
 
 fuzz-build: $(FUZZ_BINS)
 
@@ -84,6 +86,10 @@ $(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.c $(HDRS)
 fuzz: $(FUZZ_BINS)
 	@FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_RUNS=$(FUZZ_RUNS) \
 	    FUZZ_ARGS="$(FUZZ_ARGS)" FUZZ_JOBS=$(FUZZ_JOBS) FUZZ_RESULTS=$(FUZZ_RESULTS) ./scripts/fuzz.sh $(FUZZ_TARGETS)
+
+fuzz-table:
+	@FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_RUNS=$(FUZZ_RUNS) \
+	    FUZZ_RESULTS=$(FUZZ_RESULTS) ./scripts/fuzz.sh --table $(FUZZ_TARGETS)
 
 fuzz-ci:
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=10 FUZZ_RESULTS=$(FUZZ_BUILD)/RESULTS.md

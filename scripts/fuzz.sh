@@ -1,13 +1,16 @@
 #!/bin/sh
-# scripts/fuzz.sh -- run libFuzzer targets one after the other and write a
-# table of executions, coverage and crashes per target (`make fuzz`).
+# scripts/fuzz.sh -- run libFuzzer targets and write a table of executions,
+# coverage and crashes per target (`make fuzz`).
 #
-#   scripts/fuzz.sh TARGET...
+#   scripts/fuzz.sh TARGET...           run them, then write the table
+#   scripts/fuzz.sh --table TARGET...   only write the table, from the logs
+#                                       the last run of each target left
 #
 # Environment (set by mk/reliability.mk):
 #   FUZZ_BUILD    where the binaries are (FUZZ_BUILD/fuzz_<t>), new corpus
-#                 inputs go (FUZZ_BUILD/corpus/<t>) and crash inputs land
-#                 (FUZZ_BUILD/crash-<t>-<hash>)            (build-fuzz)
+#                 inputs go (FUZZ_BUILD/corpus/<t>), the logs
+#                 (FUZZ_BUILD/fuzz_<t>.log) and crash inputs
+#                 (FUZZ_BUILD/crash-<t>-<hash>)              (build-fuzz)
 #   FUZZ_SECONDS  seconds per target                        (60)
 #   FUZZ_RUNS     executions per target instead (libFuzzer -runs; the
 #                 time limit is then FUZZ_SECONDS if set, else none)
@@ -28,9 +31,52 @@ else
     limit="-max_total_time=${FUZZ_SECONDS:-60}"
     budget="${FUZZ_SECONDS:-60} s"
 fi
-# One target: run it, print its outcome, write its table row to $2.
-if [ "${1:-}" = --one ]; then
-    t=$2 row=$3
+
+# The table row of target $1 from its log; "crashed" when the run failed.
+row() {
+    log="$build/fuzz_$1.log"
+    if [ ! -f "$log" ]; then
+        printf '| `fuzz_%s` | not run | | | | | | |\n' "$1"
+        return
+    fi
+    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+    [ -n "$execs" ] || execs=$(sed -n 's/^#\([0-9]*\).*/\1/p' "$log" | tail -1)
+    rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
+    secs=$(sed -n 's/^fuzz\.sh: exit [0-9]* after \([0-9]*\) s$/\1/p' "$log" | tail -1)
+    [ -n "$secs" ] || secs=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log" | tail -1)
+    cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
+    ft=$(grep -o 'ft: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
+    corp=$(grep -o 'corp: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
+    crashes=0
+    if grep -q -e '^==[0-9]*==ERROR' -e 'deadly signal' -e '^SUMMARY: ' "$log" ||
+       grep -q '^fuzz\.sh: exit [1-9]' "$log"; then
+        crashes=1
+    fi
+    printf '| `fuzz_%s` | %s | %s | %s | %s | %s | %s | %s |\n' "$1" "${execs:-?}" \
+        "${rate:-?}" "${secs:-?}" "${cov:-?}" "${ft:-?}" "${corp:-?}" "$crashes"
+}
+
+table() {
+    mkdir -p "$(dirname "$results")"
+    {
+        echo "# Fuzzing results"
+        echo
+        echo "Written by \`make fuzz\` (scripts/fuzz.sh) on $(date -u +%Y-%m-%d) from the last run of"
+        echo "each target, $budget per target,"
+        echo "$(clang --version 2>/dev/null | head -1 | sed 's/ (.*//'), libFuzzer with ASan + UBSan, $(nproc) cores."
+        echo "Coverage is libFuzzer's: \`cov\` edges and \`ft\` features reached, \`corpus\` the inputs"
+        echo "kept (from the committed seeds in \`fuzz/corpus/<target>\` and \`$build/corpus/<target>\`)."
+        echo
+        echo "| target | executions | exec/s | seconds | cov | ft | corpus | crashes |"
+        echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+        for t in "$@"; do row "$t"; done
+    } > "$results"
+    echo "== fuzz: table in $results"
+}
+
+case "${1:-}" in
+--one)      # one target: run it, log its exit status and time
+    t=$2
     mkdir -p "$build/corpus/$t"
     log="$build/fuzz_$t.log"
     echo "== fuzz_$t: $budget"
@@ -40,46 +86,23 @@ if [ "${1:-}" = --one ]; then
         -artifact_prefix="$build/crash-$t-" ${FUZZ_ARGS:-} \
         "$build/corpus/$t" "fuzz/corpus/$t" 2>"$log"
     rc=$?
-    secs=$(( $(date +%s) - start ))
-    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-    [ -n "$execs" ] || execs=$(sed -n 's/^#\([0-9]*\).*/\1/p' "$log" | tail -1)
-    rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
-    cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
-    ft=$(grep -o 'ft: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
-    corp=$(grep -o 'corp: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
-    crashes=0
+    echo "fuzz.sh: exit $rc after $(( $(date +%s) - start )) s" >> "$log"
     if [ "$rc" != 0 ]; then
-        crashes=1
         tail -60 "$log"
         echo "== fuzz_$t: FAILED (input: $(ls "$build"/crash-"$t"-* 2>/dev/null | tail -1))"
     fi
-    echo "== fuzz_$t: ${execs:-?} executions in $secs s, cov ${cov:-?}, crashes $crashes"
-    printf '| `fuzz_%s` | %s | %s | %s | %s | %s | %s | %s |\n' "$t" "${execs:-?}" \
-        "${rate:-?}" "$secs" "${cov:-?}" "${ft:-?}" "${corp:-?}" "$crashes" > "$row"
+    echo "== $(row "$t")"
     exit "$rc"
-fi
+    ;;
+--table)
+    shift
+    table "$@"
+    exit 0
+    ;;
+esac
 
-rows=$(mktemp -d)
-i=0
-for t in "$@"; do
-    i=$((i + 1))
-    printf '%s %s/%03d\n' "$t" "$rows" "$i"
-done | xargs -P "${FUZZ_JOBS:-1}" -n 2 "$0" --one
+for t in "$@"; do echo "$t"; done | xargs -P "${FUZZ_JOBS:-1}" -n 1 "$0" --one
 status=$?
-mkdir -p "$(dirname "$results")"
-{
-    echo "# Fuzzing results"
-    echo
-    echo "Written by \`make fuzz\` (scripts/fuzz.sh) on $(date -u +%Y-%m-%d), $budget per target,"
-    echo "$(clang --version 2>/dev/null | head -1 | sed 's/ (.*//'), libFuzzer with ASan + UBSan, $(nproc) cores."
-    echo "Coverage is libFuzzer's: \`cov\` edges and \`ft\` features reached, \`corpus\` the inputs"
-    echo "kept (from the committed seeds in \`fuzz/corpus/<target>\` and \`$build/corpus/<target>\`)."
-    echo
-    echo "| target | executions | exec/s | seconds | cov | ft | corpus | crashes |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|"
-    cat "$rows"/*
-} > "$results"
-rm -rf "$rows"
-echo "== fuzz: table in $results"
+table "$@"
 [ "$status" = 0 ] && echo "== fuzz: all targets clean"
 exit $status
