@@ -119,15 +119,16 @@ deps:
 
 # The main target, a few minutes on 2 cores: the whole suite on $(LUA)
 # (5.4), the suite on the rest of the matrix without the fault-injection
-# runs, auth, skopeo interop and nginx (version-independent C paths and
-# servers, run once on 5.4), luacheck and
+# runs (the 100-transfer soak among them), auth, skopeo interop and nginx
+# (version-independent C paths and servers, run once on 5.4), luacheck and
 # luarocks lint, the whole suite again with the module built with
 # AddressSanitizer + UBSan, and each fuzz target briefly.  Every part runs
 # even after a failure; the last line totals the specs.  Longer runs have
 # their own targets: test-matrix (everything on every version), fuzz,
-# test-valgrind, bench.
+# soak, test-valgrind, bench.
 QUICK_EXCLUDE = --exclude-pattern=reliability_spec --exclude-pattern=auth_spec \
-                --exclude-pattern=interop_spec --exclude-pattern=nginx_spec
+                --exclude-pattern=interop_spec --exclude-pattern=nginx_spec \
+                --exclude-pattern=soak_spec
 test: deps
 	@st=0; counts=$(CURDIR)/$(BUILD)/test-counts; mkdir -p $(BUILD); : > $$counts; \
 	COUNTS=$$counts $(MAKE) --no-print-directory test-one || st=1; \
@@ -135,7 +136,7 @@ test: deps
 	    ./scripts/test-matrix.sh $(filter-out $(LUA),$(MATRIX)) || st=1; \
 	$(MAKE) --no-print-directory lint || st=1; \
 	COUNTS=$$counts $(MAKE) --no-print-directory test-asan || st=1; \
-	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=5 || st=1; \
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=5 FUZZ_RESULTS=build-fuzz/RESULTS.md || st=1; \
 	awk '{ok += $$1; bad += $$2 + $$3} END { printf "make test: %d passed, %d failed\n", ok, bad }' $$counts; \
 	exit $$st
 

@@ -4,9 +4,16 @@
 # BUSTED_ARGS, BUSTED_EXCLUDE, CURL_INCDIR, OPENSSL_INCDIR.
 #
 # Targets:
-#   fuzz           build the libFuzzer targets (fuzz/fuzz_*.c) and run each
-#                  for FUZZ_SECONDS (60) from its seed corpus fuzz/corpus/<t>
-#   fuzz-ci        the same, 10 s each
+#   fuzz           build the libFuzzer targets (fuzz/fuzz_*.c), run each
+#                  from its seed corpus fuzz/corpus/<t> for FUZZ_SECONDS
+#                  (60), or for FUZZ_RUNS executions (FUZZ_SECONDS then
+#                  defaults to 0: no limit), FUZZ_JOBS targets at once
+#                  (scripts/fuzz.sh), and write the table of executions,
+#                  coverage and crashes per target to FUZZ_RESULTS
+#                  (fuzz/RESULTS.md)
+#   fuzz-table     only write that table, from the logs the last run of
+#                  each target left (build-fuzz/fuzz_<t>.log)
+#   fuzz-ci        the same as fuzz, 10 s each, table in build-fuzz/RESULTS.md
 #   fuzz-build     only build them (build-fuzz/fuzz_<t>)
 #   test-asan      the module built with AddressSanitizer + UBSan into
 #                  build-asan/, the busted suite run with the ASan runtime
@@ -17,19 +24,23 @@
 #                  lifetime, client and parser specs; `make test-valgrind
 #                  VALGRIND_SPECS=spec` for the whole suite)
 #
-# Knobs: FUZZ_CC (clang), FUZZ_SECONDS, FUZZ_TARGETS, FUZZ_ARGS (extra
-# libFuzzer flags), ASAN_CC (gcc or clang), ASAN_BUILD (build-asan),
-# VALGRIND, VALGRIND_SPECS, VALGRIND_ARGS.
+# Knobs: FUZZ_CC (clang), FUZZ_SECONDS, FUZZ_RUNS, FUZZ_JOBS, FUZZ_TARGETS,
+# FUZZ_ARGS (extra libFuzzer flags), FUZZ_RESULTS, ASAN_CC (gcc or clang),
+# ASAN_BUILD (build-asan), VALGRIND, VALGRIND_SPECS, VALGRIND_ARGS.
 #
 # Debian packages: clang and libclang-rt-14-dev (fuzz; libFuzzer and the
 # clang sanitizer runtimes), gcc's libasan8 + libubsan1 (test-asan with
 # gcc; they come with gcc), valgrind (test-valgrind).
 
 FUZZ_CC       ?= clang
-FUZZ_SECONDS  ?= 60
+FUZZ_SECONDS  ?= $(if $(FUZZ_RUNS),0,60)
+FUZZ_JOBS     ?= 1
 FUZZ_BUILD    ?= build-fuzz
-FUZZ_TARGETS  ?= digest reference range link location challenge header classify token
+FUZZ_RUNS     ?=
+FUZZ_TARGETS  ?= digest reference range link location challenge header classify token \
+                 auths authflow
 FUZZ_ARGS     ?=
+FUZZ_RESULTS  ?= fuzz/RESULTS.md
 FUZZ_CFLAGS    = -g -O1 -std=c99 -D_POSIX_C_SOURCE=200809L \
                  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
                  -fno-omit-frame-pointer -Isrc -I$(CURL_INCDIR) -I$(OPENSSL_INCDIR) \
@@ -53,10 +64,14 @@ FUZZ_SRC_classify  = src/err.c src/challenge.c src/range.c src/header.c
 FUZZ_LIB_classify  = -ljansson -lcurl
 FUZZ_SRC_token     = src/auth.c src/challenge.c
 FUZZ_LIB_token     = -ljansson -lcrypto
+FUZZ_SRC_auths     = src/auth.c src/challenge.c
+FUZZ_LIB_auths     = -ljansson -lcrypto
+FUZZ_SRC_authflow  = src/auth.c src/challenge.c
+FUZZ_LIB_authflow  = -ljansson -lcrypto
 
 FUZZ_BINS = $(addprefix $(FUZZ_BUILD)/fuzz_,$(FUZZ_TARGETS))
 
-.PHONY: fuzz fuzz-ci fuzz-build test-asan test-valgrind
+.PHONY: fuzz fuzz-table fuzz-ci fuzz-build test-asan test-valgrind
 
 fuzz-build: $(FUZZ_BINS)
 
@@ -69,19 +84,15 @@ $(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.c $(HDRS)
 # committed seeds in fuzz/corpus/<t> are only read.  A crash leaves
 # $(FUZZ_BUILD)/crash-<t>-<hash>; rerun it with `$(FUZZ_BUILD)/fuzz_<t> FILE`.
 fuzz: $(FUZZ_BINS)
-	@set -e; for t in $(FUZZ_TARGETS); do \
-	    mkdir -p $(FUZZ_BUILD)/corpus/$$t; \
-	    echo "== fuzz_$$t: $(FUZZ_SECONDS) s"; \
-	    $(FUZZ_BUILD)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
-	        -rss_limit_mb=2048 -print_final_stats=1 \
-	        -artifact_prefix=$(FUZZ_BUILD)/crash-$$t- $(FUZZ_ARGS) \
-	        $(FUZZ_BUILD)/corpus/$$t fuzz/corpus/$$t 2>$(FUZZ_BUILD)/fuzz_$$t.log \
-	    || { tail -60 $(FUZZ_BUILD)/fuzz_$$t.log; echo "== fuzz_$$t: FAILED"; exit 1; }; \
-	    grep -E '^stat::number_of_executed_units|^#[0-9]+.*DONE' $(FUZZ_BUILD)/fuzz_$$t.log | tail -2; \
-	done; echo "== fuzz: all targets clean"
+	@FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_RUNS=$(FUZZ_RUNS) \
+	    FUZZ_ARGS="$(FUZZ_ARGS)" FUZZ_JOBS=$(FUZZ_JOBS) FUZZ_RESULTS=$(FUZZ_RESULTS) ./scripts/fuzz.sh $(FUZZ_TARGETS)
+
+fuzz-table:
+	@FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_RUNS=$(FUZZ_RUNS) \
+	    FUZZ_RESULTS=$(FUZZ_RESULTS) ./scripts/fuzz.sh --table $(FUZZ_TARGETS)
 
 fuzz-ci:
-	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=10
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=10 FUZZ_RESULTS=$(FUZZ_BUILD)/RESULTS.md
 
 # ---------------------------------------------------------------- ASan
 ASAN_CC       ?= gcc
@@ -142,3 +153,21 @@ test-valgrind: all
 	PATH="$(CURDIR)/spec/support/bin:$$PATH" FAULT_TRANSFERS=$${FAULT_TRANSFERS:-12} \
 	    FAULT_COUNTS=$${FAULT_COUNTS:-/tmp/fault-counts-valgrind.txt} \
 	    $(VALGRIND_CMD) $(BUSTED) $(BUSTED_CPATH) $(BUSTED_EXCLUDE) $(BUSTED_ARGS) $(VALGRIND_SPECS)
+
+# ----------------------------------------------------------------- soak
+# SOAK_TRANSFERS seeded transfers (1000, seed SOAK_SEED) through the fault
+# proxy: spec/support/soak.lua, driven by scripts/soak.lua.  Prints the
+# table (completed / failed with a clear error / accepted with wrong bytes
+# / hung) and fails unless wrong bytes, hangs and unclear errors are 0;
+# one line per transfer in $(BUILD)/soak.log.  Under SOAK_LIMIT seconds
+# (900) or it fails as hung.  spec/soak_spec.lua runs 100 in `make test`.
+SOAK_TRANSFERS ?= 1000
+SOAK_SEED      ?= 20261201
+SOAK_LIMIT     ?= 900
+
+.PHONY: soak
+soak: all
+	@SOAK_LOG=$(BUILD)/soak.log LUA_CPATH="./$(BUILD)/?.$(LIB_EXTENSION);;" \
+	    timeout $(SOAK_LIMIT) $(LUA) scripts/soak.lua $(SOAK_TRANSFERS) $(SOAK_SEED); st=$$?; \
+	if [ $$st = 124 ]; then echo "soak: hung: not done after $(SOAK_LIMIT) s (last transfers in $(BUILD)/soak.log)"; fi; \
+	exit $$st

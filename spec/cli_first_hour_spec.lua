@@ -18,7 +18,7 @@ local must = helpers.must
 local q = registry_server.quote
 local read_file = registry_server.read_file
 
-local LUA = type(jit) == "table" and "luajit" or ("lua" .. _VERSION:match("%d+%.%d+"))
+local LUA = registry_server.cli_lua()
 
 local work
 local seq = 0

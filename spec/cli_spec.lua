@@ -3,7 +3,8 @@
 -- against a real docker-registry 2.8.2.
 
 package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
--- the C module comes from busted's cpath (.busted: ./build; make test-one: ./$(BUILD))
+-- the C module comes from busted's cpath (.busted: ./build; make test-one: ./$(BUILD));
+-- bin/lua-registry gets the same one (LUA_REGISTRY_BUILD, registry_server.cli_lua)
 
 local registry_server = require "spec.support.registry"
 local images = require "spec.support.images"
@@ -14,8 +15,9 @@ local must = helpers.must
 
 local q = registry_server.quote
 
--- The interpreter running this spec, so bin/ picks the matching build dir.
-local LUA = type(jit) == "table" and "luajit" or ("lua" .. _VERSION:match("%d+%.%d+"))
+-- The interpreter running this spec, and the module it runs on (make
+-- test-asan: the ASan build) for bin/lua-registry.
+local LUA = registry_server.cli_lua()
 
 local read_file = registry_server.read_file
 

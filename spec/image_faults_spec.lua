@@ -26,11 +26,7 @@ local function file_digest(path)
   return (core.util.digest_file(path))
 end
 
-local function exists(path)
-  local f = io.open(path, "rb")
-  if f then f:close() end
-  return f ~= nil
-end
+local exists = registry_server.exists
 
 describe("whole images through a fault-injecting proxy", function()
   local srv, srv2, px, work, img, client, n = nil, nil, nil, nil, nil, nil, 0

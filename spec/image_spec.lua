@@ -29,11 +29,7 @@ local function write_file(path, data)
   f:close()
 end
 
-local function exists(path)
-  local f = io.open(path, "rb")
-  if f then f:close() end
-  return f ~= nil
-end
+local exists = registry_server.exists
 
 local function json(s)
   return assert(require("cjson").decode(s))

@@ -453,7 +453,7 @@ describe("referrers and artifacts (issue 11)", function()
   end)
 
   describe("the CLI", function()
-    local LUA = registry_server.lua_command()
+    local LUA = registry_server.cli_lua()
     local function run(args)
       -- ok, stdout, stderr
       local outf, errf = work .. "/cli.out", work .. "/cli.err"

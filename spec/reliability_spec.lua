@@ -32,16 +32,9 @@ local KiB, MiB = 1024, 1024 * 1024
 
 
 
--- Park-Miller "minimal standard" generator: exact in doubles and in
--- integers, so the same sequence on every Lua version.
-local function prng(seed)
-  local x = seed % 2147483646 + 1
-  return function(lo, hi)
-    x = (x * 16807) % 2147483647
-    if lo == nil then return x end
-    return lo + x % (hi - lo + 1)
-  end
-end
+-- Park-Miller "minimal standard" generator (the same sequence on every
+-- Lua version).
+local prng = registry_server.prng
 
 -- 64 KiB of random bytes, and blobs made of 4 KiB pieces of it, each piece
 -- led by its own position, so no two pieces of a blob are equal (a spliced

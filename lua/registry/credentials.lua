@@ -101,7 +101,12 @@ local function from_entry(e)
     return nil, "the auth entry is not base64 of user:password"
   end
   if type(e.username) == "string" then
-    return { username = e.username, password = e.password }
+    local pass = e.password
+    if pass == cjson.null then pass = nil end
+    if pass ~= nil and type(pass) ~= "string" then
+      return nil, "the password of the auths entry is not a string"
+    end
+    return { username = e.username, password = pass }
   end
   return nil
 end
@@ -170,9 +175,13 @@ local function run_helper(helper, action, input)
 end
 
 -- Write `doc` as JSON to `path` (mode 0600, its directory 0700 when made),
--- through a temporary file and a rename (in C: no process).
+-- through a temporary file and a rename (in C: no process).  A document
+-- lua-cjson cannot write back (a number such as 1e999 read as infinity)
+-- is an error, and the file stays as it was.
 local function write_config(path, doc)
-  local ok, why = core.util.write_private(path, cjson.encode(doc) .. "\n")
+  local text, eerr = cjson.encode(doc)
+  if not text then return nil, "cannot write " .. path .. ": " .. tostring(eerr) end
+  local ok, why = core.util.write_private(path, text .. "\n")
   if not ok then return nil, "cannot write " .. tostring(why) end
   return true
 end
@@ -233,7 +242,7 @@ function M.erase(host, opts)
   local helper = helper_for(doc, key)
   if helper then
     local ok = run_helper(helper, "erase", key)
-    found = found or ok
+    found = ok == true          -- a failed helper (nil, why) erased nothing
   end
   if type(doc.auths) == "table" and doc.auths[key] ~= nil then
     doc.auths[key] = nil

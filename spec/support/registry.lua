@@ -47,6 +47,25 @@ function M.prng_bytes(seed, n)
   return table.concat(parts):sub(1, n)
 end
 
+--- Park-Miller "minimal standard" generator: exact in doubles and in
+-- integers, so the same sequence on every Lua version.  rnd() gives the
+-- next raw value, rnd(lo, hi) one in [lo, hi].
+function M.prng(seed)
+  local x = seed % 2147483646 + 1
+  return function(lo, hi)
+    x = (x * 16807) % 2147483647
+    if lo == nil then return x end
+    return lo + x % (hi - lo + 1)
+  end
+end
+
+--- Whether a file can be opened for reading.
+function M.exists(path)
+  local f = io.open(path, "rb")
+  if f then f:close() end
+  return f ~= nil
+end
+
 --- The shell words that start the interpreter running this process with
 -- its package.path and package.cpath (for specs that run a Lua script in
 -- a subprocess: `M.sh(M.lua_command() .. " " .. q(script))`).
@@ -56,6 +75,26 @@ function M.lua_command()
   local interp = (i < 0 and arg[i]) or "lua5.4"
   return q(interp) .. " -e " .. q(string.format("package.path = %q; package.cpath = %q",
     package.path, package.cpath))
+end
+
+--- The interpreter running this process, with LUA_REGISTRY_BUILD set to
+-- the directory of the registry.core it loaded (absolute), for running
+-- bin/lua-registry on the same module (`make test-asan`: the ASan one):
+-- "LUA_REGISTRY_BUILD=/.../build-asan lua5.4", to put after `env` or
+-- first in a shell command.
+function M.cli_lua()
+  local interp = type(jit) == "table" and "luajit" or ("lua" .. _VERSION:match("%d+%.%d+"))
+  for tmpl in package.cpath:gmatch("[^;]+") do
+    local path = tmpl:gsub("%?", "registry/core")
+    local f = io.open(path, "rb")
+    if f then
+      f:close()
+      local dir = path:gsub("/registry/core%.%w+$", "")
+      if dir:sub(1, 1) ~= "/" then dir = (os.getenv("PWD") or ".") .. "/" .. dir:gsub("^%./", "") end
+      return "LUA_REGISTRY_BUILD=" .. q(dir) .. " " .. interp
+    end
+  end
+  return interp
 end
 
 --- Start an independent registry on a free 127.0.0.1 port (raises when
