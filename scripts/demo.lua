@@ -181,7 +181,37 @@ local info = must(c2client:head_manifest("mirror/app", "1.0"))
 check(info.digest == app.digest, "the mirror serves the same digest as the original")
 
 ---------------------------------------------------------------------------
-step("7. clean up")
+step("7. supply chain: an SBOM and its signature as OCI 1.1 referrers")
+local sbom_path, sig_path = work .. "/sbom.spdx.json", work .. "/sbom.sig"
+registry_server.write_file(sbom_path, '{"spdxVersion":"SPDX-2.3","name":"demo/app"}\n')
+registry_server.write_file(sig_path, "signature of the SBOM\n")
+local sbom = must(registry.push_artifact(host .. "/demo/app", { sbom_path },
+  { artifact_type = "application/spdx+json", subject = app.digest }))
+say("   pushed  SBOM %s  subject %s  (registry 2.8 has no referrers API: %s)",
+  short(sbom.digest), short(app.digest), tostring(sbom.referrers))
+local sig = must(registry.push_artifact(host .. "/demo/app", { sig_path },
+  { artifact_type = "application/vnd.example.signature", subject = sbom.digest }))
+say("   pushed  signature %s  subject %s", short(sig.digest), short(sbom.digest))
+local rclient = must(reference.client_for(host .. "/demo/app"))
+local idx, rinfo = must(rclient:referrers("demo/app", app.digest))
+for _, d in ipairs(idx.manifests) do
+  say("   referrer of the app: %s  %s", short(d.digest), tostring(d.artifactType))
+end
+check(#idx.manifests == 1 and idx.manifests[1].digest == sbom.digest,
+  "the app lists its SBOM (through the " .. tostring(rinfo.source) .. ")")
+local c4 = must(image.copy(app_ref, srv2.host .. "/mirror/signed:1.0", { referrers = true }))
+report("copied", c4)
+local mclient = must(reference.client_for(srv2.host .. "/mirror/signed"))
+local midx = must(mclient:referrers("mirror/signed", app.digest))
+local sidx = must(mclient:referrers("mirror/signed", sbom.digest))
+check(#midx.manifests == 1 and #sidx.manifests == 1 and sidx.manifests[1].digest == sig.digest,
+  "copy with referrers brings the SBOM and its signature along")
+local pulled = must(registry.pull_artifact(host .. "/demo/app@" .. sbom.digest, work .. "/sbom-out"))
+check(#pulled.files == 1 and registry_server.read_file(pulled.files[1].path) ==
+  registry_server.read_file(sbom_path), "pull_artifact writes the SBOM back, verified")
+
+---------------------------------------------------------------------------
+step("8. clean up")
 cleanup()
 say("   registries stopped, %s removed", work)
 say("\ndemo finished in %.1f s", now() - t_start)
