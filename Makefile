@@ -78,6 +78,8 @@ HDRS           = $(wildcard src/*.h src/binding/*.h)
 OBJS           = $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
 MODULE         = $(BUILD)/registry/core.$(LIB_EXTENSION)
 LUA_MODULES    = $(wildcard lua/registry/*.lua)
+# the command line's helpers (registry.cli.*)
+CLI_MODULES    = $(wildcard lua/registry/cli/*.lua)
 # the test kit (registry.testing): its modules and the servers it runs
 KIT_FILES      = $(wildcard lua/registry/testing/*.lua lua/registry/testing/*.py)
 
@@ -161,6 +163,8 @@ install: all
 	install -m 0755 $(MODULE) $(DESTDIR)$(INST_LIBDIR)/registry/
 	install -m 0644 lua/registry.lua $(DESTDIR)$(INST_LUADIR)/ 2>/dev/null || true
 	install -m 0644 $(LUA_MODULES) $(DESTDIR)$(INST_LUADIR)/registry/
+	install -d $(DESTDIR)$(INST_LUADIR)/registry/cli
+	install -m 0644 $(CLI_MODULES) $(DESTDIR)$(INST_LUADIR)/registry/cli/
 	install -d $(DESTDIR)$(INST_LUADIR)/registry/testing
 	install -m 0644 $(KIT_FILES) $(DESTDIR)$(INST_LUADIR)/registry/testing/
 	install -d $(DESTDIR)$(INST_BINDIR)

@@ -55,6 +55,7 @@ build = {
     },
     ["registry"]             = "lua/registry/init.lua",
     ["registry.cli"]         = "lua/registry/cli.lua",
+    ["registry.cli.output"]  = "lua/registry/cli/output.lua",
     ["registry.artifact"]    = "lua/registry/artifact.lua",
     ["registry.credentials"] = "lua/registry/credentials.lua",
     ["registry.errors"]      = "lua/registry/errors.lua",
