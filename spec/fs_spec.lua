@@ -39,6 +39,39 @@ describe("registry.fs", function()
     assert.has_error(function() registry.util.mkdir_p(nil) end)
   end)
 
+  it("util.write_private: a 0600 file, missing directories 0700, the process's umask untouched", function()
+    local function mode(path)
+      local p = io.popen("stat -c %a " .. fs.quote(path))
+      local m = p:read("*l")
+      p:close()
+      return m
+    end
+    local function umask()
+      local p = io.popen("sh -c umask")
+      local m = p:read("*l")
+      p:close()
+      return m
+    end
+    local before = umask()
+    local path = dir .. "/priv/deep/config.json"
+    assert.is_true(registry.util.write_private(path, "{\"auths\":{}}\n"))
+    assert.are.equal("{\"auths\":{}}\n", fs.read_file(path))
+    assert.are.equal("600", mode(path))
+    assert.are.equal("700", mode(dir .. "/priv"))
+    assert.are.equal("700", mode(dir .. "/priv/deep"))
+    assert.is_nil(fs.read_file(path .. ".tmp"))
+    assert.are.equal(before, umask())
+    -- written again over an existing file: replaced whole, still 0600
+    assert.is_true(registry.util.write_private(path, "x"))
+    assert.are.equal("x", fs.read_file(path))
+    assert.are.equal("600", mode(path))
+    -- a directory in the way: nil and a message naming the path; nothing left
+    local ok, why = registry.util.write_private(dir .. "/priv", "y")
+    assert.is_nil(ok)
+    assert.truthy(why:find(dir .. "/priv", 1, true), why)
+    assert.is_nil(fs.read_file(dir .. "/priv.tmp"))
+  end)
+
   it("pclose tells a clean exit from a failed one", function()
     assert.is_true(fs.pclose(io.popen("true")))
     local ok, code = fs.pclose(io.popen("exit 3"))

@@ -1,22 +1,24 @@
 /*
- * fsops.c -- `mkdir -p` without a shell.  See fsops.h.
+ * fsops.c -- `mkdir -p` and private files without a shell.  See fsops.h.
+ * Nothing here changes the process's umask (other threads may be creating
+ * files: nginx's thread pool).
  */
 #include "fsops.h"
-#include <unistd.h>
-#include <fcntl.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
-/* mkdir(p), where an existing directory counts as made. */
-static int mkdir_one(const char *p)
+/* mkdir(p, mode), where an existing directory counts as made. */
+static int mkdir_one(const char *p, mode_t mode)
 {
     struct stat st;
-    if (mkdir(p, 0777) == 0)
+    if (mkdir(p, mode) == 0)
         return 0;
     if (errno == EEXIST && stat(p, &st) == 0) {
         if (S_ISDIR(st.st_mode))
@@ -26,7 +28,9 @@ static int mkdir_one(const char *p)
     return -1;
 }
 
-int rg_mkdir_p(const char *path, char *err, size_t errlen)
+/* Each parent of path in turn (a run of slashes is one separator), then
+ * path, with mode (less the umask). */
+static int mkdir_all(const char *path, mode_t mode, char *err, size_t errlen)
 {
     size_t n = strlen(path), i;
     char *p;
@@ -40,12 +44,11 @@ int rg_mkdir_p(const char *path, char *err, size_t errlen)
         return -1;
     }
     memcpy(p, path, n + 1);
-    /* each parent in turn (a run of slashes is one separator), then path */
     for (i = 1; i <= n; i++) {
         if (i < n && (p[i] != '/' || p[i - 1] == '/'))
             continue;
         p[i] = '\0';
-        rc = mkdir_one(p);
+        rc = mkdir_one(p, mode);
         if (rc != 0) {
             e = errno;
             break;
@@ -57,6 +60,11 @@ int rg_mkdir_p(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "%s: %s", p, strerror(e));
     free(p);
     return rc;
+}
+
+int rg_mkdir_p(const char *path, char *err, size_t errlen)
+{
+    return mkdir_all(path, 0777, err, errlen);
 }
 
 int rg_write_private(const char *path, const char *data, size_t len,
@@ -73,15 +81,12 @@ int rg_write_private(const char *path, const char *data, size_t len,
     snprintf(tmp, n + 5, "%s.tmp", path);
     memcpy(dir, path, n + 1);
     if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
-        mode_t old = umask(077);
         *slash = '\0';
-        if (rg_mkdir_p(dir, err, errlen) != 0) {
-            umask(old);
+        if (mkdir_all(dir, 0700, err, errlen) != 0) {
             free(tmp);
             free(dir);
             return -1;
         }
-        umask(old);
     }
     if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0 ||
         fchmod(fd, 0600) != 0) {
