@@ -21,32 +21,14 @@ local read_file = registry_server.read_file
 local LUA = registry_server.cli_lua()
 
 local work
-local seq = 0
 
 -- Run bin/lua-registry; opts: stdin (a line), env ("K=V ..."), out (a
 -- redirection target instead of a capture file).  DOCKER_CONFIG is a
 -- private empty directory unless opts.env sets it.
 -- @return exit code, stdout, stderr
-local function run(args, opts)
-  opts = opts or {}
-  seq = seq + 1
-  local outf = work .. "/out." .. seq
-  local errf = work .. "/err." .. seq
-  local env = "DOCKER_CONFIG=" .. q(work .. "/no-docker-config") .. " " .. (opts.env or "")
-  local cmd = string.format("%senv %s %s bin/lua-registry %s >%s 2>%s%s; echo $?",
-    opts.stdin and ("printf '%s\\n' " .. q(opts.stdin) .. " | ") or "",
-    env, LUA, args, opts.out or q(outf), q(errf), opts.stdin and "" or " </dev/null")
-  local p = assert(io.popen(cmd, "r"))
-  local code = tonumber((p:read("*a"):match("(%d+)%s*$")))
-  p:close()
-  return code, read_file(outf) or "", read_file(errf) or ""
-end
-
-local function one_line(s)
-  local n = 0
-  for _ in s:gmatch("[^\n]+") do n = n + 1 end
-  return n == 1 and s:sub(-1) == "\n"
-end
+local run = helpers.cli_runner(LUA, function() return work end,
+  function() return "DOCKER_CONFIG=" .. q(work .. "/no-docker-config") end)
+local one_line = helpers.one_line
 
 -- exit 1, one "lua-registry: " line on stderr, no traceback or .lua path
 local function assert_fails(code, err, what)

@@ -22,31 +22,12 @@ local LUA = registry_server.cli_lua()
 local read_file = registry_server.read_file
 
 
-local tmp_seq = 0
 local work
 
 -- Run bin/lua-registry with a shell-quoted argument string.
 -- @return exit code, stdout, stderr
-local function run(args, opts)
-  opts = opts or {}
-  tmp_seq = tmp_seq + 1
-  local errf = work .. "/stderr." .. tmp_seq
-  local outf = work .. "/stdout." .. tmp_seq
-  local cmd = string.format("%s%s%s bin/lua-registry %s >%s 2>%s%s; echo $?",
-    opts.stdin and ("printf '%s\\n' " .. q(opts.stdin) .. " | ") or "",
-    opts.env and ("env " .. opts.env .. " ") or "", LUA, args, q(outf), q(errf),
-    opts.stdin and "" or " </dev/null")
-  local p = assert(io.popen(cmd, "r"))
-  local code = tonumber((p:read("*a"):match("(%d+)%s*$")))
-  p:close()
-  return code, read_file(outf) or "", read_file(errf) or ""
-end
-
-local function one_line(s)
-  local n = 0
-  for _ in s:gmatch("[^\n]+") do n = n + 1 end
-  return n == 1 and s:sub(-1) == "\n"
-end
+local run = helpers.cli_runner(LUA, function() return work end)
+local one_line = helpers.one_line
 
 describe("bin/lua-registry", function()
   local srv, H, single, multi, client

@@ -53,4 +53,45 @@ function M.push_blob(client, name, bytes)
   return digest
 end
 
+--- A runner of bin/lua-registry as a process, with interpreter `lua`
+-- (registry_server.cli_lua()).  dir() names the directory for capture
+-- files; base_env(), when given, is "K=V ..." put before opts.env (which
+-- can override it).  run(args, opts) takes a shell-quoted argument string
+-- and opts: stdin (a line), env ("K=V ..."), out (a redirection target
+-- instead of a capture file).
+-- @return exit code, stdout, stderr
+function M.cli_runner(lua, dir, base_env)
+  local seq = 0
+  local function read(path)
+    local f = io.open(path, "rb")
+    if not f then return "" end
+    local s = f:read("*a")
+    f:close()
+    return s
+  end
+  local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+  return function(args, opts)
+    opts = opts or {}
+    seq = seq + 1
+    local outf = dir() .. "/stdout." .. seq
+    local errf = dir() .. "/stderr." .. seq
+    local env = ((base_env and base_env() or "") .. " " .. (opts.env or "")):gsub("^%s+", "")
+    local cmd = string.format("%s%s%s bin/lua-registry %s >%s 2>%s%s; echo $?",
+      opts.stdin and ("printf '%s\\n' " .. q(opts.stdin) .. " | ") or "",
+      env ~= "" and ("env " .. env .. " ") or "", lua, args, opts.out or q(outf), q(errf),
+      opts.stdin and "" or " </dev/null")
+    local p = assert(io.popen(cmd, "r"))
+    local code = tonumber((p:read("*a"):match("(%d+)%s*$")))
+    p:close()
+    return code, read(outf), read(errf)
+  end
+end
+
+--- Exactly one line, ending in a newline.
+function M.one_line(s)
+  local n = 0
+  for _ in s:gmatch("[^\n]+") do n = n + 1 end
+  return n == 1 and s:sub(-1) == "\n"
+end
+
 return M
