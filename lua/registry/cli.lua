@@ -642,6 +642,39 @@ local function explain(ctx, e)
 end
 
 ---------------------------------------------------------------------------
+-- command groups in their own modules (registry.cli.<group>)
+---------------------------------------------------------------------------
+
+-- What a command group's module gets: it is a function(api) that adds its
+-- commands with api.command and its flags with api.flag.  A command's run
+-- returns true (exit 0), nil, err (exit 1, one line on stderr), or a whole
+-- number: the exit status itself (after writing what it has to say).
+local api = {
+  PROG = PROG, registry = registry, reference = reference, image = image,
+  command = command, parse_ref = parse_ref, client_for = client_for,
+  client_for_host = client_for_host, client_opts = client_opts, scheme_for = scheme_for,
+  image_opts = image_opts, say = say, summary_line = summary_line, transferred = transferred,
+  write_json = write_json, warn = warn, mib = mib, speed = speed, registry_arg = registry_arg,
+  explain = explain, COMMANDS = COMMANDS,
+}
+
+-- flag(name, { takes_value, key, help, metavar, repeatable }, short):
+-- a flag of a group's commands (listed in their --help, not in the global list).
+function api.flag(name, spec, short)
+  assert(not FLAGS[name], "flag " .. name .. " is defined twice")
+  FLAGS[name] = spec
+  if short then
+    assert(not FLAGS[short], "flag " .. short .. " is defined twice")
+    FLAGS[short] = { spec[1], spec[2] }
+    SHORT[name] = short
+  end
+end
+
+-- The groups, in the order their commands are listed by --help.
+local GROUPS = {}
+for _, g in ipairs(GROUPS) do require("registry.cli." .. g)(api) end
+
+---------------------------------------------------------------------------
 -- main
 ---------------------------------------------------------------------------
 
@@ -733,6 +766,7 @@ function M.main(argv, io_)
     local res, rerr = c.run(ctx, pos)
     if ctx.bar and not res then ctx.bar.clear() end
     if registry.util.interrupted() then error("interrupted", 0) end
+    if type(res) == "number" then return res end
     if not res then return fail(explain(ctx, rerr)) end
     return 0
   end)
