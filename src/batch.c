@@ -1,11 +1,13 @@
 /*
- * batch.c -- concurrent fetch, upload and copy of blobs (see batch.h).
+ * batch.c -- concurrent fetch, upload and copy of blobs, and manifest
+ * HEADs (see batch.h).
  */
 #include "batch.h"
 #include "auth.h"
 #include "challenge.h"
 #include "location.h"
 #include "ops.h"
+#include "reference.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -50,6 +52,11 @@ int rg_batch_check(rg_batch *b, int i, rg_err *e)
     item_ctx(it, &cx, NULL);
     if (b->kind != RG_B_UPLOAD && rg_check_name(it->name, &cx, e))
         return -1;
+    if (b->kind == RG_B_HEAD) {
+        cx.digest = NULL;
+        cx.reference = it->ref;
+        return rg_check_reference(it->ref, NULL, &cx, e);
+    }
     if (rg_check_digest(it->digest, NULL, &cx, e))
         return -1;
     if (b->kind == RG_B_FETCH && it->fd < 0 && it->path) {
@@ -104,6 +111,10 @@ void rg_batch_free(rg_batch *b)
         rg_err_free(&it->err);
         free(it->path);
         free(it->tmp);
+        free(it->media_type);
+        free(it->rl_limit);
+        free(it->rl_remaining);
+        free(it->rl_source);
     }
     free(b->items);
     b->items = NULL;
@@ -225,13 +236,38 @@ static int start_copy(rg_batch *b, rg_bitem *it, const rg_ctx *cx)
     return rg_req_auth(&it->put, it->auth_retried, &it->err);
 }
 
+/* A manifest HEAD, with every manifest type accepted. */
+static int start_head(rg_batch *b, rg_bitem *it, const rg_ctx *cx)
+{
+    char *url = rg_client_url(b->src, it->name, "/manifests/", it->ref);
+    int rc = url ? rg_req_open(&it->r, b->src, "HEAD", url, it->name, "pull", &it->err)
+                 : rg_err_set(&it->err, cx, "transport", 0, "out of memory");
+    free(url);
+    if (rc != 0)
+        return -1;
+    rg_xfer_header(&it->r.x, rg_manifest_accept());
+    it->r.x.follow = 1;
+    return 0;
+}
+
 /* Set up and start an item.  0, or -1 (the item failed with err set). */
 static int item_start(rg_batch *b, rg_bitem *it)
 {
     rg_alg alg = RG_ALG_NONE;
     rg_ctx cx;
     int rc;
-    item_ctx(it, &cx, b->kind == RG_B_FETCH ? "GET" : "PUT");
+    item_ctx(it, &cx, b->kind == RG_B_FETCH ? "GET" : b->kind == RG_B_HEAD ? "HEAD" : "PUT");
+    if (b->kind == RG_B_HEAD) {
+        rc = start_head(b, it, &cx);
+        if (rc == 0)
+            rc = rg_req_auth(&it->r, it->auth_retried, &it->err);
+        if (rc == 0 && rg_xfer_start(&it->r.x) != 0)
+            rc = rg_err_set(&it->err, &cx, "transport", 0, "%s", rg_xfer_strerror(&it->r.x));
+        if (rc != 0)
+            return item_failed(it);
+        it->state = RG_I_RUNNING;
+        return 0;
+    }
     if (b->kind != RG_B_FETCH && (!it->upload || !it->upload->location ||
                                   it->upload->state != RG_UP_OPEN)) {
         rg_err_set(&it->err, &cx, "invalid_argument", 0, "the upload is not open");
@@ -419,6 +455,63 @@ static int settle_single(rg_batch *b, rg_bitem *it)
     return 0;
 }
 
+/* Keep a copy of header `name` of x in *slot (NULL when absent). */
+static void keep_header(rg_xfer *x, const char *name, char **slot)
+{
+    const char *v = rg_xfer_get_header(x, name, -1);
+    free(*slot);
+    *slot = v ? strdup(v) : NULL;
+}
+
+/* A manifest HEAD is done.  1 = start it again.  A registry that refuses
+ * HEAD (405) or names no digest is asked once more the single-request way
+ * (rg_head_manifest: a GET whose bytes are hashed), in this thread. */
+static int settle_head(rg_batch *b, rg_bitem *it)
+{
+    rg_xfer *x = &it->r.x;
+    rg_ctx cx;
+    const char *hd;
+    int is_digest = 0;
+    item_ctx(it, &cx, "HEAD");
+    cx.digest = NULL;
+    cx.reference = it->ref;
+    rg_reference_check(it->ref, strlen(it->ref), &is_digest, NULL);
+    if (x->result == CURLE_OK) {       /* the limits of every answer count */
+        keep_header(x, "RateLimit-Limit", &it->rl_limit);
+        keep_header(x, "RateLimit-Remaining", &it->rl_remaining);
+        keep_header(x, "Docker-RateLimit-Source", &it->rl_source);
+    }
+    if (x->result != CURLE_OK || x->status != 200) {
+        if (should_restart(it, x))
+            return 1;
+        if (may_retry(it) && (x->result != CURLE_OK ? rg_transient_result(x->result)
+                                                    : rg_transient_status(x->status)))
+            return schedule(it, x, RG_N_RESTART);
+    }
+    hd = x->result == CURLE_OK && x->status == 200
+             ? rg_xfer_get_header(x, "Docker-Content-Digest", -1) : NULL;
+    if (x->result == CURLE_OK && (x->status == 405 || (x->status == 200 && !hd && !is_digest))) {
+        rg_manifest m;
+        rg_req_close(&it->r);
+        if (rg_head_manifest(b->src, it->name, it->ref, &m, &it->err) == 0) {
+            snprintf(it->found, sizeof it->found, "%s", m.digest);
+            it->got = m.size;
+            it->media_type = m.media_type;
+            m.media_type = NULL;
+        }
+        rg_manifest_free(&m);
+    } else if (x->result == CURLE_OK && x->status == 200) {
+        snprintf(it->found, sizeof it->found, "%s", hd ? hd : it->ref);
+        it->got = rg_xfer_content_length(x);
+        free(it->media_type);
+        it->media_type = rg_media_type_of(rg_xfer_get_header(x, "Content-Type", -1));
+    } else {
+        rg_req_fail(&it->r, RG_F_MANIFEST, &cx, &it->err);
+    }
+    settle(it);
+    return 0;
+}
+
 /* A failed copy worth starting again (new session, new source): the
  * source's bytes did not verify, or the destination failed transiently. */
 static int copy_retryable(const rg_bitem *it)
@@ -575,7 +668,8 @@ static void wait_multis(CURLM *a, CURLM *b, int timeout_ms)
 static int64_t moved(const rg_batch *b, const rg_bitem *it)
 {
     return b->kind == RG_B_FETCH ? it->pos_base + it->r.x.kept
-         : b->kind == RG_B_UPLOAD ? it->r.x.sent : it->put.x.sent;
+         : b->kind == RG_B_UPLOAD ? it->r.x.sent
+         : b->kind == RG_B_HEAD ? 0 : it->put.x.sent;
 }
 
 static int report(rg_batch *b, rg_bitem *it, const char *phase)
@@ -602,7 +696,8 @@ static int poll_item(rg_batch *b, rg_bitem *it, int *again)
     if (!last->done)
         return 0;
     rg_xfer_detach(last);
-    *again = b->kind == RG_B_COPY ? settle_copy(it) : settle_single(b, it);
+    *again = b->kind == RG_B_COPY ? settle_copy(it)
+           : b->kind == RG_B_HEAD ? settle_head(b, it) : settle_single(b, it);
     if ((it->state == RG_I_OK || it->state == RG_I_FAILED) && report(b, it, "done") != 0)
         return -1;
     return 1;
@@ -632,7 +727,8 @@ static int next_wake_ms(const rg_batch *b, int upto, int max)
 int rg_batch_run(rg_batch *b)
 {
     const char *phase = b->kind == RG_B_FETCH ? "download"
-                      : b->kind == RG_B_UPLOAD ? "upload" : "copy";
+                      : b->kind == RG_B_UPLOAD ? "upload"
+                      : b->kind == RG_B_HEAD ? "check" : "copy";
     CURLM *m1 = b->src->http.multi;
     CURLM *m2 = b->kind == RG_B_COPY && b->dst->http.multi != m1 ? b->dst->http.multi : NULL;
     int active = 0, next = 0, i, again, rc;

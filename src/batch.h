@@ -3,7 +3,9 @@
  * the caller's thread: downloads to files (fetch), uploads from files
  * (upload), and registry-to-registry copies (copy: the download's pull
  * buffer is the upload's body, no file and no copy in between; the last
- * byte is sent only after the source's digest verified).
+ * byte is sent only after the source's digest verified).  The same loop
+ * also checks many manifests at once (head: a HEAD per reference, what a
+ * sync asks of both sides before it copies anything).
  *
  * Owns: the items and their transfers, the .part files of downloads
  * (renamed into place only when verified, removed otherwise), the one
@@ -32,7 +34,7 @@
 #pragma GCC visibility push(hidden)
 
 typedef enum rg_batch_kind {
-    RG_B_FETCH = 1, RG_B_UPLOAD, RG_B_COPY
+    RG_B_FETCH = 1, RG_B_UPLOAD, RG_B_COPY, RG_B_HEAD
 } rg_batch_kind;
 
 typedef enum rg_item_state {
@@ -51,6 +53,7 @@ typedef struct rg_bitem {
     char name[RG_NAME_MAX + 1];     /* fetch, copy: the source repository */
     char digest[RG_DIGEST_MAX + 1];
     int64_t size;            /* expected bytes, -1 unknown (copy: required) */
+    char ref[RG_DIGEST_MAX + 1];    /* head: the tag or digest to look up */
     char *path;              /* fetch: destination; upload: source (malloc'd) */
     int fd;                  /* fetch: the caller's open file instead (-1) */
     rg_upload *upload;       /* upload, copy: the open session to finish */
@@ -58,6 +61,10 @@ typedef struct rg_bitem {
     rg_item_state state;
     int64_t got;             /* bytes moved */
     rg_err err;              /* when failed */
+    /* head: what the registry said (malloc'd strings, NULL when absent) */
+    char found[RG_DIGEST_MAX + 1];  /* the manifest's digest */
+    char *media_type;
+    char *rl_limit, *rl_remaining, *rl_source;   /* RateLimit-*, Docker-RateLimit-Source */
     /* private */
     int auth_retried;        /* a 401 was answered with a new token */
     int attempts;            /* resumes and restarts after failures */

@@ -68,8 +68,13 @@ static int open_v2(rg_req *r, rg_client *c, const char *method, const char *a,
     return rc;
 }
 
+const char *rg_manifest_accept(void)
+{
+    return DEFAULT_ACCEPT;
+}
+
 /* Media type without parameters, from a Content-Type value. */
-static char *media_type_of(const char *ct)
+char *rg_media_type_of(const char *ct)
 {
     size_t n = 0;
     char *s;
@@ -144,7 +149,7 @@ int rg_get_manifest(rg_client *c, const char *name, const char *ref,
     if (rc == 0)
         rc = manifest_body(&r, ref, is_digest, m, &cx, e);
     if (rc == 0)
-        m->media_type = media_type_of(rg_xfer_get_header(&r.x, "Content-Type", -1));
+        m->media_type = rg_media_type_of(rg_xfer_get_header(&r.x, "Content-Type", -1));
     rg_req_close(&r);
     if (rc != 0)
         rg_manifest_free(m);
@@ -195,7 +200,7 @@ int rg_head_manifest(rg_client *c, const char *name, const char *ref,
     if (rc == 0) {
         snprintf(m->digest, sizeof m->digest, "%s", hd ? hd : ref);
         m->size = rg_xfer_content_length(&r.x);
-        m->media_type = media_type_of(rg_xfer_get_header(&r.x, "Content-Type", -1));
+        m->media_type = rg_media_type_of(rg_xfer_get_header(&r.x, "Content-Type", -1));
     }
     rg_req_close(&r);
     return rc;

@@ -35,6 +35,11 @@ int rg_check_name(const char *name, const rg_ctx *cx, rg_err *e);
 int rg_check_digest(const char *d, rg_alg *alg, const rg_ctx *cx, rg_err *e);
 int rg_check_reference(const char *ref, int *is_digest, const rg_ctx *cx, rg_err *e);
 
+/* The "Accept: ..." line of every manifest type this client knows, and
+ * the media type of a Content-Type value (malloc'd, no parameters). */
+const char *rg_manifest_accept(void);
+char *rg_media_type_of(const char *content_type);
+
 /* GET a manifest; accept is an "Accept: ..." line, or NULL for every
  * manifest type this client knows.  The bytes are checked against a
  * digest reference, or against Docker-Content-Digest. */

@@ -66,6 +66,8 @@ local FLAGS = {
   ["--subject"]        = { true,  "subject",
                            "artifact push: the manifest the artifact refers to (REF or digest)", "REF" },
   ["--annotation"]     = { true,  "annotation", "artifact push: a manifest annotation (repeatable)", "K=V", true },
+  ["--all-tags"]       = { false, "all_tags", "copy: every tag of the repository SRC to DST, as a sync does" },
+  ["-a"]               = { false, "all_tags" },
   ["-h"]               = { false, "help" },
 }
 local FLAG_ORDER = { "--platform", "--insecure", "--plain-http", "--no-tls-verify", "--ca-file",
@@ -265,6 +267,7 @@ end
 
 local COMMANDS = {}
 local ORDER = {}
+local api            -- what command groups get (below)
 
 local function command(name, args, summary, flags, run)
   COMMANDS[name] = { name = name, args = args, summary = summary, flags = flags, run = run }
@@ -427,8 +430,12 @@ command("push", { "DIR", "REF" }, "push an OCI image layout directory",
   end)
 
 command("copy", { "SRC", "DST" }, "copy an image between repositories or registries (streaming)",
-  { "--platform", "--jobs", "--format", "--referrers" },
+  { "--platform", "--jobs", "--format", "--referrers", "--all-tags" },
   function(ctx, a)
+    if ctx.flags.all_tags then   -- crane's -a: a one-entry sync of the repository
+      return api.sync_run(ctx, { sync = { { source = a[1], target = a[2],
+        referrers = ctx.flags.referrers or nil, platform = ctx.flags.platform } } })
+    end
     local sr, err = parse_ref(ctx, a[1]); if not sr then return nil, err end
     local dr, derr = parse_ref(ctx, a[2]); if not dr then return nil, derr end
     local sclient, scerr = client_for(ctx, sr); if not sclient then return nil, scerr end
@@ -649,7 +656,7 @@ end
 -- commands with api.command and its flags with api.flag.  A command's run
 -- returns true (exit 0), nil, err (exit 1, one line on stderr), or a whole
 -- number: the exit status itself (after writing what it has to say).
-local api = {
+api = {
   PROG = PROG, registry = registry, reference = reference, image = image,
   command = command, parse_ref = parse_ref, client_for = client_for,
   client_for_host = client_for_host, client_opts = client_opts, scheme_for = scheme_for,
@@ -671,7 +678,7 @@ function api.flag(name, spec, short)
 end
 
 -- The groups, in the order their commands are listed by --help.
-local GROUPS = {}
+local GROUPS = { "sync" }
 for _, g in ipairs(GROUPS) do require("registry.cli." .. g)(api) end
 
 ---------------------------------------------------------------------------

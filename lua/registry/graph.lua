@@ -198,6 +198,12 @@ local function filter_index(node, want)
   local m = {}
   for k, v in pairs(node.m) do m[k] = v end
   m.manifests = keep
+  if want.annotations then    -- what the new index was made from (sync)
+    local a = {}
+    for k, v in pairs(node.m.annotations or {}) do a[k] = v end
+    for k, v in pairs(want.annotations) do a[k] = v end
+    m.annotations = a
+  end
   local raw = require("cjson").encode(m)
   return {
     raw = raw, digest = require("registry.core").util.digest_of("sha256", raw), size = #raw,
@@ -244,7 +250,8 @@ end
 --   plan.blobs      blob descriptors, each digest once
 -- platform: a parsed platform, or nil for every platform, or { platforms =
 -- {...} } for several: the top index is replaced by one that lists only
--- those (plan.top is then that new index).
+-- those (plan.top is then that new index, with platform.annotations, when
+-- given, added to its own).
 function M.resolve(get, top, platform)
   local plan = { manifests = {}, blobs = {}, top = top }
   local seen_m, seen_b = {}, {}

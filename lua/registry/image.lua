@@ -398,6 +398,11 @@ function M.copy(src, dst, opts)
   if not dr then return nil, derr end
   local okp, platform = opts_platform(opts)
   if not okp then return nil, platform end
+  if platform and opts._index_annotations then
+    -- sync: always an index (of one platform too), stamped with its source
+    if not platform.platforms then platform = { platforms = { platform } } end
+    platform.annotations = opts._index_annotations
+  end
   local sclient, dclient, same_registry = copy_clients(sr, dr, opts)
   if not sclient then return nil, dclient end
   local sname, dname = sr.repository, dr.repository

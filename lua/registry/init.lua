@@ -120,6 +120,17 @@ function M.copy(src, dst, opts)
   return image.copy(src, dst, opts)
 end
 
+-- Mirroring (registry.sync).
+local sync = require "registry.sync"
+M.sync_module = sync
+local SYNC = set("dry_run", "shard", "progress", "jobs", "check_jobs")
+M.OPTIONS.sync = SYNC
+function M.sync(config, opts)
+  errors.check_options(opts, "sync", 2, 2, SYNC)
+  return sync.run(config, opts)
+end
+M.load_sync_config = sync.load_config
+
 -- OCI 1.1 artifacts (issue 11).
 local artifact = require "registry.artifact"
 M.artifact = artifact

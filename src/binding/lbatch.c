@@ -1,6 +1,6 @@
 /*
- * lbatch.c -- client:fetch_blobs, client:upload_files and
- * src:copy_blobs(dst, ...): the items table read into an rg_batch (held
+ * lbatch.c -- client:fetch_blobs, client:upload_files,
+ * src:copy_blobs(dst, ...) and client:head_manifests: the items table read into an rg_batch (held
  * in a userdata so a raised error frees it), the progress function called
  * through lua_pcall from the core's loop, and the results table.
  */
@@ -108,6 +108,11 @@ static void read_item(lua_State *L, const rg_batch *b, rg_bitem *it, int t, int 
 {
     const char *path = NULL;
     int closed = 0;
+    if (b->kind == RG_B_HEAD) {
+        snprintf(it->name, sizeof it->name, "%s", field_str(L, t, "name", i));
+        snprintf(it->ref, sizeof it->ref, "%s", field_str(L, t, "reference", i));
+        return;
+    }
     snprintf(it->digest, sizeof it->digest, "%s", field_str(L, t, "digest", i));
     lua_getfield(L, t, "size");
     if (!lua_isnil(L, -1) || b->kind == RG_B_COPY)
@@ -133,6 +138,35 @@ static void read_item(lua_State *L, const rg_batch *b, rg_bitem *it, int t, int 
         luaL_error(L, "out of memory");
 }
 
+/* A head item's result: {ok=, reference=, digest=, size=, media_type= |
+ * err=, ratelimit = {limit=, remaining=, source=} when the answer said}. */
+static void push_head_result(lua_State *L, const rg_bitem *it)
+{
+    int ok = it->state == RG_I_OK;
+    lua_createtable(L, 0, 6);
+    lb_setstr(L, "reference", it->ref);
+    lua_pushboolean(L, ok);
+    lua_setfield(L, -2, "ok");
+    if (ok) {
+        lb_setstr(L, "digest", it->found);
+        lb_setstr(L, "media_type", it->media_type);
+        if (it->got >= 0) {
+            lb_pushint(L, it->got);
+            lua_setfield(L, -2, "size");
+        }
+    } else {
+        lb_push_err(L, &it->err);
+        lua_setfield(L, -2, "err");
+    }
+    if (it->rl_limit || it->rl_remaining || it->rl_source) {
+        lua_createtable(L, 0, 3);
+        lb_setstr(L, "limit", it->rl_limit);
+        lb_setstr(L, "remaining", it->rl_remaining);
+        lb_setstr(L, "source", it->rl_source);
+        lua_setfield(L, -2, "ratelimit");
+    }
+}
+
 /* results[i] = {ok=, digest=, size= | err=} */
 static void push_results(lua_State *L, const rg_batch *b)
 {
@@ -141,6 +175,11 @@ static void push_results(lua_State *L, const rg_batch *b)
     for (i = 0; i < b->n; i++) {
         const rg_bitem *it = &b->items[i];
         int ok = it->state == RG_I_OK;
+        if (b->kind == RG_B_HEAD) {
+            push_head_result(L, it);
+            lua_rawseti(L, -2, i + 1);
+            continue;
+        }
         lua_createtable(L, 0, 3);
         lua_pushstring(L, it->digest);
         lua_setfield(L, -2, "digest");
@@ -198,7 +237,7 @@ static int run(lua_State *L, rg_batch_kind kind, rg_client *src, rg_client *dst,
     push_results(L, &lb->b);
     first = rg_batch_first_failure(&lb->b);
     rg_batch_free(&lb->b);
-    if (first < 0)
+    if (first < 0 || kind == RG_B_HEAD)
         return 1;
     lua_pushnil(L);
     lua_rawgeti(L, -2, first + 1);
@@ -230,7 +269,17 @@ static int client_copy_blobs(lua_State *L)
     return run(L, RG_B_COPY, src, dst, 3, 4);
 }
 
+/* client:head_manifests(items [, opts]) -> results (one per item, each
+ * with ok = false and err where that manifest could not be checked), or
+ * nil, err for an invalid name or reference.
+ * items: {name=, reference=} */
+static int client_head_manifests(lua_State *L)
+{
+    return run(L, RG_B_HEAD, &lb_client(L, 1)->c, NULL, 2, 3);
+}
+
 const luaL_Reg lb_batch_client_methods[] = {
+    {"head_manifests", client_head_manifests},
     {"fetch_blobs", client_fetch_blobs},
     {"upload_files", client_upload_files},
     {"copy_blobs", client_copy_blobs},

@@ -32,6 +32,7 @@
 #define UPLOAD_MT  "registry.Upload"
 #define ERROR_MT   "registry.Error"
 #define BATCH_MT   "registry.Batch"
+#define REGEX_MT   "registry.Regex"
 
 #if defined(__GNUC__)
 #define RG_EXPORT __attribute__((visibility("default")))
@@ -101,6 +102,8 @@ void lb_open_client(lua_State *L);
 void lb_open_reader(lua_State *L);
 void lb_open_upload(lua_State *L);
 void lb_open_batch(lua_State *L);
+void lb_open_regex(lua_State *L);
+int lb_regex_new(lua_State *L);
 void lb_open_error(lua_State *L);
 void lb_open_json(lua_State *L);
 

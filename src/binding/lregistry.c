@@ -7,6 +7,7 @@
  *                                          lupload.c (uploads), lbatch.c
  *   registry.Reader / Upload / Error       lreader.c / lupload.c / lerror.c
  *   registry.core.util                     lutil.c
+ *   registry.core.regex, registry.Regex    lregex.c
  */
 #include "lbind.h"
 
@@ -26,6 +27,7 @@ RG_EXPORT int luaopen_registry_core(lua_State *L)
     lb_open_reader(L);
     lb_open_upload(L);
     lb_open_batch(L);
+    lb_open_regex(L);
     lb_open_client(L);                       /* leaves the methods table */
     add_methods(L, lb_reader_client_methods);
     add_methods(L, lb_upload_client_methods);
@@ -36,6 +38,8 @@ RG_EXPORT int luaopen_registry_core(lua_State *L)
     lua_setfield(L, -2, "new");
     lua_pushcfunction(L, lb_new_error);
     lua_setfield(L, -2, "new_error");
+    lua_pushcfunction(L, lb_regex_new);
+    lua_setfield(L, -2, "regex");
     lua_insert(L, -2);
     lua_setfield(L, -2, "client_methods");
     luaL_getmetatable(L, ERROR_MT);

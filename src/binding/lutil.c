@@ -12,6 +12,7 @@
 #include "../location.h"
 #include "../range.h"
 #include "../reference.h"
+#include "../request.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -285,8 +286,19 @@ static int u_now(lua_State *L)
     return 1;
 }
 
+/* sleep(seconds): the calling thread waits (a Ctrl-C caught by
+ * catch_interrupt ends the wait early). */
+static int u_sleep(lua_State *L)
+{
+    lua_Number s = luaL_checknumber(L, 1);
+    luaL_argcheck(L, s == s && s >= 0 && s <= 86400, 1, "seconds from 0 to 86400 expected");
+    rg_sleep((double)s);
+    return 0;
+}
+
 const luaL_Reg lb_util_functions[] = {
     {"now", u_now},
+    {"sleep", u_sleep},
     {"catch_interrupt", u_catch_interrupt},
     {"interrupted", u_interrupted},
     {"mkdir_p", u_mkdir_p},
