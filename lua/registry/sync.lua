@@ -210,7 +210,7 @@ local function within_limit(run, img)
     l.remaining = nil
     img.sclient:head_manifest(img.src.repository, reference.manifest_ref(img.src))
     local last = img.sclient:last_response() or {}
-    local remaining = rl_value(last.remaining)
+    local remaining = rl_value((last.ratelimit or {}).remaining)
     if remaining then l.remaining = remaining end
   end
   return true
@@ -448,7 +448,7 @@ local function copy_image(run, img)
   end
   local sum, err = image.copy(src, img.dst, copy_opts(run, img, img.entry.referrers))
   local last = img.sclient:last_response()
-  note_limit(run, img.src.registry, last)
+  note_limit(run, img.src.registry, last and last.ratelimit)
   if not sum then
     item.action, item.err, item.digest = "failed", err, sh.digest
     return

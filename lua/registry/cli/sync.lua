@@ -125,7 +125,7 @@ return function(api)
       local client, cerr = api.client_for(ctx, r); if not client then return nil, cerr end
       local info, herr = client:head_manifest(r.repository, reference.manifest_ref(r))
       if not info then return nil, herr end
-      local last = client:last_response() or {}
+      local last = (client:last_response() or {}).ratelimit or {}
       local limit, window = sync.ratelimit_value(last.limit)
       local remaining, rwindow = sync.ratelimit_value(last.remaining)
       window = window or rwindow
