@@ -15,7 +15,7 @@
 -- of the pool, requires this module there by name and calls its `_run`
 -- with the operation's name and its packed arguments.  So:
 --
--- * The worker side (pull, push, copy, call) checks the context (nginx,
+-- * The worker side (pull, push, copy, sync, call) checks the context (nginx,
 --   a yieldable phase, a pool), refuses what cannot cross (functions,
 --   userdata, cycles) before anything is sent, and restores error tables
 --   (they cross as plain tables with a marker, and get the registry.Error
@@ -223,6 +223,13 @@ function M.copy(src, dst, opts)
   return run(opts, "copy", src, dst, opts)
 end
 
+--- registry.sync(config, opts) in the thread pool.  With
+-- opts.progress_dict/progress_key: the bytes as for copy, and
+-- KEY:images, the count of images decided so far.
+function M.sync(config, opts)
+  return run(opts, "sync", config, opts)
+end
+
 --- client:<method>(...) of a client for endpoint (made with client_opts,
 -- kept in the thread for the next call) in the thread pool.  Besides the
 -- client's methods that return plain values: 'blob_to_file' (name, digest,
@@ -401,6 +408,24 @@ function OPS.copy(src, dst, opts)
   if not dclient then return finish, nil, derr end
   o.src_client, o.dst_client = sclient, dclient
   return finish, require("registry").copy(src, dst, o)
+end
+
+function OPS.sync(config, opts)
+  local o, finish = thread_opts(opts)
+  local bytes = o.progress
+  if bytes then
+    local dict = rawget(_G, "ngx").shared[opts.progress_dict]
+    local key = opts.progress_key .. ":images"
+    dict:set(key, 0)
+    o.progress = function(ev)
+      if ev.phase == "image" then
+        dict:incr(key, 1, 0)
+      elseif ev.digest and ev.done then
+        bytes(ev)
+      end
+    end
+  end
+  return finish, require("registry").sync(config, o)
 end
 
 function OPS.call(endpoint, copts, method, ...)
