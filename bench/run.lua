@@ -880,6 +880,9 @@ local function render_notes(p)
   for _, n in ipairs(notes) do p("- %s", n) end
   p("- Pull ratios: ours / curl (MiB/s). Push: ours / `curl -T`. Image: skopeo's seconds / ours. " ..
     "Small requests: ours / wrk's Requests/sec.")
+  p("- Sync: 4 repositories x 25 small images (a shared 256 KiB base layer); each tool mirrors into " ..
+    "its own fresh target per rep, in alternating order; the floor is one curl --parallel (8 at once, " ..
+    "as our check_jobs) of the 8 tag lists and the 200 HEADs a no-op cannot avoid.")
   p("- Image cases: each skopeo push+pull pair and each of ours runs against a fresh registry on a " ..
     "never-reused port (skopeo's blob-info cache would otherwise skip blobs); the pairs alternate order.")
   p("- Total bench time: %.0f s.", util.now() - T0)
@@ -931,20 +934,32 @@ local function write_report(rss)
   local function p(fmt, ...) out[#out + 1] = string.format(fmt, ...) end
   render_machine(p)
   render_results(p)
-  render_rss(p, rss)
+  if rss then render_rss(p, rss) end
   render_notes(p)
   local text = table.concat(out, "\n") .. "\n"
   write_file(OUT, text)
   io.stdout:write(text)
-  write_readme(rss)
+  if rss then write_readme(rss) end
 end
 
 ---------------------------------------------------------------------------
 -- main
 ---------------------------------------------------------------------------
 
+-- The sync group (bench/sync.lua), with the runner's helpers.
+local function bench_sync()
+  require("bench.sync")({ timed = timed, fresh_registry = fresh_registry, add_row = add_row,
+    median_of = median_of, seconds = seconds, stamp = stamp, must = must, sh = sh, q = q, rs = rs,
+    LUA_CMD = LUA_CMD, WORK = WORK, REPS = REPS, write_file = write_file })
+end
+
 local function main()
   stamp("work dir %s; %d reps; %d MiB blob", WORK, REPS, BIG_MIB)
+  if os.getenv("BENCH_ONLY") == "sync" then   -- make bench-sync
+    bench_sync()
+    write_report(nil)
+    return
+  end
   local ctx = make_content()
   local R = blob_registry(ctx)
   local pulls = run_pulls(ctx, R)
@@ -955,6 +970,7 @@ local function main()
   bench_small(R)
   bench_nginx(R)
   R:stop()
+  bench_sync()
   write_report(rss)
 end
 

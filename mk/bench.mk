@@ -12,6 +12,9 @@
 #                  the goals' table of README.md's Performance section
 #   bench-quick    one run of each case on a 256 MiB blob, written to
 #                  $(BUILD)/bench-quick.md (a smoke test of the scripts)
+#   bench-sync     the sync group alone (bench/sync.lua: lua-registry sync
+#                  beside skopeo sync and the no-op's floor), written to
+#                  $(BUILD)/bench-sync.md
 #
 # Knobs: BENCH_REPS (3), BENCH_OUT (bench/RESULTS.md), BENCH_SIZE_MIB (1024).
 # Debian packages: docker-registry skopeo curl openssl wrk apache2-utils
@@ -22,7 +25,7 @@ BENCH_OUT      ?= bench/RESULTS.md
 BENCH_SIZE_MIB ?= 1024
 BENCH_PKGS      = docker-registry skopeo curl openssl wrk apache2-utils time iproute2 python3
 
-.PHONY: bench bench-quick bench-deps
+.PHONY: bench bench-quick bench-sync bench-deps
 
 bench-deps:
 	@./scripts/deps.sh $(BENCH_PKGS)
@@ -33,3 +36,7 @@ bench: all bench-deps
 
 bench-quick: all bench-deps
 	BENCH_BUILD=$(BUILD) BENCH_OUT=$(BUILD)/bench-quick.md $(LUA) bench/run.lua --quick
+
+bench-sync: all bench-deps
+	BENCH_BUILD=$(BUILD) BENCH_ONLY=sync BENCH_REPS=$(BENCH_REPS) BENCH_OUT=$(BUILD)/bench-sync.md \
+	    $(LUA) bench/run.lua

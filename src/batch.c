@@ -55,6 +55,22 @@ int rg_batch_check(rg_batch *b, int i, rg_err *e)
     if (b->kind == RG_B_HEAD) {
         cx.digest = NULL;
         cx.reference = it->ref;
+        if (it->hc && it->hc != b->src) {
+            CURLM *seen[RG_BATCH_CLIENTS + 1];
+            int n = 0, j, k;
+            seen[n++] = b->src->http.multi;
+            for (j = 0; j <= i; j++) {
+                CURLM *m = b->items[j].hc ? b->items[j].hc->http.multi : NULL;
+                for (k = 0; m && k < n && seen[k] != m; k++)
+                    ;
+                if (m && k == n) {
+                    if (n == RG_BATCH_CLIENTS + 1)
+                        return rg_err_set(e, &cx, "invalid_argument", 0,
+                                          "more than %d clients in one batch", RG_BATCH_CLIENTS);
+                    seen[n++] = m;
+                }
+            }
+        }
         return rg_check_reference(it->ref, NULL, &cx, e);
     }
     if (rg_check_digest(it->digest, NULL, &cx, e))
@@ -239,8 +255,9 @@ static int start_copy(rg_batch *b, rg_bitem *it, const rg_ctx *cx)
 /* A manifest HEAD, with every manifest type accepted. */
 static int start_head(rg_batch *b, rg_bitem *it, const rg_ctx *cx)
 {
-    char *url = rg_client_url(b->src, it->name, "/manifests/", it->ref);
-    int rc = url ? rg_req_open(&it->r, b->src, "HEAD", url, it->name, "pull", &it->err)
+    rg_client *c = it->hc ? it->hc : b->src;
+    char *url = rg_client_url(c, it->name, "/manifests/", it->ref);
+    int rc = url ? rg_req_open(&it->r, c, "HEAD", url, it->name, "pull", &it->err)
                  : rg_err_set(&it->err, cx, "transport", 0, "out of memory");
     free(url);
     if (rc != 0)
@@ -493,7 +510,7 @@ static int settle_head(rg_batch *b, rg_bitem *it)
     if (x->result == CURLE_OK && (x->status == 405 || (x->status == 200 && !hd && !is_digest))) {
         rg_manifest m;
         rg_req_close(&it->r);
-        if (rg_head_manifest(b->src, it->name, it->ref, &m, &it->err) == 0) {
+        if (rg_head_manifest(it->hc ? it->hc : b->src, it->name, it->ref, &m, &it->err) == 0) {
             snprintf(it->found, sizeof it->found, "%s", m.digest);
             it->got = m.size;
             it->media_type = m.media_type;
@@ -635,18 +652,19 @@ static void check_resumed_range(rg_bitem *it)
 /* the driver                                                          */
 /* ------------------------------------------------------------------ */
 
-/* Wait for activity on one or two multi handles. */
-static void wait_multis(CURLM *a, CURLM *b, int timeout_ms)
+/* Wait for activity on the multi handle a, and the sockets of the others. */
+static void wait_multis(CURLM *a, CURLM *const *others, int nothers, int timeout_ms)
 {
     struct curl_waitfd extra[64];
     unsigned n = 0;
-    if (b && b != a) {
+    int i;
+    for (i = 0; i < nothers; i++) {
         fd_set r, w, e;
         int maxfd = -1, fd;
         FD_ZERO(&r);
         FD_ZERO(&w);
         FD_ZERO(&e);
-        if (curl_multi_fdset(b, &r, &w, &e, &maxfd) == CURLM_OK) {
+        if (curl_multi_fdset(others[i], &r, &w, &e, &maxfd) == CURLM_OK) {
             for (fd = 0; fd <= maxfd && n < 64; fd++) {
                 short ev = 0;
                 if (FD_ISSET(fd, &r)) ev |= CURL_WAIT_POLLIN;
@@ -659,10 +677,28 @@ static void wait_multis(CURLM *a, CURLM *b, int timeout_ms)
                 }
             }
         }
-        if (timeout_ms > 20)
-            timeout_ms = 20;      /* b's own timers are not seen here */
     }
+    if (nothers > 0 && timeout_ms > 20)
+        timeout_ms = 20;          /* the others' own timers are not seen here */
     curl_multi_poll(a, n ? extra : NULL, n, timeout_ms, NULL);
+}
+
+/* The multi handles of a batch other than src's: the destination's for a
+ * copy, the items' own clients' for heads.  Their count. */
+static int other_multis(const rg_batch *b, CURLM **out)
+{
+    CURLM *m1 = b->src->http.multi;
+    int n = 0, i, k;
+    if (b->kind == RG_B_COPY && b->dst->http.multi != m1)
+        out[n++] = b->dst->http.multi;
+    for (i = 0; b->kind == RG_B_HEAD && i < b->n; i++) {
+        CURLM *m = b->items[i].hc ? b->items[i].hc->http.multi : m1;
+        for (k = 0; m != m1 && k < n && out[k] != m; k++)
+            ;
+        if (m != m1 && k == n && n < RG_BATCH_CLIENTS)
+            out[n++] = m;
+    }
+    return n;
 }
 
 static int64_t moved(const rg_batch *b, const rg_bitem *it)
@@ -730,7 +766,8 @@ int rg_batch_run(rg_batch *b)
                       : b->kind == RG_B_UPLOAD ? "upload"
                       : b->kind == RG_B_HEAD ? "check" : "copy";
     CURLM *m1 = b->src->http.multi;
-    CURLM *m2 = b->kind == RG_B_COPY && b->dst->http.multi != m1 ? b->dst->http.multi : NULL;
+    CURLM *others[RG_BATCH_CLIENTS];
+    int nothers = other_multis(b, others);
     int active = 0, next = 0, i, again, rc;
     double last_prog = 0;
 
@@ -745,8 +782,8 @@ int rg_batch_run(rg_batch *b)
             return 0;
         }
         rg_multi_step(m1, 0);
-        if (m2)
-            rg_multi_step(m2, 0);
+        for (i = 0; i < nothers; i++)
+            rg_multi_step(others[i], 0);
         for (i = 0; i < next; i++) {
             rg_bitem *it = &b->items[i];
             if (it->state == RG_I_WAITING && rg_now() >= it->wake) {
@@ -778,6 +815,6 @@ int rg_batch_run(rg_batch *b)
                 }
         }
         if (active > 0)
-            wait_multis(m1, m2, next_wake_ms(b, next, 100));
+            wait_multis(m1, others, nothers, next_wake_ms(b, next, 100));
     }
 }

@@ -54,6 +54,8 @@ typedef struct rg_bitem {
     char digest[RG_DIGEST_MAX + 1];
     int64_t size;            /* expected bytes, -1 unknown (copy: required) */
     char ref[RG_DIGEST_MAX + 1];    /* head: the tag or digest to look up */
+    rg_client *hc;           /* head: the item's client (NULL: the batch's src);
+                                at most RG_BATCH_CLIENTS of them in one batch */
     char *path;              /* fetch: destination; upload: source (malloc'd) */
     int fd;                  /* fetch: the caller's open file instead (-1) */
     rg_upload *upload;       /* upload, copy: the open session to finish */
@@ -88,6 +90,8 @@ typedef struct rg_bitem {
 typedef int (*rg_progress_fn)(void *ud, const rg_bitem *it, int64_t done,
                               int64_t total, const char *phase);
 
+#define RG_BATCH_CLIENTS 8
+
 typedef struct rg_batch {
     rg_batch_kind kind;
     rg_client *src;          /* the client (copy: the source) */
@@ -103,8 +107,9 @@ typedef struct rg_batch {
 int rg_batch_init(rg_batch *b, rg_batch_kind kind, rg_client *src,
                   rg_client *dst, int n);
 /* Validate item i as filled by the caller (name, digest, the upload's
- * owner; an upload's size from its file when not given).  0, or -1 with
- * e set. */
+ * owner; an upload's size from its file when not given; for head items,
+ * the reference, and no more than RG_BATCH_CLIENTS clients in all).  0, or
+ * -1 with e set. */
 int rg_batch_check(rg_batch *b, int i, rg_err *e);
 /* Move everything.  0, or -1 when the progress callback stopped it (every
  * unfinished item is then failed and its transfer ended). */

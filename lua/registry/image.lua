@@ -145,18 +145,27 @@ end
 
 -- Decide, for each blob, skip / mount / upload session on the destination.
 -- Returns a list of { desc=, upload= } still to send.
+-- opts._known (sync): digest -> a repository of this registry known to
+-- hold the blob (filled by earlier copies of the run): the same repository
+-- is not asked again, another one is mounted from.
 local function prepare_destination(client, name, blobs, mount_from, sum, opts)
   local todo = {}
+  local known = opts._known or {}
   for _, desc in ipairs(blobs) do
     if is_int(desc.size) then sum.total_bytes = sum.total_bytes + int(desc.size) end
-    local size, err = client:blob_length(name, desc.digest)
+    local size, err
+    if known[desc.digest] == name then
+      size = desc.size
+    else
+      size, err = client:blob_length(name, desc.digest)
+    end
     if size then
       sum.skipped = sum.skipped + 1
       emit(opts, { digest = desc.digest, done = size, total = size, phase = "skip" })
     elseif err.type ~= "blob_not_found" then
       return nil, err
     else
-      local upload, uerr = mount_or_upload(client, name, desc, mount_from, sum, opts)
+      local upload, uerr = mount_or_upload(client, name, desc, mount_from or known[desc.digest], sum, opts)
       if upload == nil then return nil, uerr end
       if upload then todo[#todo + 1] = { desc = desc, upload = upload } end
     end
@@ -435,6 +444,9 @@ function M.copy(src, dst, opts)
   local tag_ref = dr.tag or dr.digest or plan.top.digest
   local mok, merr = put_manifests(dclient, dname, plan, tag_ref)
   if not mok then return nil, merr end
+  if opts._known then
+    for _, desc in ipairs(plan.blobs) do opts._known[desc.digest] = dname end
+  end
   sum.mount_from = mount_from
   if opts.referrers then
     local rok, rerr = with_referrers(sclient, sr, dr, plan, opts, sum, function(rs, rd, o)

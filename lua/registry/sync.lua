@@ -141,21 +141,31 @@ end
 ---------------------------------------------------------------------------
 
 -- HEAD every job's `ref` ({ registry, repository, tag|digest }) through
--- its `client`, concurrently, and store the result under job[field].
+-- its `client`, all concurrently in one loop (a batch takes at most 8
+-- clients: more are split), and store the result under job[field].
+local MAX_CLIENTS = 8
 local function head_all(run, jobs_list, field)
-  local groups, order = {}, {}
+  local groups = {}
   for _, j in ipairs(jobs_list) do
-    local g = groups[j.client]
-    if not g then
-      g = { client = j.client, items = {}, jobs = {} }
-      groups[j.client] = g
-      order[#order + 1] = g
+    local g
+    for _, cand in ipairs(groups) do
+      if cand.clients[j.client] or cand.nclients < MAX_CLIENTS then g = cand; break end
     end
-    g.items[#g.items + 1] = { name = j.ref.repository, reference = reference.manifest_ref(j.ref) }
+    if not g then
+      g = { clients = {}, nclients = 0, items = {}, jobs = {} }
+      groups[#groups + 1] = g
+    end
+    if not g.clients[j.client] then
+      g.clients[j.client] = true
+      g.nclients = g.nclients + 1
+    end
+    g.items[#g.items + 1] = { name = j.ref.repository, reference = reference.manifest_ref(j.ref),
+                              client = j.client }
     g.jobs[#g.jobs + 1] = j
   end
-  for _, g in ipairs(order) do
-    local res, err = g.client:head_manifests(g.items, { jobs = run.check_jobs })
+  for _, g in ipairs(groups) do
+    local first = g.items[1].client
+    local res, err = first:head_manifests(g.items, { jobs = run.check_jobs })
     for i, j in ipairs(g.jobs) do
       j[field] = res and res[i] or { ok = false, err = err }
     end
@@ -272,35 +282,40 @@ end
 -- phases 2-3: what each side has
 ---------------------------------------------------------------------------
 
--- The source need not be asked: an immutable tag, or a digest, that the
--- target already has.
+-- The target must be asked first: an immutable tag, or a digest, that it
+-- already has needs nothing of the source.
+local function target_first(img)
+  return img.src.digest ~= nil and not img.entry.platform or
+         (img.src.tag ~= nil and any_match(img.entry.immutable, img.src.tag))
+end
+
 local function settled_at_target(img)
   local th = img.dst_head
   if not (th and th.ok) then return false end
-  if img.src.digest then return th.digest == img.src.digest and not img.entry.platform end
-  return img.src.tag ~= nil and any_match(img.entry.immutable, img.src.tag)
+  if img.src.digest then return th.digest == img.src.digest end
+  return true
 end
 
+-- One wave of HEADs for both sides of every image (the source's held back
+-- where the target may settle it), then the held-back ones still needed.
 local function check_sides(run)
-  local at_target = {}
+  local wave, later = {}, {}
   for _, img in ipairs(run.images) do
-    at_target[#at_target + 1] = { client = img.dclient, ref = img.dst, img = img }
+    local tj = { client = img.dclient, ref = img.dst, img = img, side = "dst_head" }
+    local sj = { client = img.sclient, ref = img.src, img = img, side = "src_head" }
+    wave[#wave + 1] = tj
+    if target_first(img) then later[#later + 1] = sj else wave[#wave + 1] = sj end
   end
-  head_all(run, at_target, "head")
-  local at_source = {}
-  for _, j in ipairs(at_target) do
-    local img = j.img
-    img.dst_head = j.head
-    if settled_at_target(img) then
-      img.settled = true
-    else
-      at_source[#at_source + 1] = { client = img.sclient, ref = img.src, img = img }
-    end
+  head_all(run, wave, "head")
+  local more = {}
+  for _, j in ipairs(wave) do j.img[j.side] = j.head end
+  for _, j in ipairs(later) do
+    if settled_at_target(j.img) then j.img.settled = true else more[#more + 1] = j end
   end
-  head_all(run, at_source, "head")
-  for _, j in ipairs(at_source) do
-    j.img.src_head = j.head
-    note_limit(run, j.img.src.registry, j.head.ratelimit)
+  head_all(run, more, "head")
+  for _, j in ipairs(more) do j.img[j.side] = j.head end
+  for _, img in ipairs(run.images) do
+    if img.src_head then note_limit(run, img.src.registry, img.src_head.ratelimit) end
   end
 end
 
@@ -346,9 +361,15 @@ end
 -- The copy options of an image.
 local function copy_opts(run, img, referrers)
   local e = img.entry
+  local known = run.known[img.dclient]
+  if not known then
+    known = {}
+    run.known[img.dclient] = known
+  end
   local o = {
     src_client = img.sclient, dst_client = img.dclient, platform = e.platform,
     jobs = run.jobs or e.jobs or DEFAULT_JOBS, progress = run.progress, referrers = referrers,
+    _known = known,   -- blobs copied this run: not asked again, mounted into other repositories
   }
   if e.platform then
     o._index_annotations = { [M.SOURCE_ANNOTATION] = img.src_head.digest,
@@ -583,7 +604,7 @@ function M.run(config, opts)
     progress = opts.progress, jobs = opts.jobs, check_jobs = opts.check_jobs or M.DEFAULT_CHECK_JOBS,
     client_for = opts._client_for,
     clients = {}, client_list = {}, client_errs = {}, limits = {}, tag_lists = {},
-    images = {}, entry_items = {},
+    images = {}, entry_items = {}, known = {},
   }
   local rok, rerr = pcall(function()
     expand(run)

@@ -111,6 +111,14 @@ static void read_item(lua_State *L, const rg_batch *b, rg_bitem *it, int t, int 
     if (b->kind == RG_B_HEAD) {
         snprintf(it->name, sizeof it->name, "%s", field_str(L, t, "name", i));
         snprintf(it->ref, sizeof it->ref, "%s", field_str(L, t, "reference", i));
+        lua_getfield(L, t, "client");    /* another client: anchored in the item */
+        if (!lua_isnil(L, -1)) {
+            lclient *lc = luaL_testudata(L, -1, CLIENT_MT);
+            if (!lc || !lc->ready || lc->c.closed)
+                luaL_error(L, "item %d: 'client' must be an open client", i);
+            it->hc = &lc->c;
+        }
+        lua_pop(L, 1);
         return;
     }
     snprintf(it->digest, sizeof it->digest, "%s", field_str(L, t, "digest", i));
@@ -272,7 +280,9 @@ static int client_copy_blobs(lua_State *L)
 /* client:head_manifests(items [, opts]) -> results (one per item, each
  * with ok = false and err where that manifest could not be checked), or
  * nil, err for an invalid name or reference.
- * items: {name=, reference=} */
+ * items: {name=, reference=, client=?} (client: another Client to ask
+ * instead of this one; at most 8 clients in all, each on its own multi
+ * handle, all driven by this one loop) */
 static int client_head_manifests(lua_State *L)
 {
     return run(L, RG_B_HEAD, &lb_client(L, 1)->c, NULL, 2, 3);

@@ -267,6 +267,12 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *a):
         pass
 
+    def setup(self):
+        super().setup()
+        # headers and body go out in separate writes: without this, Nagle's
+        # algorithm holds the body until the client's delayed ACK (40 ms)
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     # -- plumbing -----------------------------------------------------
     def read_body(self, limit=None):
         """The request body (dechunked).  With limit, stop after that many
@@ -772,6 +778,9 @@ def main():
     st = State(args)
     ThreadingHTTPServer.daemon_threads = True
     ThreadingHTTPServer.allow_reuse_address = True
+    # a listen backlog of 5 (the default) drops SYNs when more clients connect
+    # at once (a 1 s retransmit each): concurrent checks open 8 or more
+    ThreadingHTTPServer.request_queue_size = 128
     srv = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     srv.st = st
     st.port = srv.server_address[1]
