@@ -409,7 +409,7 @@ describe("registry.sync (issue 19)", function()
       assert.truthy(err:find("sync[1]", 1, true) and err:find("tagz", 1, true), err)
       code = run_cli("sync " .. q(path .. ".missing.json"))
       assert.are.equal(2, code)
-      code, _, err = run_cli("sync --shard 4/3 " .. q(work .. "/rl.json"))
+      code, out, err = run_cli("sync --shard 4/3 " .. q(work .. "/rl.json"))
       assert.are.equal(2, code, err)
       assert.are.same({}, px:entries())
     end)
@@ -481,6 +481,70 @@ describe("registry.sync (issue 19)", function()
       assert.are.equal(9, n + (out:sub(1, 7) == "copied " and 1 or 0))
       assert.are.same(tags_of(sclient, "lib/many"), tags_of(dclient, "all/many"))
     end)
+  end)
+end)
+
+describe("client:head_manifests", function()
+  local a, b, ca, cb
+
+  setup(function()
+    a = must(kit.registry())
+    b = must(kit.registry())
+    must(a:seed("x/y:1", { seed = "h1" }))
+    must(b:seed("x/y:2", { seed = "h2", platforms = { "linux/amd64", "linux/arm64" } }))
+    ca, cb = must(registry.new(a.url)), must(registry.new(b.url))
+  end)
+
+  teardown(function()
+    ca:close()
+    cb:close()
+    a:stop()
+    b:stop()
+  end)
+
+  it("checks manifests of two registries in one call, one result per item", function()
+    local res = must(ca:head_manifests({
+      { name = "x/y", reference = "1" },
+      { name = "x/y", reference = "2", client = cb },
+      { name = "x/y", reference = "2" },
+      { name = "x/nothing", reference = "1", client = cb },
+    }, { jobs = 8 }))
+    assert.are.equal(4, #res)
+    assert.is_true(res[1].ok)
+    assert.are.equal(must(ca:head_manifest("x/y", "1")).digest, res[1].digest)
+    assert.are.equal("application/vnd.oci.image.manifest.v1+json", res[1].media_type)
+    assert.is_true(res[2].ok)
+    assert.are.equal(INDEX_MT, res[2].media_type)
+    assert.are.equal(must(cb:head_manifest("x/y", "2")).digest, res[2].digest)
+    assert.is_false(res[3].ok)
+    assert.are.equal("manifest_not_found", res[3].err.type)
+    assert.is_false(res[4].ok)
+    assert.are.equal("2", res[2].reference)
+  end)
+
+  it("refuses bad names, references and clients before any request", function()
+    local from = #a:log()
+    local res, err = ca:head_manifests({ { name = "X/y", reference = "1" } })
+    assert.is_nil(res)
+    assert.are.equal("invalid_argument", err.type)
+    res, err = ca:head_manifests({ { name = "x/y", reference = "bad tag" } })
+    assert.is_nil(res)
+    assert.are.equal("invalid_argument", err.type)
+    assert.has_error(function() ca:head_manifests({ { name = "x/y" } }) end)
+    assert.has_error(function() ca:head_manifests({ { name = "x/y", reference = "1", client = {} } }) end)
+    local closed = must(registry.new(a.url))
+    closed:close()
+    assert.has_error(function() ca:head_manifests({ { name = "x/y", reference = "1", client = closed } }) end)
+    local many = {}
+    for i = 1, 9 do
+      local c = must(registry.new(a.url))
+      many[i] = { name = "x/y", reference = "1", client = c }
+    end
+    res, err = ca:head_manifests(many)
+    assert.is_nil(res)
+    assert.are.equal("invalid_argument", err.type)
+    assert.are.equal(from, #a:log())
+    for _, it in ipairs(many) do it.client:close() end
   end)
 end)
 
