@@ -211,7 +211,25 @@ check(#pulled.files == 1 and registry_server.read_file(pulled.files[1].path) ==
   registry_server.read_file(sbom_path), "pull_artifact writes the SBOM back, verified")
 
 ---------------------------------------------------------------------------
-step("8. clean up")
+step("8. mirror: registry.sync, then again (incremental)")
+local mirror = { defaults = { referrers = true }, sync = {
+  { source = host .. "/demo/app", target = srv2.host .. "/sync/app" },
+  { source = host .. "/demo/multi", target = srv2.host .. "/sync/multi",
+    platform = { "linux/amd64" } },
+} }
+local s1 = must(registry.sync(mirror))
+say("   first run: %d copied, %d unchanged, %s in %.2f s", s1.copied, s1.unchanged, mib(s1.bytes), s1.seconds)
+for _, it in ipairs(s1.items) do say("     %-9s %s %s", it.action, it.target, short(it.digest or "-")) end
+local before = #srv:log_text()
+local s2 = must(registry.sync(mirror))
+local again = srv:log_text():sub(before + 1)
+say("   second run: %d copied, %d unchanged in %.2f s", s2.copied, s2.unchanged, s2.seconds)
+check(s2.unchanged == #s2.items and s2.copied == 0, "the second run finds every image unchanged")
+check(count(again, '"GET /v2/demo/[^"]*/blobs/') == 0 and count(again, '"GET /v2/demo/[^"]*/manifests/[^s]') == 0,
+  "and asks the source for no manifest and no blob (HEADs only)")
+
+---------------------------------------------------------------------------
+step("9. clean up")
 cleanup()
 say("   registries stopped, %s removed", work)
 say("\ndemo finished in %.1f s", now() - t_start)
