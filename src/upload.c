@@ -646,10 +646,12 @@ static int piece_of(const rg_source *src, long fs, int64_t at, int64_t n, rg_sou
  * halves the piece; after a refusal, or a Range that does not advance,
  * the upload's status decides where the next piece starts, and a
  * registry that does not move for `retries` tries in a row ends it.
- * 0, or -1 with e set.
+ * Without `recover` (a write that did not begin where the registry's
+ * bytes end: what it holds past `from` need not be these bytes), the
+ * first failure ends it.  0, or -1 with e set.
  */
 static int send_pieces(rg_upload *u, const rg_source *src, long fs, int64_t base,
-                       int64_t from, int64_t n, const char *digest, rg_err *e)
+                       int64_t from, int64_t n, int recover, const char *digest, rg_err *e)
 {
     rg_ctx cx;
     rg_source p;
@@ -668,7 +670,8 @@ static int send_pieces(rg_upload *u, const rg_source *src, long fs, int64_t base
             continue;
         }
         st = e->status;
-        if (e->type && strcmp(e->type, "invalid_range") != 0 && st != 413 && st != 416)
+        if (!recover ||
+            (e->type && strcmp(e->type, "invalid_range") != 0 && st != 413 && st != 416))
             return -1;
         /* refused or not where we thought: ask the registry where it is */
         before = off;
@@ -800,8 +803,12 @@ int rg_upload_write(rg_upload *u, const rg_source *src, int64_t start, rg_err *e
     if ((src->kind != RG_SRC_MEM && src->kind != RG_SRC_FILE) || src->length < 0 ||
         (src->kind == RG_SRC_FILE && (fs = ftell(src->fp)) < 0))
         return rg_upload_patch(u, src, start, e);     /* cannot be sent again */
+    /* only bytes that follow the registry's own are known to be ours
+     * wherever it stops: an upload at a location alone, or a write at
+     * another start, is not resent */
     return send_pieces(u, src, fs, start, start,
-                       cap > 0 && cap < src->length ? cap : src->length, NULL, e);
+                       cap > 0 && cap < src->length ? cap : src->length,
+                       u->offset >= 0 && start == u->offset, NULL, e);
 }
 
 int rg_upload_chunked(rg_upload *u, const rg_source *src, const char *digest, rg_err *e)
@@ -817,7 +824,7 @@ int rg_upload_chunked(rg_upload *u, const rg_source *src, const char *digest, rg
         (src->kind == RG_SRC_FILE && (fs = ftell(src->fp)) < 0))
         return rg_err_set(e, &cx, "invalid_argument", 0,
                           "a chunked upload needs a string or a seekable file of known length");
-    if (send_pieces(u, src, fs, 0, u->offset >= 0 ? u->offset : 0, chunk_size(u), digest, e) != 0)
+    if (send_pieces(u, src, fs, 0, u->offset >= 0 ? u->offset : 0, chunk_size(u), 1, digest, e) != 0)
         return -1;
     return rg_upload_put(u, NULL, src->length, digest, e);
 }
