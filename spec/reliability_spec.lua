@@ -190,6 +190,24 @@ describe("reliability (issue 5) through a fault-injecting proxy", function()
       end)
     end
 
+    for _, by in ipairs({ "tag", "digest" }) do
+      it("a manifest (by " .. by .. ") with a flipped byte is fetched again", function()
+        local ref = by == "tag" and "v1" or mdigest
+        px:set{ { method = "GET", path = "/manifests/", flip_at = 10 } }
+        local _, info = must(client:get_manifest(name, ref))
+        assert.are.equal(manifest, info.raw)
+        assert.are.equal(mdigest, info.digest)
+        local hits = px:entries{ method = "GET", path = "/manifests/" }
+        assert.are.equal(2, #hits, px:describe())
+        assert.truthy(tostring(hits[1].fault):find("flip", 1, true), px:describe())
+        -- flipped every time: digest_mismatch after retries + 1 GETs
+        px:mark()
+        px:set{ { method = "GET", path = "/manifests/", flip_at = 10, times = -1 } }
+        assert_err("digest_mismatch", client:get_manifest(name, ref))
+        assert.are.equal(4, #px:entries{ method = "GET", path = "/manifests/" }, px:describe())
+      end)
+    end
+
     it("POST (initiate), PATCH and PUT of an upload from a string are retried on 503", function()
       local bytes = blob_bytes(2, 100 * KiB)
       local digest = sha256(bytes)
@@ -813,7 +831,8 @@ describe("reliability (issue 5) through a fault-injecting proxy", function()
                 times = -1 } }
       assert_err({ "digest_mismatch", "invalid_response", "transport" },
                  client:get_manifest(name, digest))
-      assert.are.equal(1, #px:entries{ path = "/manifests/sha256:" }, px:describe())
+      -- bytes that do not match are fetched again (issue 20), `retries` (3) times
+      assert.are.equal(4, #px:entries{ path = "/manifests/sha256:" }, px:describe())
       -- the connection the lie left behind does not poison the next request
       px:clear()
       local _, info = must(client:get_manifest(name, "v1"))
