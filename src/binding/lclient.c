@@ -8,6 +8,7 @@
 #include "../ops.h"
 #include "../referrers.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -119,8 +120,10 @@ int lb_client_new(lua_State *L)
         return luaL_error(L, "%s", why);
     /* a whole call, retries and waits included (c->http, set before the
      * first request) */
-    if (!lua_isnoneornil(L, 2))
-        lc->c.http.deadline_ms = (long)(num_opt(L, 2, "deadline", 0) * 1000);
+    if (!lua_isnoneornil(L, 2)) {
+        double d = num_opt(L, 2, "deadline", 0) * 1000;
+        lc->c.http.deadline_ms = d >= (double)LONG_MAX ? LONG_MAX : d > 0 && d < 1 ? 1 : (long)d;
+    }
     return 1;
 }
 
