@@ -9,8 +9,7 @@
 --
 -- Lua 5.1-5.4 and LuaJIT syntax.
 
-local registry_server = require "spec.support.registry"
-local fault_proxy = require "spec.support.fault_proxy"
+local proxied = require "spec.support.proxied"
 local registry = require "registry"
 local proc = require "registry.testing.proc"
 local helpers = require "spec.support.helpers"
@@ -20,67 +19,48 @@ local assert_err = helpers.assert_err
 local function now() return registry.util.now() end
 
 describe("stalls and deadlines (issue 20)", function()
-  local srv, px, blob_digest
+  local blob_digest
   local name = "stall/app"
   local blob = string.rep("stall-blob-", 300)
-
-  -- A client through the proxy; short waits unless opts say otherwise.
-  local function client(opts)
-    local o = { credentials = false, max_retry_wait = 0.2, timeout = 1 }
-    for k, v in pairs(opts or {}) do o[k] = v end
-    return must(registry.new(px.url, o))
-  end
-
-  setup(function()
-    srv = registry_server.start()
-    px = fault_proxy.start(srv)
-    local direct = must(registry.new(srv.url, { credentials = false }))
-    blob_digest = helpers.push_blob(direct, name, blob)
-  end)
-
-  teardown(function()
-    if px then px:stop() end
-    if srv then srv:stop() end
-  end)
-
-  before_each(function()
-    px:clear()
-    px:mark()
-  end)
+  -- clients through the proxy: short waits, a 1 s timeout unless opts say otherwise
+  local env = proxied.around(function(e)
+    blob_digest = helpers.push_blob(e.direct, name, blob)
+  end, { max_retry_wait = 0.2, timeout = 1 })
+  local client = env.client
 
   it("a small request stalled once, then answered: one retry, sent before the stalled answer", function()
     local c = client()
-    px:set{ { method = "HEAD", path = "/blobs/", delay = 2 } }
+    env.px:set{ { method = "HEAD", path = "/blobs/", delay = 2 } }
     assert.are.equal(#blob, must(c:blob_length(name, blob_digest)))
     assert.are.equal(1, c:last_response().retries)
     -- the stalled request is logged once its delay is over
-    local hits = px:wait({ method = "HEAD" }, 2, 10)
-    assert.are.equal(2, #hits, px:describe())
+    local hits = env.px:wait({ method = "HEAD" }, 2, 10)
+    assert.are.equal(2, #hits, env.px:describe())
     local stalled, retry = hits[1], hits[2]
     if retry.fault then stalled, retry = retry, stalled end
-    assert.truthy(tostring(stalled.fault):find("delay", 1, true), px:describe())
-    assert.is_nil(retry.fault, px:describe())
+    assert.truthy(tostring(stalled.fault):find("delay", 1, true), env.px:describe())
+    assert.is_nil(retry.fault, env.px:describe())
     assert.are.equal(200, retry.status)
     -- the order of events: stalled request, then its retry, then (after
     -- the client had its answer) the end of the stall
-    assert.is_true(stalled.t0 <= retry.t0, px:describe())
-    assert.is_true(retry.t0 < stalled.t1, px:describe())
+    assert.is_true(stalled.t0 <= retry.t0, env.px:describe())
+    assert.is_true(retry.t0 < stalled.t1, env.px:describe())
   end)
 
   it("a stall on every attempt fails with transport after retries + 1 attempts", function()
     for _, retries in ipairs({ 0, 2 }) do
-      px:clear()
-      px:mark()
+      env.px:clear()
+      env.px:mark()
       local c = client{ retries = retries }
-      px:set{ { method = "GET", path = "^/v2/$", delay = 2, times = -1 } }
+      env.px:set{ { method = "GET", path = "^/v2/$", delay = 2, times = -1 } }
       local err = assert_err("transport", c:ping())
       assert.truthy(err.message:find("timed out", 1, true), tostring(err))
       -- every attempt reaches the proxy, and no more than those: wait for
       -- one more than expected, which never comes
-      local hits = px:wait({ method = "GET", path = "^/v2/$" }, retries + 2, 3)
-      assert.are.equal(retries + 1, #hits, px:describe())
+      local hits = env.px:wait({ method = "GET", path = "^/v2/$" }, retries + 2, 3)
+      assert.are.equal(retries + 1, #hits, env.px:describe())
       for _, h in ipairs(hits) do
-        assert.truthy(tostring(h.fault):find("delay", 1, true), px:describe())
+        assert.truthy(tostring(h.fault):find("delay", 1, true), env.px:describe())
       end
     end
   end)
@@ -88,39 +68,39 @@ describe("stalls and deadlines (issue 20)", function()
   it("deadline cuts the retries of a stall short, and the error says so", function()
     local retries = 6
     local c = client{ retries = retries, deadline = 2.5 }
-    px:set{ { method = "GET", path = "^/v2/$", delay = 3, times = -1 } }
+    env.px:set{ { method = "GET", path = "^/v2/$", delay = 3, times = -1 } }
     local err = assert_err("transport", c:ping())
     assert.truthy(err.message:find("deadline", 1, true), tostring(err))
-    local hits = px:wait({ method = "GET", path = "^/v2/$" }, retries + 1, 4)
-    assert.is_true(#hits >= 2, px:describe())           -- a stall was retried
-    assert.is_true(#hits < retries + 1, px:describe())  -- not all of them: the deadline
+    local hits = env.px:wait({ method = "GET", path = "^/v2/$" }, retries + 1, 4)
+    assert.is_true(#hits >= 2, env.px:describe())           -- a stall was retried
+    assert.is_true(#hits < retries + 1, env.px:describe())  -- not all of them: the deadline
   end)
 
   it("deadline bounds one attempt: the call ends before the stalled answer", function()
     local c = client{ timeout = 30, deadline = 1.5, retries = 3 }
-    px:set{ { method = "GET", path = "^/v2/$", delay = 4, times = -1 } }
+    env.px:set{ { method = "GET", path = "^/v2/$", delay = 4, times = -1 } }
     local err = assert_err("transport", c:ping())
     local ended = now()
-    local hits = px:wait({ method = "GET", path = "^/v2/$" }, 1, 6)
-    assert.are.equal(1, #hits, px:describe())
+    local hits = env.px:wait({ method = "GET", path = "^/v2/$" }, 1, 6)
+    assert.are.equal(1, #hits, env.px:describe())
     assert.is_true(ended < hits[1].t1, "the call waited for the stalled answer: " .. tostring(err))
   end)
 
   it("a Retry-After beyond the deadline is not waited for", function()
     local c = client{ max_retry_wait = 30, timeout = 10, deadline = 2 }
-    px:set{ { method = "GET", path = "^/v2/$", status = 429, retry_after = "20", times = -1 } }
+    env.px:set{ { method = "GET", path = "^/v2/$", status = 429, retry_after = "20", times = -1 } }
     local err = assert_err("too_many_requests", c:ping())
     assert.are.equal(429, err.status)
     assert.truthy(err.message:find("deadline", 1, true), tostring(err))
-    assert.are.equal(1, #px:entries{ path = "^/v2/$" }, px:describe())
+    assert.are.equal(1, #env.px:entries{ path = "^/v2/$" }, env.px:describe())
   end)
 
   it("the deadline is per call: each call of a client gets the whole of it", function()
     local c = client{ retries = 3, deadline = 2.5 }
     for _ = 1, 3 do
-      px:clear()
-      px:mark()
-      px:set{ { method = "HEAD", path = "/blobs/", delay = 2 } }
+      env.px:clear()
+      env.px:mark()
+      env.px:set{ { method = "HEAD", path = "/blobs/", delay = 2 } }
       assert.are.equal(#blob, must(c:blob_length(name, blob_digest)))
       assert.are.equal(1, c:last_response().retries)
     end
@@ -137,8 +117,8 @@ describe("stalls and deadlines (issue 20)", function()
   end)
 
   it("deadline must be a non-negative number", function()
-    assert.has_error(function() registry.new(px.url, { deadline = -1 }) end)
-    assert.has_error(function() registry.new(px.url, { deadline = "soon" }) end)
-    must(registry.new(px.url, { deadline = 0 }))
+    assert.has_error(function() registry.new(env.px.url, { deadline = -1 }) end)
+    assert.has_error(function() registry.new(env.px.url, { deadline = "soon" }) end)
+    must(registry.new(env.px.url, { deadline = 0 }))
   end)
 end)

@@ -9,9 +9,8 @@
 --
 -- Lua 5.1-5.4 and LuaJIT syntax.
 
-local registry_server = require "spec.support.registry"
-local fault_proxy = require "spec.support.fault_proxy"
-local registry = require "registry"
+local proxied = require "spec.support.proxied"
+local images = require "spec.support.images"
 local helpers = require "spec.support.helpers"
 local must = helpers.must
 local assert_err = helpers.assert_err
@@ -19,16 +18,8 @@ local sha256 = helpers.sha256
 
 local KiB, MiB = 1024, 1024 * 1024
 
--- n bytes, no two 4 KiB pieces alike (a repeated or dropped piece shows)
-local function bytes_of(seed, n)
-  local parts, k = {}, 0
-  while k * 4096 < n do
-    local head = string.format("%08x:%08x|", seed, k)
-    parts[#parts + 1] = head .. string.rep(string.char(65 + k % 26), 4096 - #head)
-    k = k + 1
-  end
-  return table.concat(parts):sub(1, n)
-end
+-- n bytes, no two lines alike (a repeated or dropped piece shows)
+local function bytes_of(seed, n) return images.bytes("write-" .. seed, n) end
 
 -- The source of a write: the string itself, a file holding it, or a
 -- function giving it in 100 KiB pieces.
@@ -50,35 +41,14 @@ local function source(kind, bytes)
 end
 
 describe("upload:write (issue 20)", function()
-  local srv, px, direct
   local name = "write/app"
-
-  local function client(opts)
-    local o = { credentials = false, max_retry_wait = 0.2 }
-    for k, v in pairs(opts or {}) do o[k] = v end
-    return must(registry.new(px.url, o))
-  end
+  local env = proxied.around(nil, { max_retry_wait = 0.2 })
+  local client = env.client
 
   local function check_blob(bytes, digest)
-    local got = must(must(direct:get_blob(name, digest)):read("a"))
+    local got = must(must(env.direct:get_blob(name, digest)):read("a"))
     assert.is_true(got == bytes, "the registry holds other bytes")
   end
-
-  setup(function()
-    srv = registry_server.start()
-    px = fault_proxy.start(srv)
-    direct = must(registry.new(srv.url, { credentials = false }))
-  end)
-
-  teardown(function()
-    if px then px:stop() end
-    if srv then srv:stop() end
-  end)
-
-  before_each(function()
-    px:clear()
-    px:mark()
-  end)
 
   for _, kind in ipairs({ "string", "file", "function" }) do
     it("8 MiB from a " .. kind .. " with max_chunk_size = 2 MiB: one call, PATCHes of at most 2 MiB",
@@ -92,12 +62,12 @@ describe("upload:write (issue 20)", function()
       if kind == "file" then src:close() end
       assert.are.equal(up, got)
       assert.are.equal(#bytes, up.offset)
-      local patches = px:entries{ method = "PATCH" }
-      assert.is_true(#patches >= 4, px:describe())
+      local patches = env.px:entries{ method = "PATCH" }
+      assert.is_true(#patches >= 4, env.px:describe())
       local at = 0
       for _, p in ipairs(patches) do
-        assert.is_true(p.req_bytes <= 2 * MiB, px:describe())
-        assert.are.equal(202, p.status, px:describe())
+        assert.is_true(p.req_bytes <= 2 * MiB, env.px:describe())
+        assert.are.equal(202, p.status, env.px:describe())
         assert.are.equal(string.format("%d-%d", at, at + p.req_bytes - 1), p.content_range)
         at = at + p.req_bytes
       end
@@ -114,9 +84,9 @@ describe("upload:write (issue 20)", function()
     local up = must(c:initiate_blob_upload(name))
     must(up:write(source("function", bytes)))
     assert.are.equal(#bytes, up.offset)
-    local patches = px:entries{ method = "PATCH" }
-    assert.are.equal(3, #patches, px:describe())
-    for _, p in ipairs(patches) do assert.is_true(p.req_bytes <= 2 * MiB, px:describe()) end
+    local patches = env.px:entries{ method = "PATCH" }
+    assert.are.equal(3, #patches, env.px:describe())
+    for _, p in ipairs(patches) do assert.is_true(p.req_bytes <= 2 * MiB, env.px:describe()) end
     assert.are.equal(digest, must(up:finish(digest)))
     check_blob(bytes, digest)
   end)
@@ -128,9 +98,9 @@ describe("upload:write (issue 20)", function()
     local up = must(c:initiate_blob_upload(name))
     up = must(c:upload_blob_chunk(up, bytes, #bytes, 0))
     assert.are.equal(#bytes, up.offset)
-    local patches = px:entries{ method = "PATCH" }
-    assert.are.equal(3, #patches, px:describe())
-    for _, p in ipairs(patches) do assert.are.equal(1 * MiB, p.req_bytes, px:describe()) end
+    local patches = env.px:entries{ method = "PATCH" }
+    assert.are.equal(3, #patches, env.px:describe())
+    for _, p in ipairs(patches) do assert.are.equal(1 * MiB, p.req_bytes, env.px:describe()) end
     assert.are.equal(digest, must(c:finish_chunked_blob_upload(up, #bytes, digest)))
     check_blob(bytes, digest)
   end)
@@ -143,22 +113,22 @@ describe("upload:write (issue 20)", function()
         local digest = sha256(bytes)
         local c = client()
         local up = must(c:initiate_blob_upload(name))
-        px:mark()
-        px:set{ { method = "PATCH", body_over = 4 * MiB, status = status, times = -1 } }
+        env.px:mark()
+        env.px:set{ { method = "PATCH", body_over = 4 * MiB, status = status, times = -1 } }
         local src = source(kind, bytes)
         must(up:write(src))
         if kind == "file" then src:close() end
         assert.are.equal(#bytes, up.offset)
-        local patches = px:entries{ method = "PATCH" }
-        assert.are.equal(status, patches[1].status, px:describe())
+        local patches = env.px:entries{ method = "PATCH" }
+        assert.are.equal(status, patches[1].status, env.px:describe())
         local taken = 0
         for i = 2, #patches do
-          assert.are.equal(202, patches[i].status, px:describe())
-          assert.is_true(patches[i].req_bytes <= 4 * MiB, px:describe())
+          assert.are.equal(202, patches[i].status, env.px:describe())
+          assert.is_true(patches[i].req_bytes <= 4 * MiB, env.px:describe())
           taken = taken + patches[i].req_bytes
         end
-        assert.are.equal(#bytes, taken, px:describe())
-        assert.is_true(#px:entries{ method = "GET" } >= 1, px:describe())   -- the status
+        assert.are.equal(#bytes, taken, env.px:describe())
+        assert.is_true(#env.px:entries{ method = "GET" } >= 1, env.px:describe())   -- the status
         assert.are.equal(digest, must(up:finish(digest)))
         check_blob(bytes, digest)
       end)
@@ -170,12 +140,12 @@ describe("upload:write (issue 20)", function()
     local digest = sha256(bytes)
     local c = client{ max_chunk_size = 1 * MiB }
     local up = must(c:initiate_blob_upload(name))
-    px:mark()
-    px:set{ { method = "PATCH", skip = 1, cut_request_after = 300 * KiB, forward_partial = true } }
+    env.px:mark()
+    env.px:set{ { method = "PATCH", skip = 1, cut_request_after = 300 * KiB, forward_partial = true } }
     must(up:write(bytes))
     assert.are.equal(#bytes, up.offset)
-    local patches = px:entries{ method = "PATCH" }
-    assert.are.equal(4, #patches, px:describe())
+    local patches = env.px:entries{ method = "PATCH" }
+    assert.are.equal(4, #patches, env.px:describe())
     -- the second piece was cut after the registry took 300 KiB: only the rest again
     assert.are.equal(string.format("%d-%d", 1 * MiB + 300 * KiB, 2 * MiB - 1), patches[3].content_range)
     assert.are.equal(digest, must(up:finish(digest)))
@@ -188,15 +158,15 @@ describe("upload:write (issue 20)", function()
       local bytes = bytes_of(6, 300 * KiB)
       local c = client{ max_chunk_size = capped and 100 * KiB or nil }
       local up = must(c:initiate_blob_upload(name))
-      px:mark()
-      px:set{ { method = "PATCH", patch_no_advance = true } }
+      env.px:mark()
+      env.px:set{ { method = "PATCH", patch_no_advance = true } }
       local err = assert_err("invalid_range", up:write(source("function", bytes), #bytes))
       assert.truthy(err.message:find("function source", 1, true), tostring(err))
       assert.truthy(err.message:find("cannot be sent again", 1, true), tostring(err))
       assert.are.equal(0, up.offset)
-      assert.are.equal(1, #px:entries{ method = "PATCH" }, px:describe())   -- not resent
+      assert.are.equal(1, #env.px:entries{ method = "PATCH" }, env.px:describe())   -- not resent
       -- the upload goes on from what the registry holds
-      px:clear()
+      env.px:clear()
       must(up:write(bytes))
       local digest = sha256(bytes)
       assert.are.equal(digest, must(up:finish(digest)))
