@@ -13,10 +13,15 @@ local kit = require "registry.testing"
 local images = require "spec.support.images"
 local image = require "registry.image"
 local helpers = require "spec.support.helpers"
+local registry_server = require "spec.support.registry"
 local must = helpers.must
 
 local q = proc.quote
-local LUA = type(jit) == "table" and "luajit" or ("lua" .. _VERSION:match("%d+%.%d+"))
+-- The interpreter running this spec, with LUA_REGISTRY_BUILD naming the
+-- module it loaded: under `make test-asan` the CLI must run on build-asan/,
+-- since a fresh clone has no build/ (issue 20: both specs waited in vain
+-- for a CLI that had died at `require "registry.core"`).
+local LUA = registry_server.cli_lua()
 
 -- Accepts every connection, writes a line per connection to DIR/accepted,
 -- and never sends a byte.
@@ -42,10 +47,13 @@ local function lines(s)
   return n
 end
 
--- Wait (at most about 60 s) until ready() is true.
-local function wait_for(ready, what)
+-- Wait (at most about 60 s) until ready() is true; gone(), when given,
+-- says why waiting is in vain (the CLI ended first).
+local function wait_for(ready, what, gone)
   for _ = 1, 600 do
     if ready() then return end
+    local why = gone and gone()
+    if why then error("never happened: " .. what .. " (" .. why .. ")") end
     proc.sleep(0.1)
   end
   error("never happened: " .. what)
@@ -69,6 +77,14 @@ local function start_cli(dir, args)
   local pid = tonumber(proc.read_file(pidf))
   proc.track(pid)
   return {
+    -- the CLI ended by itself: its status and stderr, else nil
+    ended = function()
+      local st = proc.read_file(statusf)
+      if st then
+        return "the CLI ended first with status " .. st:gsub("%s+$", "") .. ": " ..
+          (proc.read_file(errf) or "")
+      end
+    end,
     interrupt = function()
       os.execute("kill -INT " .. pid)
       wait_for(function() return proc.read_file(statusf) end, "the CLI ended")
@@ -99,7 +115,7 @@ describe("lua-registry and Ctrl-C", function()
     local port = words[1]
     local cli = start_cli(work, "tags 127.0.0.1:" .. port .. "/hung/app")
     wait_for(function() return lines(proc.read_file(dir .. "/accepted")) >= 1 end,
-      "the server saw the connection")
+      "the server saw the connection", cli.ended)
     local status, err = cli.interrupt()
     assert.are.equal(130, status, err)
     assert.are.equal("lua-registry: interrupted\n", err)
@@ -119,7 +135,7 @@ describe("lua-registry and Ctrl-C", function()
     finally(function() px:stop() end)
     local cli = start_cli(work, "pull --plain-http " .. q(px.host .. "/intr/app:v1") .. " " ..
       q(work .. "/pulled"))
-    wait_for(function() return (px:counts()[1] or 0) >= 1 end, "a blob download reached the proxy")
+    wait_for(function() return (px:counts()[1] or 0) >= 1 end, "a blob download reached the proxy", cli.ended)
     local status, err = cli.interrupt()
     assert.are.equal(130, status, err)
     assert.are.equal("lua-registry: interrupted\n", err)

@@ -190,6 +190,24 @@ describe("reliability (issue 5) through a fault-injecting proxy", function()
       end)
     end
 
+    for _, by in ipairs({ "tag", "digest" }) do
+      it("a manifest (by " .. by .. ") with a flipped byte is fetched again", function()
+        local ref = by == "tag" and "v1" or mdigest
+        px:set{ { method = "GET", path = "/manifests/", flip_at = 10 } }
+        local _, info = must(client:get_manifest(name, ref))
+        assert.are.equal(manifest, info.raw)
+        assert.are.equal(mdigest, info.digest)
+        local hits = px:entries{ method = "GET", path = "/manifests/" }
+        assert.are.equal(2, #hits, px:describe())
+        assert.truthy(tostring(hits[1].fault):find("flip", 1, true), px:describe())
+        -- flipped every time: digest_mismatch after retries + 1 GETs
+        px:mark()
+        px:set{ { method = "GET", path = "/manifests/", flip_at = 10, times = -1 } }
+        assert_err("digest_mismatch", client:get_manifest(name, ref))
+        assert.are.equal(4, #px:entries{ method = "GET", path = "/manifests/" }, px:describe())
+      end)
+    end
+
     it("POST (initiate), PATCH and PUT of an upload from a string are retried on 503", function()
       local bytes = blob_bytes(2, 100 * KiB)
       local digest = sha256(bytes)
@@ -256,12 +274,14 @@ describe("reliability (issue 5) through a fault-injecting proxy", function()
       assert.are.equal(2, #px:entries{ path = "/manifests/v1" }, px:describe())
     end)
 
-    it("a Retry-After beyond the timeout is not waited for", function()
-      local c = new_client{ max_retry_wait = 30, timeout = 2 }
+    it("a Retry-After beyond the deadline is not waited for", function()
+      -- `timeout` bounds each attempt (issue 20); `deadline` the whole call
+      local c = new_client{ max_retry_wait = 30, timeout = 2, deadline = 2 }
       px:set{ { method = "GET", path = "/manifests/v1", status = 429, retry_after = "20",
                 times = -1 } }
       local err = assert_err("too_many_requests", c:get_manifest(name, "v1"))
       assert.are.equal(429, err.status)
+      assert.truthy(err.message:find("deadline", 1, true), tostring(err))
       assert.are.equal(1, #px:entries{ path = "/manifests/v1" }, px:describe())
     end)
 
@@ -724,26 +744,65 @@ describe("reliability (issue 5) through a fault-injecting proxy", function()
       end)
     end
 
-    it("a PATCH answered without advancing the range is invalid_range", function()
-      local bytes = blob_bytes(16, 200 * KiB)
+    -- issue 20: the upload object keeps a string's or a file's bytes until
+    -- the registry's Range shows it took them
+    for _, kind in ipairs({ "string", "file" }) do
+      it("a PATCH from a " .. kind .. " answered without advancing is sent again from the " ..
+         "registry's offset", function()
+        local bytes = blob_bytes(16, 200 * KiB)
+        local up = must(client:initiate_blob_upload(name))
+        must(up:write(bytes:sub(1, 50 * KiB)))
+        px:mark()
+        px:set{ { method = "PATCH", patch_no_advance = true } }
+        local src = bytes:sub(50 * KiB + 1)
+        if kind == "file" then
+          src = assert(io.tmpfile())
+          src:write(bytes:sub(50 * KiB + 1))
+          src:seek("set", 0)
+        end
+        must(up:write(src))
+        if kind == "file" then src:close() end
+        assert.are.equal(#bytes, up.offset)
+        local patches = px:entries{ method = "PATCH" }
+        assert.are.equal(2, #patches, px:describe())
+        assert.truthy(tostring(patches[1].fault):find("patch_no_advance", 1, true), px:describe())
+        assert.are.equal(string.format("%d-%d", 50 * KiB, #bytes - 1), patches[2].content_range)
+        assert.are.equal(#bytes - 50 * KiB, patches[2].req_bytes, px:describe())
+        assert.is_true(#px:entries{ method = "GET" } >= 1, px:describe())   -- the status
+        local digest = sha256(bytes)
+        assert.are.equal(digest, must(up:finish(digest)))
+        check_blob(bytes, digest)
+      end)
+    end
+
+    it("a first PATCH answered without advancing (registry holds nothing) is sent again", function()
+      local bytes = blob_bytes(17, 10 * KiB)
       local up = must(client:initiate_blob_upload(name))
-      must(up:write(bytes:sub(1, 50 * KiB)))
       px:set{ { method = "PATCH", patch_no_advance = true } }
-      local err = assert_err("invalid_range", up:write(bytes:sub(50 * KiB + 1)))
-      assert.are.equal(50 * KiB, up.offset)
-      assert.are.equal(50 * KiB - 1, err.last_valid_offset)
-      -- the upload is still usable from what the registry holds
-      must(up:write(bytes:sub(50 * KiB + 1)))
+      must(up:write(bytes))
+      assert.are.equal(#bytes, up.offset)
+      assert.are.equal(2, #px:entries{ method = "PATCH" }, px:describe())
       local digest = sha256(bytes)
       assert.are.equal(digest, must(up:finish(digest)))
       check_blob(bytes, digest)
     end)
 
-    it("a first PATCH answered without advancing (registry holds nothing) is invalid_range", function()
+    it("a PATCH that never advances is invalid_range after `retries` more tries", function()
+      local bytes = blob_bytes(18, 200 * KiB)
       local up = must(client:initiate_blob_upload(name))
-      px:set{ { method = "PATCH", patch_no_advance = true } }
-      assert_err("invalid_range", up:write(blob_bytes(17, 10 * KiB)))
-      assert.are.equal(0, up.offset)
+      must(up:write(bytes:sub(1, 50 * KiB)))
+      px:mark()
+      px:set{ { method = "PATCH", patch_no_advance = true, times = -1 } }
+      local err = assert_err("invalid_range", up:write(bytes:sub(50 * KiB + 1)))
+      assert.are.equal(50 * KiB, up.offset)
+      assert.are.equal(50 * KiB - 1, err.last_valid_offset)
+      assert.are.equal(4, #px:entries{ method = "PATCH" }, px:describe())   -- retries = 3
+      -- the upload is still usable from what the registry holds
+      px:clear()
+      must(up:write(bytes:sub(50 * KiB + 1)))
+      local digest = sha256(bytes)
+      assert.are.equal(digest, must(up:finish(digest)))
+      check_blob(bytes, digest)
     end)
   end)
 
@@ -772,7 +831,8 @@ describe("reliability (issue 5) through a fault-injecting proxy", function()
                 times = -1 } }
       assert_err({ "digest_mismatch", "invalid_response", "transport" },
                  client:get_manifest(name, digest))
-      assert.are.equal(1, #px:entries{ path = "/manifests/sha256:" }, px:describe())
+      -- bytes that do not match are fetched again (issue 20), `retries` (3) times
+      assert.are.equal(4, #px:entries{ path = "/manifests/sha256:" }, px:describe())
       -- the connection the lie left behind does not poison the next request
       px:clear()
       local _, info = must(client:get_manifest(name, "v1"))

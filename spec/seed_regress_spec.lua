@@ -307,7 +307,9 @@ describe("seed defects stay fixed", function()
     it("timeout bounds a request to a server that never answers", function()
       local port, stop = start_silent_server()
       local ok, perr = pcall(function()
-        local c = must(registry.new("http://127.0.0.1:" .. port, { timeout = 1, connect_timeout = 1 }))
+        -- timeout bounds each attempt (issue 20): one attempt here
+        local c = must(registry.new("http://127.0.0.1:" .. port, { timeout = 1, connect_timeout = 1,
+                                                                  retries = 0 }))
         local t0 = os.time()
         local err = assert_err("transport", c:get_manifest("seed/seven", "latest"))
         assert.is_true(os.time() - t0 <= 4, "the timeout did not fire in time")

@@ -37,7 +37,7 @@ typedef struct rg_last {
 
 /* Settings of a client, as the caller gives them (strings are copied). */
 typedef struct rg_client_config {
-    double timeout;          /* seconds: small requests whole, blobs stalled */
+    double timeout;          /* seconds: each attempt (blobs: stalled) */
     double connect_timeout;
     int tls_verify;
     int verbose;

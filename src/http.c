@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/socket.h>
 
@@ -185,6 +186,33 @@ static curl_socket_t on_open_socket(void *ud, curlsocktype purpose,
 /* setup                                                               */
 /* ------------------------------------------------------------------ */
 
+double rg_clock(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * The limit of this attempt (CURLOPT_TIMEOUT_MS; 0: none): `timeout` for a
+ * body that fits in memory, and never more than what the call's deadline
+ * leaves (a reader's stream aside: its reads are the caller's).  -1 when
+ * the deadline has passed.
+ */
+static long attempt_limit(const rg_xfer *x, int stream)
+{
+    long t = stream ? 0 : x->opts->timeout_ms;
+    double left;
+    if (x->deadline_at <= 0 || x->sink == RG_SINK_STREAM)
+        return t;
+    left = x->deadline_at - rg_clock();
+    if (left < 0.001)
+        return -1;
+    if (t == 0 || left * 1000 < (double)t)
+        t = (long)(left * 1000) > 0 ? (long)(left * 1000) : 1;
+    return t;
+}
+
 int rg_http_global_init(void)
 {
     static int done = 0;
@@ -246,6 +274,7 @@ int rg_xfer_start(rg_xfer *x)
 {
     CURL *e = x->easy;
     const rg_http_opts *o = x->opts;
+    long limit;
     int stream = x->sink == RG_SINK_STREAM || x->sink == RG_SINK_FD ||
                  x->src.kind == RG_SRC_FILE ||
                  x->src.kind == RG_SRC_PULL || x->src.kind == RG_SRC_XFER;
@@ -285,14 +314,21 @@ int rg_xfer_start(rg_xfer *x)
         SETOPT(CURLOPT_USERAGENT, o->user_agent);
     if (o->connect_timeout_ms > 0)
         SETOPT(CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
-    if (stream) {
-        if (o->stall_timeout_s > 0) {
-            SETOPT(CURLOPT_LOW_SPEED_LIMIT, 1L);
-            SETOPT(CURLOPT_LOW_SPEED_TIME, o->stall_timeout_s);
-        }
-    } else if (o->timeout_ms > 0) {
-        SETOPT(CURLOPT_TIMEOUT_MS, o->timeout_ms);
+    if (stream && o->stall_timeout_s > 0) {
+        SETOPT(CURLOPT_LOW_SPEED_LIMIT, 1L);
+        SETOPT(CURLOPT_LOW_SPEED_TIME, o->stall_timeout_s);
     }
+    limit = attempt_limit(x, stream);
+    if (limit < 0) {
+        snprintf(x->errbuf, sizeof x->errbuf,
+                 "the call's deadline (%g s) passed before this request",
+                 (double)o->deadline_ms / 1000.0);
+        x->result = CURLE_OPERATION_TIMEDOUT;
+        x->done = 1;
+        return -1;
+    }
+    /* a reused handle keeps an earlier limit unless it is set again */
+    SETOPT(CURLOPT_TIMEOUT_MS, limit);
     SETOPT(CURLOPT_SSL_VERIFYPEER, o->tls_verify ? 1L : 0L);
     SETOPT(CURLOPT_SSL_VERIFYHOST, o->tls_verify ? 2L : 0L);
     if (o->ca_file)

@@ -43,9 +43,14 @@
 typedef struct rg_http_opts {
     CURLM *multi;
     CURLSH *share;
-    long timeout_ms;          /* whole small request; 0 = none */
+    long timeout_ms;          /* each attempt of a small request, connect to
+                                 last byte; 0 = none */
     long connect_timeout_ms;
     long stall_timeout_s;     /* blob bodies: fail when no byte moves */
+    long deadline_ms;         /* a whole call, retries and waits included;
+                                 0 = none */
+    double call_end;          /* rg_clock() when the current call's deadline
+                                 passes (stamped by rg_call_begin); 0 = none */
     const char *user_agent;
     int tls_verify;
     const char *ca_file;
@@ -159,7 +164,16 @@ typedef struct rg_xfer {
                                 -1) */
     int verdict;             /* set by the driver of a download used as a
                                 peer source: 1 verified, -1 not */
+    double deadline_at;      /* rg_clock() by which the call this transfer
+                                belongs to must end (0 = none): each start
+                                gets at most the time left.  Not for a
+                                STREAM sink (a reader outlives its call) */
+    int deadline_cut;        /* a retry was not tried: the deadline would
+                                have passed (the error says so) */
 } rg_xfer;
+
+/* Seconds on a monotonic clock (deadlines). */
+double rg_clock(void);
 
 /* Zero-fill and prepare.  The easy handle is created here.  0 / -1. */
 int rg_xfer_init(rg_xfer *x, const rg_http_opts *opts, CURL *reuse);

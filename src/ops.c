@@ -132,28 +132,35 @@ int rg_get_manifest(rg_client *c, const char *name, const char *ref,
 {
     rg_ctx cx = {0};
     rg_req r;
-    int is_digest = 0, rc;
+    int is_digest = 0, rc, tries;
     cx.name = name; cx.reference = ref; cx.method = "GET";
     memset(m, 0, sizeof *m);
     m->size = -1;
     if (rg_check_name(name, &cx, e) || rg_check_reference(ref, &is_digest, &cx, e))
         return -1;
-    rc = open_v2(&r, c, "GET", name, "/manifests/", ref, name, "pull", e);
-    if (rc == 0) {
-        rg_xfer_header(&r.x, accept ? accept : DEFAULT_ACCEPT);
-        r.x.sink = RG_SINK_BUF;
-        r.x.body.max = RG_MANIFEST_MAX;
-        r.x.follow = 1;
-        rc = rg_req_expect(&r, 200, 0, RG_F_MANIFEST, &cx, e);
+    for (tries = 0;; tries++) {
+        rc = open_v2(&r, c, "GET", name, "/manifests/", ref, name, "pull", e);
+        if (rc == 0) {
+            rg_xfer_header(&r.x, accept ? accept : DEFAULT_ACCEPT);
+            r.x.sink = RG_SINK_BUF;
+            r.x.body.max = RG_MANIFEST_MAX;
+            r.x.follow = 1;
+            rc = rg_req_expect(&r, 200, 0, RG_F_MANIFEST, &cx, e);
+        }
+        if (rc == 0)
+            rc = manifest_body(&r, ref, is_digest, m, &cx, e);
+        if (rc == 0)
+            m->media_type = rg_media_type_of(rg_xfer_get_header(&r.x, "Content-Type", -1));
+        rg_req_close(&r);
+        if (rc != 0)
+            rg_manifest_free(m);
+        /* bytes spoiled on the way (issue 20): a GET is fetched again, as
+         * fetch_blobs fetches a blob again, within `retries` */
+        if (rc == 0 || !e->type || strcmp(e->type, "digest_mismatch") != 0 ||
+            tries >= c->retries || rg_call_overdue(c, 0))
+            return rc;
+        rg_err_free(e);
     }
-    if (rc == 0)
-        rc = manifest_body(&r, ref, is_digest, m, &cx, e);
-    if (rc == 0)
-        m->media_type = rg_media_type_of(rg_xfer_get_header(&r.x, "Content-Type", -1));
-    rg_req_close(&r);
-    if (rc != 0)
-        rg_manifest_free(m);
-    return rc;
 }
 
 /* The manifest by GET, its bytes dropped (for a HEAD that fell short). */

@@ -30,9 +30,21 @@ int rg_req_open(rg_req *r, rg_client *c, const char *method, const char *url,
         return rg_err_set(e, NULL, "transport", 0, "out of memory starting a request");
     }
     r->live = 1;
+    r->x.deadline_at = c->http.call_end;     /* the call's, when it has one */
     if (name)
         rg_req_scope(r, "repository", name, actions);
     return 0;
+}
+
+void rg_call_begin(rg_client *c)
+{
+    c->http.call_end = c->http.deadline_ms > 0
+                       ? rg_clock() + (double)c->http.deadline_ms / 1000.0 : 0;
+}
+
+int rg_call_overdue(const rg_client *c, double wait)
+{
+    return c->http.call_end > 0 && rg_clock() + wait >= c->http.call_end;
 }
 
 static void add_scope_string(rg_req *r, const char *sc, size_t n)
@@ -98,24 +110,30 @@ rg_headers rg_xfer_headers(rg_xfer *x)
     return h;
 }
 
-/* A 401 that named no scheme (gcr.io does this): say so, and what was tried. */
-static void no_challenge_note(rg_xfer *x, rg_err *e)
+/* Append a note, with its one %s argument, to e's message. */
+static void add_note(rg_err *e, const char *note, const char *arg)
 {
     char *m;
     size_t n;
-    static const char note[] =
-        " (the registry sent no WWW-Authenticate challenge; %s)";
-    const char *what = x->auth_line ? "the credentials were refused as Basic"
-                                    : "the client has no credentials to try as Basic";
-    if (x->status != 401 || !e->message || rg_xfer_get_header(x, "WWW-Authenticate", -1))
+    if (!e->message)
         return;
-    n = strlen(e->message) + sizeof note + strlen(what);
+    n = strlen(e->message) + strlen(note) + strlen(arg) + 1;
     if ((m = malloc(n)) != NULL) {
         snprintf(m, n, "%s", e->message);
-        snprintf(m + strlen(m), n - strlen(m), note, what);
+        snprintf(m + strlen(m), n - strlen(m), note, arg);
         free(e->message);
         e->message = m;
     }
+}
+
+/* A 401 that named no scheme (gcr.io does this): say so, and what was tried. */
+static void no_challenge_note(rg_xfer *x, rg_err *e)
+{
+    const char *what = x->auth_line ? "the credentials were refused as Basic"
+                                    : "the client has no credentials to try as Basic";
+    if (x->status != 401 || rg_xfer_get_header(x, "WWW-Authenticate", -1))
+        return;
+    add_note(e, " (the registry sent no WWW-Authenticate challenge; %s)", what);
 }
 
 int rg_xfer_fail(rg_xfer *x, rg_family fam, const rg_ctx *cx, rg_err *e)
@@ -131,12 +149,15 @@ int rg_xfer_fail(rg_xfer *x, rg_family fam, const rg_ctx *cx, rg_err *e)
     rg_err_context(e, &c);
     if (x->result != CURLE_OK && !(x->headers_done && x->status >= 300)) {
         const char *type = x->src_failed ? "source" : x->overflow ? "too_large" : "transport";
-        return rg_err_set(e, NULL, type, x->src_failed ? 0 : x->overflow ? x->status : 0,
-                          "%s", rg_xfer_strerror(x));
+        rc = rg_err_set(e, NULL, type, x->src_failed ? 0 : x->overflow ? x->status : 0,
+                        "%s", rg_xfer_strerror(x));
+    } else {
+        rc = rg_err_classify(e, x->status, x->method, rg_buf_ptr(&x->body),
+                             rg_buf_size(&x->body), fam, &h);
+        no_challenge_note(x, e);
     }
-    rc = rg_err_classify(e, x->status, x->method, rg_buf_ptr(&x->body),
-                         rg_buf_size(&x->body), fam, &h);
-    no_challenge_note(x, e);
+    if (x->deadline_cut && !strstr(rg_xfer_strerror(x), "deadline"))
+        add_note(e, "%s", " (not tried again: the call's deadline would have passed)");
     return rc;
 }
 
@@ -234,7 +255,7 @@ int rg_download_answer_ok(rg_xfer *x, int64_t pos)
 }
 
 /* Should this outcome be tried again?  Waits first; 1 = go again. */
-static int retry_after_failure(rg_req *r, double t0)
+static int retry_after_failure(rg_req *r)
 {
     rg_client *c = r->c;
     rg_xfer *x = &r->x;
@@ -254,8 +275,10 @@ static int retry_after_failure(rg_req *r, double t0)
     if (!transient)
         return 0;
     w = rg_retry_wait(c, x, r->retried);
-    if (c->http.timeout_ms > 0 && rg_now() - t0 + w > c->http.timeout_ms / 1000.0)
+    if (x->deadline_at > 0 && x->sink != RG_SINK_STREAM && rg_clock() + w >= x->deadline_at) {
+        x->deadline_cut = 1;
         return 0;
+    }
     if (!x->done)
         rg_xfer_run(x, RG_UNTIL_DONE);
     if (rg_xfer_rewind(x) != 0)
@@ -383,6 +406,7 @@ static int token_request(rg_req *t, rg_req *r, int post, rg_buf *form, rg_err *e
     t->x.sink = RG_SINK_BUF;
     t->x.body.max = RG_ERRBODY_MAX;
     t->x.follow = 1;
+    t->x.deadline_at = r->x.deadline_at;      /* part of r's call */
     rg_xfer_perform(&t->x);
     a->token_fetches++;
     return 0;
@@ -514,6 +538,7 @@ static void learn_scheme(rg_req *r)
     rg_err_init(&e);
     if (url && rg_req_open(&p, r->c, "GET", url, NULL, NULL, &e) == 0) {
         p.x.follow = 1;
+        p.x.deadline_at = r->x.deadline_at;
         rg_xfer_perform(&p.x);
         if (p.x.result == CURLE_OK && p.x.status == 200)
             a->open = 1;
@@ -579,9 +604,11 @@ int rg_req_run(rg_req *r, rg_until until, rg_err *e)
 {
     rg_auth *a = &r->c->auth;
     int attempt = 0, same = rg_url_same_origin(r->x.url, r->c->endpoint);
-    double t0 = rg_now();
 
     r->reauthed = 0;
+    r->x.deadline_cut = 0;
+    if (r->x.sink == RG_SINK_STREAM)
+        r->x.deadline_at = 0;      /* a reader: its reads are the caller's */
     if (same && r->x.src.kind == RG_SRC_PULL && a->scheme == RG_SCHEME_OTHER &&
         !a->open && !a->bearer)
         learn_scheme(r);
@@ -591,7 +618,7 @@ int rg_req_run(rg_req *r, rg_until until, rg_err *e)
         int had_auth = r->x.auth_line != NULL;
         if (rg_xfer_start(&r->x) == 0)
             rg_xfer_run(&r->x, until);
-        if (retry_after_failure(r, t0))
+        if (retry_after_failure(r))
             continue;
         attempt++;
         if (!same || attempt > 2 || r->x.status != 401 ||

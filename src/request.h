@@ -47,6 +47,17 @@ typedef struct rg_req {
  */
 int rg_req_open(rg_req *r, rg_client *c, const char *method, const char *url,
                 const char *name, const char *actions, rg_err *e);
+/*
+ * Deadlines (the client option `deadline`): the binding calls
+ * rg_call_begin at the start of each call of a client or upload method;
+ * every request opened until the next one must end by then (each attempt
+ * gets at most the time left, and a retry whose wait would pass it is not
+ * tried).  A reader's stream is exempt: its reads are the caller's.
+ * rg_call_overdue: would the deadline pass after `wait` more seconds?
+ */
+void rg_call_begin(rg_client *c);
+int rg_call_overdue(const rg_client *c, double wait);
+
 /* Add a token scope TYPE:NAME:ACTIONS (ignored when NULL or full). */
 void rg_req_scope(rg_req *r, const char *type, const char *name,
                   const char *actions);

@@ -289,11 +289,15 @@ static int64_t probe(rg_upload *u)
 }
 
 /* A failed upload request whose body can be sent again from an offset. */
-static int resumable(const rg_req *r)
+static int resumable(rg_req *r)
 {
-    const rg_xfer *x = &r->x;
+    rg_xfer *x = &r->x;
     if (x->src_failed || r->retried >= r->c->retries)
         return 0;
+    if (x->deadline_at > 0 && rg_clock() >= x->deadline_at) {
+        x->deadline_cut = 1;         /* the call's deadline: no resume */
+        return 0;
+    }
     if (x->src.kind != RG_SRC_MEM && x->src.kind != RG_SRC_FILE && x->src.kind != RG_SRC_NONE)
         return 0;
     return (x->done && x->result != CURLE_OK && rg_transient_result(x->result)) ||
@@ -432,8 +436,11 @@ int rg_upload_patch(rg_upload *u, const rg_source *src, int64_t start, rg_err *e
         rg_upload_ctx(u, &cx, "PATCH");
         u->offset = got;
         rg_err_set(e, &cx, "invalid_range", 0,
-                   "the registry holds %lld bytes after the chunk, expected %lld",
-                   (long long)got, (long long)expect);
+                   "the registry holds %lld bytes after the chunk, expected %lld%s",
+                   (long long)got, (long long)expect,
+                   src->kind == RG_SRC_PULL
+                   ? "; the bytes came from a function source and were not kept, so they "
+                     "cannot be sent again (write them again from upload.offset)" : "");
         e->last_valid_offset = got > 0 ? got - 1 : 0;
         return -1;
     }
@@ -451,6 +458,27 @@ static int put_done(rg_req *r, rg_hasher *h, const char *digest,
                                "the registry accepted bytes that do not match the digest",
                                digest, sent);
     return rg_req_confirmed(r, digest, "the registry confirmed another digest", cx, e);
+}
+
+/* The upload is gone and the blob is there: the PUT went through, only
+ * its answer was lost.  1 (r now reads as a 201), else 0. */
+static int went_through(rg_req *r, rg_upload *u, const char *digest)
+{
+    if (!u->name[0] || !rg_blob_present(u->c, u->name, digest, -1))
+        return 0;
+    r->x.result = CURLE_OK;
+    r->x.status = 201;
+    r->x.in_hash = NULL;
+    return 1;
+}
+
+/* The closing PUT without a body, once more, at the newest Location. */
+static int again_at(rg_req *r, rg_upload *u, const char *digest)
+{
+    char *url = rg_url_add_query(u->location, "digest", digest);
+    int rc = url && rg_xfer_rewind(&r->x) == 0 ? rg_xfer_request(&r->x, "PUT", url) : -1;
+    free(url);
+    return rc;
 }
 
 static int put_ok(const rg_req *r)
@@ -504,16 +532,18 @@ int rg_upload_put(rg_upload *u, const rg_source *src, int64_t total,
     for (;;) {
         if (rg_req_run(&r, RG_UNTIL_DONE, e) != 0)
             break;
-        if (put_ok(&r) || !resumable(&r))
+        if (put_ok(&r))
+            break;
+        if (r.retried > 0 && r.x.result == CURLE_OK && r.x.status == 404 &&
+            went_through(&r, u, digest))
+            break;                     /* an earlier try finished it meanwhile */
+        if (!resumable(&r))
             break;
         k = after_failure(&r, u, &file_start);
-        if (k == -2 && u->name[0] && rg_blob_present(u->c, u->name, digest, -1)) {
-            /* the PUT went through; only its answer was lost */
-            r.x.result = CURLE_OK;
-            r.x.status = 201;
-            r.x.in_hash = NULL;
+        if (k == -2 && went_through(&r, u, digest))
             break;
-        }
+        if (!src && k == base && again_at(&r, u, digest) == 0)
+            continue;                  /* no body: the PUT goes again as it was */
         if (k < base || !src || reposition(&r, src, file_start, base, k, u, digest) != 0)
             break;
     }
@@ -593,7 +623,7 @@ static int64_t chunk_size(const rg_upload *u)
     return n;
 }
 
-/* The `n` bytes of src at blob offset `at` as a source of their own (a
+/* The `n` bytes of src from its byte `at` as a source of their own (a
  * FILE source is positioned there; its bytes began at file offset fs). */
 static int piece_of(const rg_source *src, long fs, int64_t at, int64_t n, rg_source *p)
 {
@@ -607,33 +637,41 @@ static int piece_of(const rg_source *src, long fs, int64_t at, int64_t n, rg_sou
     return fseek(src->fp, fs + (long)at, SEEK_SET);
 }
 
-int rg_upload_chunked(rg_upload *u, const rg_source *src, const char *digest, rg_err *e)
+/*
+ * The bytes of src (a string or a seekable file of known length, whose
+ * first byte is blob offset base, its file offset fs) from blob offset
+ * `from` to its end, in PATCHes of at most n bytes.  The bytes stay in
+ * hand until the registry's offset shows it took them: a PATCH refused
+ * with 413 (or 416 while the offset did not move: a cap on PATCH bodies)
+ * halves the piece; after a refusal, or a Range that does not advance,
+ * the upload's status decides where the next piece starts, and a
+ * registry that does not move for `retries` tries in a row ends it.
+ * Without `recover` (a write that did not begin where the registry's
+ * bytes end: what it holds past `from` need not be these bytes), the
+ * first failure ends it.  0, or -1 with e set.
+ */
+static int send_pieces(rg_upload *u, const rg_source *src, long fs, int64_t base,
+                       int64_t from, int64_t n, int recover, const char *digest, rg_err *e)
 {
     rg_ctx cx;
     rg_source p;
-    int64_t total = src->length, n = chunk_size(u), off, before;
-    long fs = -1;
-    int stuck = 0, st;
+    int64_t end = base + src->length, off = from, before;
+    int stuck = 0;
+    long st;
 
-    rg_upload_ctx(u, &cx, "PATCH");
-    cx.digest = digest;
-    if (rg_check_digest(digest, NULL, &cx, e))
-        return -1;
-    if ((src->kind != RG_SRC_MEM && src->kind != RG_SRC_FILE) || total < 0 ||
-        (src->kind == RG_SRC_FILE && (fs = ftell(src->fp)) < 0))
-        return rg_err_set(e, &cx, "invalid_argument", 0,
-                          "a chunked upload needs a string or a seekable file of known length");
-    off = u->offset >= 0 ? u->offset : 0;
-    while (off < total) {
-        if (piece_of(src, fs, off, off + n > total ? total - off : n, &p) != 0)
+    while (off < end) {
+        if (piece_of(src, fs, off - base, off + n > end ? end - off : n, &p) != 0) {
+            rg_upload_ctx(u, &cx, "PATCH");
             return rg_err_set(e, &cx, "source", 0, "cannot seek in the source file");
+        }
         if (rg_upload_patch(u, &p, off, e) == 0) {
             off = u->offset;
             stuck = 0;
             continue;
         }
         st = e->status;
-        if (e->type && strcmp(e->type, "invalid_range") != 0 && st != 413 && st != 416)
+        if (!recover ||
+            (e->type && strcmp(e->type, "invalid_range") != 0 && st != 413 && st != 416))
             return -1;
         /* refused or not where we thought: ask the registry where it is */
         before = off;
@@ -641,13 +679,20 @@ int rg_upload_chunked(rg_upload *u, const rg_source *src, const char *digest, rg
         if (rg_upload_status(u, e) != 0)
             return -1;
         off = u->offset;
+        rg_upload_ctx(u, &cx, "PATCH");
+        cx.digest = digest;
+        if (off < base || off > end) {
+            rg_err_set(e, &cx, "invalid_range", st,
+                       "the registry holds %lld bytes, outside the %lld-%lld this write has "
+                       "in hand", (long long)off, (long long)base, (long long)end);
+            e->last_valid_offset = off > 0 ? off - 1 : 0;
+            return -1;
+        }
         if ((st == 413 || (st == 416 && off == before)) && n > RG_CHUNK_FLOOR) {
             n = n / 2 > RG_CHUNK_FLOOR ? n / 2 : RG_CHUNK_FLOOR;   /* over its cap */
             continue;
         }
-        if (off < 0 || off > total || (off <= before && ++stuck > u->c->retries)) {
-            rg_upload_ctx(u, &cx, "PATCH");
-            cx.digest = digest;
+        if (off <= before && ++stuck > u->c->retries) {
             rg_err_set(e, &cx, st == 413 || st == 416 ? "registry_error" : "invalid_range", st,
                        "the registry holds %lld bytes and does not take the next chunk",
                        (long long)off);
@@ -655,5 +700,131 @@ int rg_upload_chunked(rg_upload *u, const rg_source *src, const char *digest, rg
             return -1;
         }
     }
-    return rg_upload_put(u, NULL, total, digest, e);
+    return 0;
+}
+
+/* A function source cut into PATCHes of at most `left` bytes each: the
+ * caller's pieces are handed on, split where a PATCH ends. */
+typedef struct capped {
+    const rg_source *src;
+    const char *data;        /* the caller's current piece */
+    size_t len, off;
+    int64_t left;            /* bytes the current PATCH may still take */
+    int ended;               /* the caller's function returned nil */
+} capped;
+
+static int capped_pull(void *ctx, const char **data, size_t *len, char *err, size_t errlen)
+{
+    capped *cp = ctx;
+    size_t k;
+    if (cp->left <= 0 || (cp->off >= cp->len && cp->ended))
+        return 0;
+    if (cp->off >= cp->len) {
+        int r = cp->src->pull(cp->src->pull_ctx, &cp->data, &cp->len, err, errlen);
+        if (r <= 0) {
+            cp->ended = r == 0;
+            cp->len = cp->off = 0;
+            return r;
+        }
+        cp->off = 0;
+    }
+    k = cp->len - cp->off;
+    if ((int64_t)k > cp->left)
+        k = (size_t)cp->left;
+    *data = cp->data + cp->off;
+    *len = k;
+    cp->off += k;
+    cp->left -= (int64_t)k;
+    return 1;
+}
+
+/* Is there more after what the PATCHes took?  1, 0, or -1 (the function
+ * failed: e set). */
+static int capped_more(capped *cp, rg_upload *u, rg_err *e)
+{
+    char msg[256] = "";
+    rg_ctx cx;
+    int r;
+    while (cp->off >= cp->len && !cp->ended) {
+        r = cp->src->pull(cp->src->pull_ctx, &cp->data, &cp->len, msg, sizeof msg);
+        if (r < 0) {
+            rg_upload_ctx(u, &cx, "PATCH");
+            return rg_err_set(e, &cx, "source", 0, "%s", msg[0] ? msg : "the source failed");
+        }
+        cp->off = 0;
+        if (r == 0) {
+            cp->ended = 1;
+            cp->len = 0;
+        }
+    }
+    return cp->off < cp->len;
+}
+
+/* A function source in PATCHes of at most cap bytes (its bytes are not
+ * kept: one that the registry did not take fails the write). */
+static int write_pulled(rg_upload *u, const rg_source *src, int64_t start, int64_t cap,
+                        rg_err *e)
+{
+    capped cp;
+    rg_source p;
+    int64_t sent = 0;
+    int more;
+    memset(&cp, 0, sizeof cp);
+    cp.src = src;
+    p = *src;
+    p.pull = capped_pull;
+    p.pull_ctx = &cp;
+    for (;;) {
+        if (src->length >= 0)
+            more = sent < src->length;
+        else if ((more = capped_more(&cp, u, e)) < 0)
+            return -1;
+        if (!more)
+            return 0;
+        cp.left = src->length >= 0 && src->length - sent < cap ? src->length - sent : cap;
+        p.length = src->length >= 0 ? cp.left : -1;
+        if (rg_upload_patch(u, &p, start + sent, e) != 0)
+            return -1;
+        sent = u->offset - start;
+    }
+}
+
+int rg_upload_write(rg_upload *u, const rg_source *src, int64_t start, rg_err *e)
+{
+    int64_t cap = u->c->max_chunk_size;
+    long fs = -1;
+    if (start < 0)
+        start = u->offset >= 0 ? u->offset : 0;
+    if (u->state != RG_UP_OPEN || src->length == 0)
+        return rg_upload_patch(u, src, start, e);     /* one PATCH (or its error) */
+    if (src->kind == RG_SRC_PULL)
+        return cap > 0 && (src->length < 0 || src->length > cap)
+               ? write_pulled(u, src, start, cap, e) : rg_upload_patch(u, src, start, e);
+    if ((src->kind != RG_SRC_MEM && src->kind != RG_SRC_FILE) || src->length < 0 ||
+        (src->kind == RG_SRC_FILE && (fs = ftell(src->fp)) < 0))
+        return rg_upload_patch(u, src, start, e);     /* cannot be sent again */
+    /* only bytes that follow the registry's own are known to be ours
+     * wherever it stops: an upload at a location alone, or a write at
+     * another start, is not resent */
+    return send_pieces(u, src, fs, start, start,
+                       cap > 0 && cap < src->length ? cap : src->length,
+                       u->offset >= 0 && start == u->offset, NULL, e);
+}
+
+int rg_upload_chunked(rg_upload *u, const rg_source *src, const char *digest, rg_err *e)
+{
+    rg_ctx cx;
+    long fs = -1;
+
+    rg_upload_ctx(u, &cx, "PATCH");
+    cx.digest = digest;
+    if (rg_check_digest(digest, NULL, &cx, e))
+        return -1;
+    if ((src->kind != RG_SRC_MEM && src->kind != RG_SRC_FILE) || src->length < 0 ||
+        (src->kind == RG_SRC_FILE && (fs = ftell(src->fp)) < 0))
+        return rg_err_set(e, &cx, "invalid_argument", 0,
+                          "a chunked upload needs a string or a seekable file of known length");
+    if (send_pieces(u, src, fs, 0, u->offset >= 0 ? u->offset : 0, chunk_size(u), 1, digest, e) != 0)
+        return -1;
+    return rg_upload_put(u, NULL, src->length, digest, e);
 }

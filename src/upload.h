@@ -50,6 +50,18 @@ int rg_upload_renew(rg_upload *u, rg_err *e);
 int rg_upload_status(rg_upload *u, rg_err *e);
 /* PATCH src at `start` (-1: u->offset, or 0).  0, or -1 with e set. */
 int rg_upload_patch(rg_upload *u, const rg_source *src, int64_t start, rg_err *e);
+/*
+ * A write (upload:write, upload_blob_chunk): src at `start` (-1:
+ * u->offset, or 0) in PATCHes of at most max_chunk_size, one result.  A
+ * string or a seekable file of known length stays in hand until the
+ * registry's offset shows it took the bytes: a Range that does not
+ * advance, a 416 or a 413 is followed by the upload's status and the rest
+ * goes again from the registry's offset (a 413, or a 416 while it did not
+ * move, halves the piece), as rg_upload_chunked does.  A function
+ * source's bytes are not kept: a PATCH the registry did not take fails
+ * with invalid_range, saying so.  0, or -1 with e set.
+ */
+int rg_upload_write(rg_upload *u, const rg_source *src, int64_t start, rg_err *e);
 /* The closing PUT with digest: with a last body src, or with none (src
  * NULL) after checking the caller's expected total (-1: not given). */
 int rg_upload_put(rg_upload *u, const rg_source *src, int64_t total,

@@ -44,8 +44,9 @@ local FLAGS = {
   ["--plain-http"]     = { false, "plain_http", "use plain http, never https" },
   ["--no-tls-verify"]  = { false, "no_tls_verify", "do not check the registry's TLS certificate" },
   ["--ca-file"]        = { true,  "ca_file", "trust the CA certificates (PEM) in FILE", "FILE" },
-  ["--timeout"]        = { true,  "timeout", "seconds without progress before a request fails (default 60)",
-                           "SECONDS" },
+  ["--timeout"]        = { true,  "timeout",
+                           "seconds one attempt of a request may take (a blob: without progress) " ..
+                           "before it is retried (default 60)", "SECONDS" },
   ["--username"]       = { true,  "username", "user name for the registry", "USER" },
   ["-u"]               = { true,  "username" },
   ["--password-stdin"] = { false, "password_stdin", "read the password from the first line of stdin" },

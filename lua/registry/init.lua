@@ -27,7 +27,8 @@ local LUA_ONLY = { auth_file = true, credentials = true }
 
 --- Create a client for `endpoint` ("http://127.0.0.1:5000", "https://ghcr.io").
 --
--- opts: timeout (s, default 60), connect_timeout (s, default 10),
+-- opts: timeout (s, each attempt, default 60), deadline (s, a whole call,
+-- default none), connect_timeout (s, default 10),
 -- user_agent, tls_verify (default true), ca_file, ca_path, cert_file,
 -- key_file, verbose; username + password, token (a ready bearer token),
 -- identity_token (an OAuth2 refresh token); auth_file (a Docker

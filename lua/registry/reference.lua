@@ -169,7 +169,7 @@ local CLIENT_OPTS = {
   verbose = true, username = true, password = true, token = true,
   identity_token = true, auth_file = true, credentials = true, referrers_fallback = true,
   chunk_size = true, max_chunk_size = true,
-  retries = true, max_retry_wait = true,
+  retries = true, max_retry_wait = true, deadline = true,
 }
 M.NEW_OPTIONS = CLIENT_OPTS
 

@@ -503,6 +503,8 @@ function M.run(opts)
     string.format("soak: seed %d, %d transfers, %d requests, %d faults injected, %.0f s " ..
                   "(slowest transfer %.1f s)", seed, transfers, counts.requests, counts.faults,
                   secs, slowest),
+    string.format("soak: %d of %d completed with the right digest (%.1f%%)", counts.completed,
+                  transfers, transfers > 0 and 100 * counts.completed / transfers or 0),
     "",
     table.concat(head), table.concat(rule),
   }
@@ -517,15 +519,16 @@ function M.run(opts)
     end
   end
   lines[#lines + 1] = ""
-  lines[#lines + 1] = "| fault | transfers | completed | failed | wrong | hung |"
-  lines[#lines + 1] = "|---|---:|---:|---:|---:|---:|"
+  lines[#lines + 1] = "| fault | transfers | completed | failed | wrong | hung | completed % |"
+  lines[#lines + 1] = "|---|---:|---:|---:|---:|---:|---:|"
   local fnames = {}
   for f in pairs(by_fault) do fnames[#fnames + 1] = f end
   table.sort(fnames)
   for _, f in ipairs(fnames) do
     local x = by_fault[f]
-    lines[#lines + 1] = string.format("| %s | %d | %d | %d | %d | %d |", f,
-      x.completed + x.failed + x.wrong + x.hung + x.unclear, x.completed, x.failed, x.wrong, x.hung)
+    local n = x.completed + x.failed + x.wrong + x.hung + x.unclear
+    lines[#lines + 1] = string.format("| %s | %d | %d | %d | %d | %d | %.0f%% |", f, n,
+      x.completed, x.failed, x.wrong, x.hung, n > 0 and 100 * x.completed / n or 0)
   end
   local text = table.concat(lines, "\n") .. "\n"
   if opts.log then

@@ -2,6 +2,7 @@
  * laux.c -- helpers shared by the binding's files (see lbind.h).
  */
 #include "lbind.h"
+#include "../request.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -70,6 +71,7 @@ lclient *lb_client(lua_State *L, int i)
     lclient *lc = luaL_checkudata(L, i, CLIENT_MT);
     if (!lc->ready || lc->c.closed)
         luaL_error(L, "the client is closed");
+    rg_call_begin(&lc->c);          /* a method call: its deadline starts */
     return lc;
 }
 

@@ -8,6 +8,7 @@
 #include "../ops.h"
 #include "../referrers.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,7 +16,7 @@ static const char *const client_opts[] = {
     "timeout", "connect_timeout", "user_agent", "tls_verify", "ca_file",
     "ca_path", "cert_file", "key_file", "verbose", "username", "password",
     "token", "identity_token", "retries", "max_retry_wait",
-    "referrers_fallback", "chunk_size", "max_chunk_size", NULL
+    "referrers_fallback", "chunk_size", "max_chunk_size", "deadline", NULL
 };
 
 /* Unknown option keys are programmer errors (the Lua layer may register
@@ -117,6 +118,12 @@ int lb_client_new(lua_State *L)
     lc->ready = 1;
     if (rg_client_configure(&lc->c, &cfg, &why) != 0)
         return luaL_error(L, "%s", why);
+    /* a whole call, retries and waits included (c->http, set before the
+     * first request) */
+    if (!lua_isnoneornil(L, 2)) {
+        double d = num_opt(L, 2, "deadline", 0) * 1000;
+        lc->c.http.deadline_ms = d >= (double)LONG_MAX ? LONG_MAX : d > 0 && d < 1 ? 1 : (long)d;
+    }
     return 1;
 }
 

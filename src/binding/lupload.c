@@ -139,7 +139,8 @@ static int fail_with_cause(lua_State *L, rg_err *e, const rg_source *src,
     return 2;
 }
 
-/* One PATCH: upload at ui, source si, length li, start sti (0: none). */
+/* A write: upload at ui, source si, length li, start sti (0: none); one
+ * PATCH, or several when over max_chunk_size. */
 static int patch(lua_State *L, int ui, int si, int li, int sti)
 {
     lupload *lu = lb_upload_arg(L, ui);
@@ -150,7 +151,7 @@ static int patch(lua_State *L, int ui, int si, int li, int sti)
     lb_source(L, si, li, &src, &p);
     start = sti && !lua_isnoneornil(L, sti) ? lb_int(L, sti, "start") : -1;
     rg_err_init(&e);
-    if (rg_upload_patch(&lu->u, &src, start, &e) != 0)
+    if (rg_upload_write(&lu->u, &src, start, &e) != 0)
         return fail_with_cause(L, &e, &src, &p);
     lua_pushvalue(L, ui);
     return 1;
@@ -168,10 +169,13 @@ static int client_upload_blob_chunk(lua_State *L)
  * put at index 1. */
 static void as_client_call(lua_State *L, int nargs)
 {
+    lclient *lc;
     luaL_checkudata(L, 1, UPLOAD_MT);
     lua_settop(L, nargs);
     rg_getuservalue(L, 1);
     lua_insert(L, 1);
+    if ((lc = luaL_testudata(L, 1, CLIENT_MT)) != NULL)
+        rg_call_begin(&lc->c);     /* a method call: its deadline starts */
 }
 
 /* upload:write(source [, length]) -> upload */
