@@ -32,6 +32,7 @@
 #define UPLOAD_MT  "registry.Upload"
 #define ERROR_MT   "registry.Error"
 #define BATCH_MT   "registry.Batch"
+#define KEY_MT     "registry.Key"
 
 #if defined(__GNUC__)
 #define RG_EXPORT __attribute__((visibility("default")))
@@ -103,6 +104,13 @@ void lb_open_upload(lua_State *L);
 void lb_open_batch(lua_State *L);
 void lb_open_error(lua_State *L);
 void lb_open_json(lua_State *L);
+/* Trust (lkey.c, ltrust.c): the Key type and core.trust. */
+struct rg_key;
+struct rg_key *lb_key(lua_State *L, int i);
+int lb_public_key(lua_State *L);
+int lb_private_key(lua_State *L);
+void lb_open_key(lua_State *L);
+extern const luaL_Reg lb_trust_functions[];
 
 #pragma GCC visibility pop
 
