@@ -126,4 +126,11 @@ M.artifact = artifact
 M.push_artifact = artifact.push
 M.pull_artifact = artifact.pull
 
+-- Trust: cosign signatures and policy.json (issue 21).
+local trust = require "registry.trust"
+M.trust = trust
+M.policy = require "registry.policy"
+M.verify = trust.verify
+M.sign = trust.sign
+
 return M
