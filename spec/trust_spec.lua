@@ -672,4 +672,33 @@ describe("trust (issue 21)", function()
       assert_err("invalid_argument", registry.verify("bad ref", KEY()))
     end)
   end)
+
+  ---------------------------------------------------------------------------
+  describe("copy and pull with opts.verify", function()
+    it("an untrusted image is not copied: the destination has no manifest", function()
+      local name = repo()
+      image(name)
+      local src, dst = H .. "/" .. name .. ":v1", H .. "/" .. name .. "-copy:v1"
+      local err = assert_untrusted("no signature found", registry.copy(src, dst, { verify = { key = K.p256.pub } }))
+      assert.truthy(err.reasons[1])
+      assert_err({ "manifest_not_found", "repository_not_found" }, client:head_manifest(name .. "-copy", "v1"))
+      -- nor pulled: the directory is not even made
+      local dir = work .. "/pulled-" .. n
+      assert_untrusted("no signature found", registry.pull(src, dir, { verify = { key = K.p256.pub } }))
+      assert.is_nil(io.open(dir .. "/index.json", "rb"))
+      assert.is_nil(io.open(dir, "rb"))
+      -- signed, it goes through; the signature's key decides
+      must(registry.sign(src, K.p256.priv))
+      assert_untrusted("not signed by key", registry.copy(src, dst, { verify = { key = K.other.pub } }))
+      assert_err({ "manifest_not_found", "repository_not_found" }, client:head_manifest(name .. "-copy", "v1"))
+      local sum = must(registry.copy(src, dst, { verify = { key = K.p256.pub }, referrers = true }))
+      assert.are.equal(1, sum.referrers)
+      must(client:head_manifest(name .. "-copy", "v1"))
+      must(registry.pull(src, dir, { verify = { key = K.p256.pub } }))
+      assert.truthy(read_file(dir .. "/index.json"))
+      -- a bad policy is invalid_argument, before any request
+      assert_err("invalid_argument", registry.copy(src, dst, { verify = { default = {} } }))
+      assert.has_error(function() registry.push(dir, dst, { verify = { key = K.p256.pub } }) end)
+    end)
+  end)
 end)

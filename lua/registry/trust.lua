@@ -361,6 +361,18 @@ function M.verify(ref, pol, opts)
   return result
 end
 
+--- The gate of pull, copy (and sync): with opts.verify = policy, the
+-- source `r` must verify (on `client`; an index with one platform asked
+-- for: that image too) before anything is written.  true | nil, err.
+function M.gate(r, client, opts)
+  if opts.verify == nil then return true end
+  local p = opts.platform
+  if type(p) ~= "string" or p == "" or p == "all" or p:find(",", 1, true) then p = nil end
+  local res, err = M.verify(r, opts.verify, { client = client, platform = p })
+  if not res then return nil, err end
+  return true
+end
+
 ---------------------------------------------------------------------------
 -- sign
 ---------------------------------------------------------------------------
