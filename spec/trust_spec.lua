@@ -12,7 +12,6 @@ package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
 
 local registry_server = require "spec.support.registry"
 local registry = require "registry"
-local trust = require "registry.trust"
 local policy = require "registry.policy"
 local helpers = require "spec.support.helpers"
 local cjson = require "cjson"
@@ -220,7 +219,8 @@ describe("trust (issue 21)", function()
       sh("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024 -out " .. q(small))
       assert_err("invalid_argument", tc.private_key(read_file(small)))
       local err = assert_err("invalid_argument", tc.private_key(
-        "-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\neyJrZGYiOnt9fQ==\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n"))
+        "-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\neyJrZGYiOnt9fQ==\n" ..
+        "-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n"))
       assert.matches("cosign", err.message)
       assert.matches("openssl genpkey", err.message)
       local enc = work .. "/enc.pem"
@@ -310,8 +310,8 @@ describe("trust (issue 21)", function()
     end)
 
     it("matches signed identities with containers/image's semantics", function()
-      local function ok(rule, image, identity)
-        local r = must(registry.parse_reference(image))
+      local function ok(rule, img, identity)
+        local r = must(registry.parse_reference(img))
         return policy.identity_ok(rule, policy.intended(r), identity)
       end
       local D = "sha256:" .. ("b"):rep(64)
@@ -638,8 +638,10 @@ describe("trust (issue 21)", function()
       local ok = must(registry.verify(ref, { default = { { type = "insecureAcceptAnything" } } }))
       assert.are.equal(0, #ok.signatures)
       assert_err("invalid_argument", registry.verify(ref, { default = {} }))
-      local err = assert_err("invalid_argument", registry.verify(ref, { default = { { type = "insecureAcceptAnything" } },
-        transports = { docker = { [H .. "/" .. name] = { { type = "signedBy", keyType = "GPGKeys", keyPath = "/x" } } } } }))
+      local signed_by = { { type = "signedBy", keyType = "GPGKeys", keyPath = "/x" } }
+      local err = assert_err("invalid_argument", registry.verify(ref, {
+        default = { { type = "insecureAcceptAnything" } },
+        transports = { docker = { [H .. "/" .. name] = signed_by } } }))
       assert.matches("signedBy", err.message)
       err = assert_err("invalid_argument", registry.verify(ref, { default = { { type = "sigstoreSigned",
         fulcio = { caPath = "/x", oidcIssuer = "i", subjectEmail = "e" } } } }))

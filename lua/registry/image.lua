@@ -403,8 +403,8 @@ function M.copy(src, dst, opts)
   if not okp then return nil, platform end
   local sclient, dclient, same_registry = copy_clients(sr, dr, opts)
   if not sclient then return nil, dclient end
-  local tok, terr = trust.gate(sr, sclient, opts)   -- opts.verify: before anything is written
-  if not tok then return nil, terr end
+  local tok, gerr = trust.gate(sr, sclient, opts)   -- opts.verify: before anything is written
+  if not tok then return nil, gerr end
   local sname, dname = sr.repository, dr.repository
   local mount_from = opts.mount_from
   if mount_from == nil and opts.mount ~= false and same_registry and sname ~= dname then
