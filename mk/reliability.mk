@@ -38,7 +38,7 @@ FUZZ_JOBS     ?= 1
 FUZZ_BUILD    ?= build-fuzz
 FUZZ_RUNS     ?=
 FUZZ_TARGETS  ?= digest reference range link location challenge header classify token \
-                 auths authflow
+                 auths authflow sigdoc keys
 FUZZ_ARGS     ?=
 FUZZ_RESULTS  ?= fuzz/RESULTS.md
 FUZZ_CFLAGS    = -g -O1 -std=c99 -D_POSIX_C_SOURCE=200809L \
@@ -68,6 +68,10 @@ FUZZ_SRC_auths     = src/auth.c src/challenge.c
 FUZZ_LIB_auths     = -ljansson -lcrypto
 FUZZ_SRC_authflow  = src/auth.c src/challenge.c
 FUZZ_LIB_authflow  = -ljansson -lcrypto
+FUZZ_SRC_sigdoc    = src/sigdoc.c src/sig.c src/err.c src/challenge.c src/range.c src/header.c
+FUZZ_LIB_sigdoc    = -ljansson -lcrypto -lcurl
+FUZZ_SRC_keys      = src/sig.c src/err.c src/challenge.c src/range.c src/header.c
+FUZZ_LIB_keys      = -ljansson -lcrypto -lcurl
 
 FUZZ_BINS = $(addprefix $(FUZZ_BUILD)/fuzz_,$(FUZZ_TARGETS))
 

@@ -47,6 +47,7 @@ build = {
         "src/binding/laux.c", "src/binding/lbatch.c", "src/binding/lclient.c",
         "src/binding/lerror.c", "src/binding/lreader.c", "src/binding/lregex.c",
         "src/binding/lregistry.c", "src/binding/lupload.c", "src/binding/lutil.c",
+        "src/sig.c", "src/sigdoc.c", "src/binding/lkey.c", "src/binding/ltrust.c",   -- trust
       },
       libraries = { "curl", "crypto", "jansson", "pthread" },   -- pthread: src/hashq.c
       incdirs = { "$(CURL_INCDIR)", "$(OPENSSL_INCDIR)", "$(JANSSON_INCDIR)" },
@@ -69,6 +70,9 @@ build = {
     ["registry.semver"]      = "lua/registry/semver.lua",
     ["registry.sync"]        = "lua/registry/sync.lua",
     ["registry.sync_config"] = "lua/registry/sync_config.lua",
+    ["registry.policy"]      = "lua/registry/policy.lua",
+    ["registry.trust"]       = "lua/registry/trust.lua",
+    ["registry.cli.trust"]   = "lua/registry/cli/trust.lua",
     -- the test kit (README: Testing your tooling)
     ["registry.testing"]             = "lua/registry/testing.lua",
     ["registry.testing.auth"]        = "lua/registry/testing/auth.lua",

@@ -416,6 +416,58 @@ describe("registry.sync (issue 19)", function()
     end)
   end)
 
+  describe("verify (a trust policy per entry, issue 21)", function()
+    local pub, priv
+    setup(function()
+      priv, pub = work .. "/sync-key.pem", work .. "/sync-key.pub"
+      assert(os.execute("openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out " .. q(priv) ..
+        " 2>/dev/null && openssl pkey -in " .. q(priv) .. " -pubout -out " .. q(pub) .. " 2>/dev/null"))
+      must(src:seed("trust/good:v1", { seed = "trust-good" }))
+      must(src:seed("trust/bad:v1", { seed = "trust-bad" }))
+      must(registry.sign(src.host .. "/trust/good:v1", priv, { insecure = true }))
+    end)
+
+    it("a signed image is copied; an unsigned one fails as untrusted and writes nothing", function()
+      local rep = must(registry.sync({ sync = {
+        { source = S .. "/trust/bad:v1", target = D .. "/vt/bad:v1", verify = { key = pub } },
+        { source = S .. "/trust/good:v1", target = D .. "/vt/good:v1", verify = { key = pub } },
+      } }))
+      assert.are.equal("failed,copied", actions(rep))
+      assert.are.equal("untrusted", rep.items[1].err.type, tostring(rep.items[1].err))
+      assert.truthy(#rep.items[1].err.reasons >= 1)
+      local info, err = dclient:head_manifest("vt/bad", "v1")
+      assert.is_nil(info)
+      assert.are.equal("manifest_not_found", err.type)
+      assert.is_nil(tags_of(dclient, "vt/bad")[1])
+      assert.truthy(must(dclient:head_manifest("vt/good", "v1")).digest)
+    end)
+
+    it("a policy that does not load is a configuration error, before any request", function()
+      px:mark()
+      local rep, err = registry.sync({ sync = {
+        { source = S .. "/trust/good:v1", target = D .. "/vt/x:v1", verify = { key = work .. "/none.pub" } } } })
+      assert.is_nil(rep)
+      assert.are.equal("invalid_argument", err.type)
+      assert.are.equal(1, err.entry)
+      assert.are.equal("verify", err.key)
+      assert.truthy(tostring(err):find("none.pub", 1, true), tostring(err))
+      assert.are.same({}, px:entries())
+    end)
+
+    it("lua-registry sync --verify-key: the untrusted image fails (exit 1), the signed one is copied", function()
+      local path = work .. "/verify.json"
+      write_file(path, cjson.encode({ sync = {
+        { source = S .. "/trust/bad:v1", target = D .. "/vcli/bad:v1" },
+        { source = S .. "/trust/good:v1", target = D .. "/vcli/good:v1" } } }))
+      local code, out, err = run_cli("sync " .. q(path) .. " --verify-key " .. q(pub))
+      assert.are.equal(1, code, err)
+      assert.truthy(out:find("failed " .. D .. "/vcli/bad:v1", 1, true), out)
+      assert.truthy(out:find("copied " .. D .. "/vcli/good:v1", 1, true), out)
+      assert.truthy(err:find("not trusted", 1, true), err)
+      assert.is_nil(tags_of(dclient, "vcli/bad")[1])
+    end)
+  end)
+
   describe("registry.load_sync_config", function()
     it("reads JSON and Lua text", function()
       write_file(work .. "/c.json", '{"sync":[{"source":"a/b","target":"c/d"}]}')

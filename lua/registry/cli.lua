@@ -202,7 +202,7 @@ end
 local function image_opts(ctx, client, progress_label)
   local o = { client = client, platform = ctx.flags.platform, jobs = ctx.jobs,
               mount_from = ctx.flags.mount_from, layout_tag = ctx.flags.layout_tag,
-              referrers = ctx.flags.referrers }
+              referrers = ctx.flags.referrers, verify = ctx.verify }
   if ctx.progress then
     local bar = new_bar(ctx.err, progress_label, ctx.width())
     ctx.bar = bar
@@ -679,7 +679,7 @@ function api.flag(name, spec, short)
 end
 
 -- The groups, in the order their commands are listed by --help.
-local GROUPS = { "sync" }
+local GROUPS = { "sync", "trust" }
 for _, g in ipairs(GROUPS) do require("registry.cli." .. g)(api) end
 
 ---------------------------------------------------------------------------

@@ -27,6 +27,7 @@ M.types = {
   invalid_response     = "the registry's answer could not be understood",
   too_large            = "a response was larger than the client accepts",
   source               = "the body source given by the caller failed or gave another length",
+  untrusted            = "the trust policy rejects the image (err.reasons, err.digest)",
 }
 
 --- Build an error table: `errors.new("blob_not_found", "message", {digest=...})`.

@@ -44,6 +44,7 @@ local reference = require "registry.reference"
 local fs = require "registry.fs"
 local graph = require "registry.graph"
 local layout = require "registry.layout"
+local trust = require "registry.trust"
 
 local now = core.util.now
 local is_int = graph.is_int
@@ -207,7 +208,7 @@ local function with_referrers(client, sr, dr, plan, opts, sum, op)
         seen[d.digest] = true
         local sub = {}
         for k, v in pairs(opts) do sub[k] = v end
-        sub.platform, sub._referrers_seen = nil, seen
+        sub.platform, sub._referrers_seen, sub.verify = nil, seen, nil
         local src = { registry = sr.registry, repository = sr.repository, digest = d.digest }
         local dst = dr and { registry = dr.registry, repository = dr.repository, digest = d.digest }
         local res, oerr = op(src, dst, sub)
@@ -260,6 +261,8 @@ function M.pull(ref, dir, opts)
   if not okp then return nil, platform end
   local client, cerr = get_client(r, opts)
   if not client then return nil, cerr end
+  local tok, terr = trust.gate(r, client, opts)   -- opts.verify: before anything is written
+  if not tok then return nil, terr end
   local sum = new_summary(reference.format(r))
   local plan, perr = graph.registry_plan(client, r, platform)
   if not plan then return nil, perr end
@@ -414,6 +417,8 @@ function M.copy(src, dst, opts)
   end
   local sclient, dclient, same_registry = copy_clients(sr, dr, opts)
   if not sclient then return nil, dclient end
+  local tok, gerr = trust.gate(sr, sclient, opts)   -- opts.verify: before anything is written
+  if not tok then return nil, gerr end
   local sname, dname = sr.repository, dr.repository
   local mount_from = opts.mount_from
   if mount_from == nil and opts.mount ~= false and same_registry and sname ~= dname then

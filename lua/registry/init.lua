@@ -98,14 +98,16 @@ for k in pairs(reference.NEW_OPTIONS) do CLIENT[k] = true end
 local IMAGE = set("platform", "jobs", "progress", "client", "referrers")
 local PUSH = set("layout_tag", "mount_from", "chunked")
 local COPY = set("src_client", "dst_client", "src_opts", "dst_opts", "mount", "mount_from")
-M.OPTIONS = { client = CLIENT, image = IMAGE, push = PUSH, copy = COPY }
+-- pull's and copy's: verify = a trust policy (registry.trust.gate)
+local VERIFY = set("verify")
+M.OPTIONS = { client = CLIENT, image = IMAGE, push = PUSH, copy = COPY, verify = VERIFY }
 
 function M.client_for(ref, opts)
   errors.check_options(opts, "client_for", 2, 2, CLIENT)
   return reference.client_for(ref, opts)
 end
 function M.pull(ref, dir, opts)
-  errors.check_options(opts, "pull", 3, 2, CLIENT, IMAGE)
+  errors.check_options(opts, "pull", 3, 2, CLIENT, IMAGE, VERIFY)
   return image.pull(ref, dir, opts)
 end
 function M.push(dir, ref, opts)
@@ -113,7 +115,7 @@ function M.push(dir, ref, opts)
   return image.push(dir, ref, opts)
 end
 function M.copy(src, dst, opts)
-  errors.check_options(opts, "copy", 3, 2, CLIENT, IMAGE, COPY)
+  errors.check_options(opts, "copy", 3, 2, CLIENT, IMAGE, COPY, VERIFY)
   if opts then
     errors.check_options(opts.src_opts, "copy", 3, 2, CLIENT)
     errors.check_options(opts.dst_opts, "copy", 3, 2, CLIENT)
@@ -137,5 +139,12 @@ local artifact = require "registry.artifact"
 M.artifact = artifact
 M.push_artifact = artifact.push
 M.pull_artifact = artifact.pull
+
+-- Trust: cosign signatures and policy.json (issue 21).
+local trust = require "registry.trust"
+M.trust = trust
+M.policy = require "registry.policy"
+M.verify = trust.verify
+M.sign = trust.sign
 
 return M

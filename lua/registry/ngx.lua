@@ -218,6 +218,12 @@ function M.push(dir, ref, opts)
   return run(opts, "push", dir, ref, opts)
 end
 
+--- registry.verify(ref, policy, opts) in the thread pool (policy: a path,
+-- or a table of plain values: PEM text or key paths).
+function M.verify(ref, pol, opts)
+  return run(opts, "verify", ref, pol, opts)
+end
+
 --- registry.copy(src, dst, opts) in the thread pool.
 function M.copy(src, dst, opts)
   return run(opts, "copy", src, dst, opts)
@@ -399,6 +405,7 @@ end
 
 function OPS.pull(ref, dir, opts) return image_op("pull", ref, dir, ref, opts) end
 function OPS.push(dir, ref, opts) return image_op("push", dir, ref, ref, opts) end
+function OPS.verify(ref, pol, opts) return image_op("verify", ref, pol, ref, opts) end
 
 function OPS.copy(src, dst, opts)
   local o, finish = thread_opts(opts)

@@ -27,6 +27,8 @@ local reference = require "registry.reference"
 local image = require "registry.image"
 local graph = require "registry.graph"
 local sync_config = require "registry.sync_config"
+local trust = require "registry.trust"
+local policy = require "registry.policy"
 
 local M = {}
 
@@ -430,24 +432,12 @@ local function sync_referrers(run, img)
   return copied, bytes
 end
 
--- The verifier of issue 21, when this build has it.
-local function trust_module()
-  local ok, trust = pcall(require, "registry.trust")
-  if ok and type(trust) == "table" and type(trust.verify) == "function" then return trust end
-  return nil
-end
-
--- opts.verify: the source must verify before anything is written.
+-- opts.verify: the source must verify before anything is written (the
+-- gate of registry.copy; with one platform, that platform's image too).
 local function verify_source(img, ref)
-  local policy = img.entry.verify
-  if policy == nil then return true end
-  local trust = trust_module()
-  if not trust then   -- fail closed
-    return nil, errors.new("invalid_argument", "verify: this build cannot verify signatures")
-  end
-  local res, err = trust.verify(ref, policy, { client = img.sclient, platform = img.entry.platform })
-  if not res then return nil, err end
-  return true
+  local pol = img.entry.verify
+  if pol == nil then return true end
+  return trust.gate(ref, img.sclient, { verify = pol, platform = img.entry.platform })
 end
 
 local function copy_image(run, img)
@@ -593,10 +583,14 @@ function M.run(config, opts)
   local ok, oerr = check_opts(opts)
   if not ok then return nil, oerr end
   for _, e in ipairs(entries) do
-    if e.verify ~= nil and not trust_module() then   -- fail closed, before any request
-      return nil, errors.new("invalid_argument", string.format(
-        "sync[%d] (source %q): verify: this build cannot verify signatures", e.index, e.source),
-        { entry = e.index, source = e.source, key = "verify" })
+    if e.verify ~= nil then   -- a policy that does not load is a configuration error
+      local p, perr = policy.load(e.verify)
+      if not p then
+        return nil, errors.new("invalid_argument", string.format("sync[%d] (source %q): verify: %s",
+          e.index, e.source, perr and perr.message or tostring(perr)),
+          { entry = e.index, source = e.source, key = "verify" })
+      end
+      e.verify = p
     end
   end
   local run = {

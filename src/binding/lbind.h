@@ -33,6 +33,7 @@
 #define ERROR_MT   "registry.Error"
 #define BATCH_MT   "registry.Batch"
 #define REGEX_MT   "registry.Regex"
+#define KEY_MT     "registry.Key"
 
 #if defined(__GNUC__)
 #define RG_EXPORT __attribute__((visibility("default")))
@@ -106,6 +107,13 @@ void lb_open_regex(lua_State *L);
 int lb_regex_new(lua_State *L);
 void lb_open_error(lua_State *L);
 void lb_open_json(lua_State *L);
+/* Trust (lkey.c, ltrust.c): the Key type and core.trust. */
+struct rg_key;
+struct rg_key *lb_key(lua_State *L, int i);
+int lb_public_key(lua_State *L);
+int lb_private_key(lua_State *L);
+void lb_open_key(lua_State *L);
+extern const luaL_Reg lb_trust_functions[];
 
 #pragma GCC visibility pop
 

@@ -8,6 +8,7 @@
  *   registry.Reader / Upload / Error       lreader.c / lupload.c / lerror.c
  *   registry.core.util                     lutil.c
  *   registry.core.regex, registry.Regex    lregex.c
+ *   registry.core.trust, registry.Key      ltrust.c, lkey.c
  */
 #include "lbind.h"
 
@@ -28,6 +29,7 @@ RG_EXPORT int luaopen_registry_core(lua_State *L)
     lb_open_upload(L);
     lb_open_batch(L);
     lb_open_regex(L);
+    lb_open_key(L);
     lb_open_client(L);                       /* leaves the methods table */
     add_methods(L, lb_reader_client_methods);
     add_methods(L, lb_upload_client_methods);
@@ -47,6 +49,9 @@ RG_EXPORT int luaopen_registry_core(lua_State *L)
     lua_newtable(L);
     luaL_setfuncs(L, lb_util_functions, 0);
     lua_setfield(L, -2, "util");
+    lua_newtable(L);
+    luaL_setfuncs(L, lb_trust_functions, 0);
+    lua_setfield(L, -2, "trust");
     lua_pushliteral(L, RG_VERSION);
     lua_setfield(L, -2, "_VERSION");
     lua_pushliteral(L, "registry.core");

@@ -101,6 +101,12 @@ return function(api)
   local function run(ctx, config)
     local o, oerr = sync_opts(ctx)
     if not o then return config_error(ctx, oerr) end
+    if ctx.verify ~= nil and type(config) == "table" and type(config.sync) == "table" then
+      -- --verify-key / --policy (registry.cli.trust): every entry's policy
+      for _, e in ipairs(config.sync) do
+        if type(e) == "table" then e.verify = ctx.verify end
+      end
+    end
     local rep, err = sync.run(config, o)
     if ctx.bar then ctx.bar.clear() end
     if not rep then return config_error(ctx, err) end
