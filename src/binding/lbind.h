@@ -103,6 +103,7 @@ void lb_open_upload(lua_State *L);
 void lb_open_batch(lua_State *L);
 void lb_open_error(lua_State *L);
 void lb_open_json(lua_State *L);
+void lb_open_archive(lua_State *L);   /* leaves core.archive */
 
 #pragma GCC visibility pop
 
