@@ -58,6 +58,7 @@ build = {
     ["registry"]             = "lua/registry/init.lua",
     ["registry.cli"]         = "lua/registry/cli.lua",
     ["registry.cli.output"]  = "lua/registry/cli/output.lua",
+    ["registry.cli.transports"] = "lua/registry/cli/transports.lua",
     ["registry.artifact"]    = "lua/registry/artifact.lua",
     ["registry.credentials"] = "lua/registry/credentials.lua",
     ["registry.dockerarchive"] = "lua/registry/dockerarchive.lua",

@@ -404,8 +404,7 @@ function M.copy(src, dst, opts)
     if not okt then return nil, tplatform end
     return transport.copy(src, dst, opts, tplatform)
   end
-  src = type(src) == "string" and src:gsub("^docker://", "") or src
-  dst = type(dst) == "string" and dst:gsub("^docker://", "") or dst
+  src, dst = transport.registry_ref(src), transport.registry_ref(dst)
   local sr, err = reference.coerce(src)
   if not sr then return nil, err end
   local dr, derr = reference.coerce(dst)

@@ -92,6 +92,14 @@ function M.is_file_transport(s)
   return t ~= nil and t.kind ~= "docker"
 end
 
+--- A registry's name as registry.image takes it: "docker://" dropped, a
+-- parsed docker transport's reference.
+function M.registry_ref(s)
+  if type(s) == "table" and s.kind == "docker" then return s.ref end
+  if type(s) == "string" then return (s:gsub("^docker://", "")) end
+  return s
+end
+
 --- Docker's short form of a reference: "alpine:3.20",
 -- "myreg:5000/team/app:1"; nil for one without a tag.
 function M.short_name(r)
