@@ -143,9 +143,18 @@ local function layout_source(dir, desc, platform, sum)
   return { dir = dir, desc = desc, plan = plan, sum = sum }
 end
 
--- The layout's image tagged `tag`, else its only one.
+-- The layout's image tagged `tag`, else its only one (referrers, whose
+-- manifests have a subject, do not count).
 local function pick(dir, tag, what)
   local im, err = layout.pick_image(dir, tag, nil)
+  if not im and not tag then
+    local get, tops = layout.getter(dir), {}
+    for _, x in ipairs(layout.images(dir) or {}) do
+      local node = get(x.descriptor)
+      if node and type(node.m.subject) ~= "table" then tops[#tops + 1] = x end
+    end
+    if #tops == 1 then im = tops[1] end
+  end
   if not im then
     if err and err.message then err.message = err.message:gsub("the layout " .. dir:gsub("%p", "%%%0"), what) end
     return nil, err
@@ -235,6 +244,7 @@ local function finish(sum, src, started)
   if src.plan.top_desc and src.plan.top_desc.platform then
     sum.platform = graph.platform_string(src.plan.top_desc.platform)
   end
+  sum.platform = sum.platform or (src.sum and src.sum.platform)
   sum.seconds = now() - started
   sum._pulled = nil
   return sum
