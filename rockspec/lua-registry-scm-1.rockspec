@@ -31,6 +31,7 @@ external_dependencies = {
   CURL = { library = "curl" },
   OPENSSL = { header = "openssl/evp.h", library = "crypto" },
   JANSSON = { header = "jansson.h", library = "jansson" },
+  ARCHIVE = { header = "archive.h", library = "archive" },
 }
 
 build = {
@@ -40,32 +41,36 @@ build = {
       -- every src/*.c and src/binding/*.c (spec/luarocks_spec.lua checks
       -- the list is complete)
       sources = {
-        "src/auth.c", "src/batch.c", "src/body.c", "src/buf.c", "src/challenge.c", "src/client.c",
-        "src/digest.c", "src/err.c", "src/fsops.c", "src/hashq.c", "src/header.c", "src/http.c",
-        "src/link.c", "src/location.c", "src/ops.c", "src/range.c", "src/reader.c",
-        "src/reference.c", "src/referrers.c", "src/regex.c", "src/request.c", "src/upload.c",
-        "src/binding/laux.c", "src/binding/lbatch.c", "src/binding/lclient.c",
-        "src/binding/lerror.c", "src/binding/lreader.c", "src/binding/lregex.c",
-        "src/binding/lregistry.c", "src/binding/lupload.c", "src/binding/lutil.c",
-        "src/sig.c", "src/sigdoc.c", "src/binding/lkey.c", "src/binding/ltrust.c",   -- trust
+        "src/archive.c", "src/auth.c", "src/batch.c", "src/body.c", "src/buf.c",
+        "src/challenge.c", "src/client.c", "src/digest.c", "src/err.c", "src/fsops.c",
+        "src/hashq.c", "src/header.c", "src/http.c", "src/link.c", "src/location.c",
+        "src/ops.c", "src/range.c", "src/reader.c", "src/reference.c", "src/referrers.c",
+        "src/regex.c", "src/request.c", "src/sig.c", "src/sigdoc.c", "src/spool.c",
+        "src/upload.c", "src/binding/larchive.c", "src/binding/laux.c", "src/binding/lbatch.c",
+        "src/binding/lclient.c", "src/binding/lerror.c", "src/binding/lkey.c",
+        "src/binding/lreader.c", "src/binding/lregex.c", "src/binding/lregistry.c",
+        "src/binding/ltrust.c", "src/binding/lupload.c", "src/binding/lutil.c",
       },
-      libraries = { "curl", "crypto", "jansson", "pthread" },   -- pthread: src/hashq.c
-      incdirs = { "$(CURL_INCDIR)", "$(OPENSSL_INCDIR)", "$(JANSSON_INCDIR)" },
-      libdirs = { "$(CURL_LIBDIR)", "$(OPENSSL_LIBDIR)", "$(JANSSON_LIBDIR)" },
+      libraries = { "curl", "crypto", "jansson", "archive", "pthread" },   -- pthread: src/hashq.c
+      incdirs = { "$(CURL_INCDIR)", "$(OPENSSL_INCDIR)", "$(JANSSON_INCDIR)", "$(ARCHIVE_INCDIR)" },
+      libdirs = { "$(CURL_LIBDIR)", "$(OPENSSL_LIBDIR)", "$(JANSSON_LIBDIR)", "$(ARCHIVE_LIBDIR)" },
       defines = { "OPENSSL_API_COMPAT=0x10100000L", "_POSIX_C_SOURCE=200809L" },
     },
     ["registry"]             = "lua/registry/init.lua",
     ["registry.cli"]         = "lua/registry/cli.lua",
     ["registry.cli.output"]  = "lua/registry/cli/output.lua",
     ["registry.cli.sync"]    = "lua/registry/cli/sync.lua",
+    ["registry.cli.transports"] = "lua/registry/cli/transports.lua",
     ["registry.artifact"]    = "lua/registry/artifact.lua",
     ["registry.credentials"] = "lua/registry/credentials.lua",
+    ["registry.dockerarchive"] = "lua/registry/dockerarchive.lua",
     ["registry.errors"]      = "lua/registry/errors.lua",
     ["registry.fs"]          = "lua/registry/fs.lua",
     ["registry.graph"]       = "lua/registry/graph.lua",
     ["registry.image"]       = "lua/registry/image.lua",
     ["registry.layout"]      = "lua/registry/layout.lua",
     ["registry.ngx"]         = "lua/registry/ngx.lua",
+    ["registry.ociarchive"]  = "lua/registry/ociarchive.lua",
     ["registry.reference"]   = "lua/registry/reference.lua",
     ["registry.semver"]      = "lua/registry/semver.lua",
     ["registry.sync"]        = "lua/registry/sync.lua",
@@ -73,6 +78,7 @@ build = {
     ["registry.policy"]      = "lua/registry/policy.lua",
     ["registry.trust"]       = "lua/registry/trust.lua",
     ["registry.cli.trust"]   = "lua/registry/cli/trust.lua",
+    ["registry.transport"]   = "lua/registry/transport.lua",
     -- the test kit (README: Testing your tooling)
     ["registry.testing"]             = "lua/registry/testing.lua",
     ["registry.testing.auth"]        = "lua/registry/testing/auth.lua",

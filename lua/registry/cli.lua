@@ -18,6 +18,7 @@ local reference = require "registry.reference"
 local image = require "registry.image"
 local credentials = require "registry.credentials"
 local output = require "registry.cli.output"
+local transports = require "registry.cli.transports"
 
 local M = {}
 
@@ -323,6 +324,7 @@ command("catalog", { "REGISTRY" }, "list the repositories of a registry (host[:p
 -- fetch(client, r) -> info | nil, err gets it without --platform.
 local function manifest_command(fetch, field, tail)
   return function(ctx, a)
+    if transports.applies(a[1]) then return transports.inspect(ctx, a[1], field, tail) end
     local r, err = parse_ref(ctx, a[1]); if not r then return nil, err end
     local client, cerr = client_for(ctx, r); if not client then return nil, cerr end
     local info, ierr
@@ -359,6 +361,7 @@ command("digest", { "REF" }, "print the manifest's digest (--platform: an index'
 command("config", { "REF" }, "print the image's config blob (an index: --platform, default linux/amd64)",
   { "--platform" },
   function(ctx, a)
+    if transports.applies(a[1]) then return transports.inspect(ctx, a[1], "config") end
     local r, err = parse_ref(ctx, a[1]); if not r then return nil, err end
     local client, cerr = client_for(ctx, r); if not client then return nil, cerr end
     local node, nerr = image.resolve_image(r, { client = client, platform = ctx.flags.platform,
@@ -392,6 +395,7 @@ end
 command("pull", { "REF", "DIR" }, "pull an image into an OCI image layout directory",
   { "--platform", "--jobs", "--format", "--referrers" },
   function(ctx, a)
+    if transports.applies(a[1]) then return transports.copy(ctx, a[1], "oci:" .. a[2], "pulled") end
     local r, err = parse_ref(ctx, a[1]); if not r then return nil, err end
     if not_a_directory(a[2]) then
       return nil, registry.errors.new("invalid_argument", a[2] ..
@@ -421,6 +425,10 @@ end
 command("push", { "DIR", "REF" }, "push an OCI image layout directory",
   { "--platform", "--jobs", "--mount-from", "--layout-tag", "--format" },
   function(ctx, a)
+    if transports.applies(a[2]) then
+      local tag = ctx.flags.layout_tag and (":" .. ctx.flags.layout_tag) or ""
+      return transports.copy(ctx, "oci:" .. a[1] .. tag, a[2], "pushed")
+    end
     local r, err = parse_ref(ctx, a[2]); if not r then return nil, err end
     local client, cerr = client_for(ctx, r); if not client then return nil, cerr end
     local sum, perr = image.push(a[1], r, image_opts(ctx, client, "push"))
@@ -437,6 +445,7 @@ command("copy", { "SRC", "DST" }, "copy an image between repositories or registr
       return api.sync_run(ctx, { sync = { { source = a[1], target = a[2],
         referrers = ctx.flags.referrers or nil, platform = ctx.flags.platform } } })
     end
+    if transports.applies(a[1], a[2]) then return transports.copy(ctx, a[1], a[2]) end
     local sr, err = parse_ref(ctx, a[1]); if not sr then return nil, err end
     local dr, derr = parse_ref(ctx, a[2]); if not dr then return nil, derr end
     local sclient, scerr = client_for(ctx, sr); if not sclient then return nil, scerr end
@@ -665,6 +674,7 @@ api = {
   write_json = write_json, warn = warn, mib = mib, speed = speed, registry_arg = registry_arg,
   explain = explain, COMMANDS = COMMANDS,
 }
+transports.init(api)
 
 -- flag(name, { takes_value, key, help, metavar, repeatable }, short):
 -- a flag of a group's commands (listed in their --help, not in the global list).

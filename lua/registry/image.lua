@@ -324,10 +324,15 @@ function M.push(dir, ref, opts)
   if not r then return nil, err end
   local okp, platform = opts_platform(opts)
   if not okp then return nil, platform end
-  local im, ierr = layout.pick_image(dir, opts.layout_tag, r.tag)
-  if not im then return nil, ierr end
-  local plan, perr = graph.plan(layout.getter(dir), im.descriptor, nil, platform)
-  if not plan then return nil, perr end
+  -- opts._plan: the plan of the layout's image, from registry.transport
+  local plan = opts._plan
+  if not plan then
+    local im, ierr = layout.pick_image(dir, opts.layout_tag, r.tag)
+    if not im then return nil, ierr end
+    local perr
+    plan, perr = graph.plan(layout.getter(dir), im.descriptor, nil, platform)
+    if not plan then return nil, perr end
+  end
   for _, desc in ipairs(plan.blobs) do
     if not fs.file_size(layout.blob_path(dir, desc.digest)) then
       return nil, errors.new("blob_not_found", "the layout " .. dir .. " lacks blob " .. desc.digest,
@@ -404,6 +409,14 @@ end
 -- side), mount (false: never mount), mount_from.
 function M.copy(src, dst, opts)
   opts = opts or {}
+  -- transports other than a registry (oci:, oci-archive:, docker-archive:)
+  local transport = require "registry.transport"
+  if transport.is_file_transport(src) or transport.is_file_transport(dst) then
+    local okt, tplatform = opts_platform(opts)
+    if not okt then return nil, tplatform end
+    return transport.copy(src, dst, opts, tplatform)
+  end
+  src, dst = transport.registry_ref(src), transport.registry_ref(dst)
   local sr, err = reference.coerce(src)
   if not sr then return nil, err end
   local dr, derr = reference.coerce(dst)

@@ -114,6 +114,7 @@ int lb_public_key(lua_State *L);
 int lb_private_key(lua_State *L);
 void lb_open_key(lua_State *L);
 extern const luaL_Reg lb_trust_functions[];
+void lb_open_archive(lua_State *L);   /* leaves core.archive */
 
 #pragma GCC visibility pop
 

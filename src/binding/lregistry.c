@@ -52,6 +52,8 @@ RG_EXPORT int luaopen_registry_core(lua_State *L)
     lua_newtable(L);
     luaL_setfuncs(L, lb_trust_functions, 0);
     lua_setfield(L, -2, "trust");
+    lb_open_archive(L);
+    lua_setfield(L, -2, "archive");
     lua_pushliteral(L, RG_VERSION);
     lua_setfield(L, -2, "_VERSION");
     lua_pushliteral(L, "registry.core");
