@@ -416,6 +416,78 @@ describe("registry.sync (issue 19)", function()
     end)
   end)
 
+  describe("targets that are not registries (issue 22)", function()
+    local function layout_tags(dir)
+      local t = {}
+      for _, im in ipairs(must(registry.image.layout_images(dir))) do
+        if im.tag then t[im.tag] = im.digest end
+      end
+      return t
+    end
+
+    it("a repository into an oci: layout: the kept tags, then a no-op run without GETs or blobs", function()
+      local dir = work .. "/mirror-layout"
+      local cfg = { sync = {
+        { source = S .. "/lib/alpine", target = "oci:" .. dir, tags = { allow = { "edge", "3.19" } } },
+        { source = S .. "/lib/multi:1", target = "oci:" .. dir .. ":multi",
+          platform = { "linux/amd64", "linux/arm64" } } } }
+      local rep = must(registry.sync(cfg))
+      assert.are.equal("copied,copied,copied", actions(rep))
+      local tags = layout_tags(dir)
+      for _, tag in ipairs({ "3.19", "edge" }) do
+        assert.are.equal(must(sclient:head_manifest("lib/alpine", tag)).digest, tags[tag])
+        assert.are.equal(tags[tag], by_target(rep)["oci:" .. dir .. ":" .. tag].digest)
+      end
+      assert.truthy(tags.multi)
+      px:mark()
+      rep = must(registry.sync(cfg))
+      assert.are.equal("unchanged,unchanged,unchanged", actions(rep))
+      local reqs = source_requests(px)
+      assert.are.equal(0, #reqs.blob, px:describe(reqs.blob))
+      assert.are.equal(0, #reqs.manifest_get, px:describe(reqs.manifest_get))
+      assert.are.equal(3, #reqs.head, px:describe(reqs.head))
+      -- a layout skopeo reads: the manifest it finds under the tag is the source's
+      local h = assert(io.popen("skopeo inspect --raw oci:" .. q(dir) .. ":edge 2>&1"))
+      local raw = h:read("*a")
+      h:close()
+      assert.are.equal(tags.edge, registry.core.util.digest_of("sha256", raw), raw)
+    end)
+
+    it("one image into an oci-archive and a docker-archive, each read back with the source's digest", function()
+      local oa, da = work .. "/sync-oci.tar", work .. "/sync-docker.tar"
+      local rep = must(registry.sync({ sync = {
+        { source = S .. "/lib/alpine:edge", target = "oci-archive:" .. oa },
+        { source = S .. "/lib/alpine:3.19", target = "docker-archive:" .. da .. ":mirror/alpine:3.19" } } }))
+      assert.are.equal("copied,copied", actions(rep))
+      assert.are.equal("oci-archive:" .. oa .. ":edge", rep.items[1].target)
+      assert.are.equal("docker-archive:" .. da .. ":mirror/alpine:3.19", rep.items[2].target)
+      local back = must(registry.copy("oci-archive:" .. oa .. ":edge", D .. "/fromarc/alpine:edge"))
+      assert.are.equal(must(sclient:head_manifest("lib/alpine", "edge")).digest, back.digest)
+      back = must(registry.copy("docker-archive:" .. da .. ":mirror/alpine:3.19", D .. "/fromarc/alpine:3.19"))
+      assert.are.equal(must(sclient:head_manifest("lib/alpine", "3.19")).digest, back.digest)
+    end)
+
+    it("refuses what a file cannot hold, before any request", function()
+      local function bad(entry, key, pattern)
+        px:mark()
+        local rep, err = registry.sync({ sync = { entry } })
+        assert.is_nil(rep)
+        assert.are.equal("invalid_argument", err.type)
+        assert.are.equal(key, err.key, tostring(err))
+        assert.truthy(tostring(err):find(pattern, 1, true), tostring(err))
+        assert.are.same({}, px:entries())
+      end
+      bad({ source = S .. "/lib/alpine", target = "oci-archive:" .. work .. "/r.tar" }, "target", "one image")
+      bad({ source = S .. "/lib/alpine:edge", target = "oci-archive:-" }, "target", "standard output")
+      bad({ source = S .. "/lib/alpine:edge", target = "docker-archive:" .. work .. "/r.tar", referrers = true },
+        "referrers", "cannot hold referrers")
+      bad({ source = S .. "/lib/alpine", target = "oci:" .. work .. "/l:t" }, "target", "without a tag")
+      bad({ source = S .. "/lib/alpine:edge", target = "oci:" .. work .. "/l", dst_opts = { retries = 1 } },
+        "dst_opts", "not a registry")
+      assert.is_nil(io.open(work .. "/r.tar"))
+    end)
+  end)
+
   describe("verify (a trust policy per entry, issue 21)", function()
     local pub, priv
     setup(function()

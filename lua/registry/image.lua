@@ -114,6 +114,11 @@ local function opts_platform(opts)
   end
   local p, err = graph.parse_platforms(opts.platform)
   if not p then return nil, err end
+  if opts._index_annotations then
+    -- sync: always an index (of one platform too), stamped with its source
+    if not p.platforms then p = { platforms = { p } } end
+    p.annotations = opts._index_annotations
+  end
   return true, p
 end
 
@@ -423,11 +428,6 @@ function M.copy(src, dst, opts)
   if not dr then return nil, derr end
   local okp, platform = opts_platform(opts)
   if not okp then return nil, platform end
-  if platform and opts._index_annotations then
-    -- sync: always an index (of one platform too), stamped with its source
-    if not platform.platforms then platform = { platforms = { platform } } end
-    platform.annotations = opts._index_annotations
-  end
   local sclient, dclient, same_registry = copy_clients(sr, dr, opts)
   if not sclient then return nil, dclient end
   local tok, gerr = trust.gate(sr, sclient, opts)   -- opts.verify: before anything is written

@@ -29,6 +29,7 @@ local graph = require "registry.graph"
 local sync_config = require "registry.sync_config"
 local trust = require "registry.trust"
 local policy = require "registry.policy"
+local layout = require "registry.layout"
 
 local M = {}
 
@@ -232,8 +233,19 @@ end
 -- phase 1: the images of each entry
 ---------------------------------------------------------------------------
 
+-- A target that is not a registry (entry.file): the transport table of
+-- the image `tag` in it, with its name as skopeo spells it.
+local function file_dst(entry, tag)
+  local d = entry.dst
+  local t = { kind = d.kind, path = d.path, tag = tag, ref = d.ref, ref_string = d.ref_string }
+  local extra = (d.kind == "docker-archive" and d.ref_string) or tag
+  t.name = d.kind .. ":" .. d.path .. (extra and (":" .. extra) or "")
+  return t
+end
+
 local function new_item(entry, src, dst)
-  local item = { source = reference.format(src), target = reference.format(dst), bytes = 0 }
+  local item = { source = reference.format(src), target = dst.kind and dst.name or reference.format(dst),
+                 bytes = 0 }
   local img = { entry = entry, src = src, dst = dst, item = item, target = item.target }
   return img
 end
@@ -246,12 +258,13 @@ end
 local function expand(run)
   for _, e in ipairs(run.entries) do
     local sclient, serr = client_of(run, e.src, e.src_opts)
-    local dclient, derr = client_of(run, e.dst, e.dst_opts)
+    local dclient, derr = true, nil     -- a file target has no client
+    if not e.file then dclient, derr = client_of(run, e.dst, e.dst_opts) end
     local list = {}
     if not sclient or not dclient then
       failed_entry(run, e, serr or derr)
     elseif e.image then
-      list[1] = new_item(e, e.src, e.dst)
+      list[1] = new_item(e, e.src, e.file and file_dst(e, e.dst.tag) or e.dst)
     else
       local tags, terr = sclient:list_tags(e.src.repository)
       if not tags then
@@ -262,7 +275,8 @@ local function expand(run)
         for _, tag in ipairs(tags) do
           if M.keeps(e.tags, tag) then
             local src = { registry = e.src.registry, repository = e.src.repository, tag = tag }
-            local dst = { registry = e.dst.registry, repository = e.dst.repository, tag = tag }
+            local dst = e.file and file_dst(e, tag) or
+                        { registry = e.dst.registry, repository = e.dst.repository, tag = tag }
             list[#list + 1] = new_item(e, src, dst)
           end
         end
@@ -270,7 +284,7 @@ local function expand(run)
     end
     local mine = {}
     for _, img in ipairs(list) do
-      img.sclient, img.dclient = sclient, dclient
+      img.sclient, img.dclient = sclient, not e.file and dclient or nil
       if not run.shard or M.shard_of(img.target, run.shard.count) == run.shard.index then
         mine[#mine + 1] = img
         run.images[#run.images + 1] = img
@@ -300,12 +314,34 @@ end
 
 -- One wave of HEADs for both sides of every image (the source's held back
 -- where the target may settle it), then the held-back ones still needed.
+-- What a file target holds of the image (no request): an OCI layout's
+-- index.json entry of its tag, as a HEAD's result; an archive: nothing
+-- (it is written again).
+local function file_head(img)
+  local d = img.dst
+  if d.kind ~= "oci" or not d.tag then return nil end
+  if not io.open(d.path .. "/index.json") then
+    return { ok = false, err = errors.new("manifest_not_found", d.path .. " has no index.json yet") }
+  end
+  local list, err = layout.images(d.path)
+  if not list then return { ok = false, err = err } end
+  for _, im in ipairs(list) do
+    if im.tag == d.tag then
+      return { ok = true, digest = im.digest, media_type = im.media_type, descriptor = im.descriptor }
+    end
+  end
+  return { ok = false, err = errors.new("manifest_not_found", d.name .. " is not in the layout") }
+end
+
 local function check_sides(run)
   local wave, later = {}, {}
   for _, img in ipairs(run.images) do
-    local tj = { client = img.dclient, ref = img.dst, img = img, side = "dst_head" }
     local sj = { client = img.sclient, ref = img.src, img = img, side = "src_head" }
-    wave[#wave + 1] = tj
+    if img.dclient then
+      wave[#wave + 1] = { client = img.dclient, ref = img.dst, img = img, side = "dst_head" }
+    else
+      img.dst_head = file_head(img)
+    end
     if target_first(img) then later[#later + 1] = sj else wave[#wave + 1] = sj end
   end
   head_all(run, wave, "head")
@@ -335,6 +371,10 @@ end
 
 -- The target's manifest (a GET at the target), decoded.
 local function target_manifest(img)
+  if not img.dclient then   -- a layout: its blob
+    local node = layout.getter(img.dst.path)(img.dst_head.descriptor)
+    return node and node.m or nil
+  end
   local m = img.dclient:get_manifest(img.dst.repository, reference.manifest_ref(img.dst))
   return type(m) == "table" and m or nil
 end
@@ -363,10 +403,10 @@ end
 -- The copy options of an image.
 local function copy_opts(run, img, referrers)
   local e = img.entry
-  local known = run.known[img.dclient]
+  local known = run.known[img.dclient or run]
   if not known then
     known = {}
-    run.known[img.dclient] = known
+    run.known[img.dclient or run] = known
   end
   local o = {
     src_client = img.sclient, dst_client = img.dclient, platform = e.platform,
@@ -394,6 +434,7 @@ end
 -- An unchanged image: copy the referrers the target lacks, of the top
 -- manifest and (for an index) of its children, as the target lists them.
 local function sync_referrers(run, img)
+  if not img.dclient then return 0, 0 end   -- a layout target: referrers come with a copy
   local subjects = {}
   local sh = img.src_head
   if img.dst_head.digest == (sh and sh.digest or img.src.digest) then
@@ -530,7 +571,8 @@ local function digest_tag_images(run)
         local suffix = tag:sub(#prefix + 1)
         if tag:sub(1, #prefix) == prefix and (suffix == "sig" or suffix == "att" or suffix == "sbom") then
           local src = { registry = img.src.registry, repository = img.src.repository, tag = tag }
-          local dst = { registry = img.dst.registry, repository = img.dst.repository, tag = tag }
+          local dst = img.entry.file and file_dst(img.entry, tag) or
+                      { registry = img.dst.registry, repository = img.dst.repository, tag = tag }
           local sub = new_item(digest_tag_entry(img.entry), src, dst)
           sub.sclient, sub.dclient, sub.parent = img.sclient, img.dclient, img
           extra[#extra + 1] = sub

@@ -13,6 +13,7 @@ local errors = require "registry.errors"
 local reference = require "registry.reference"
 local semver = require "registry.semver"
 local graph = require "registry.graph"
+local transport = require "registry.transport"
 
 local M = {}
 
@@ -200,6 +201,59 @@ local function check_tags(where, t)
   return out
 end
 
+-- The tags of a repository entry (tags filters), into out.tags.
+local function entry_tags(where, e, out)
+  if e.tags == nil then
+    out.tags = {}
+    return true
+  end
+  local tags, tgerr = check_tags(where, e.tags)
+  if not tags then return nil, tgerr end
+  out.tags = tags
+  return true
+end
+
+-- A target that is not a registry (registry.transport): an OCI layout
+-- directory (oci:DIR, a repository's tags or one image), or an archive
+-- file (oci-archive:, docker-archive:, one image).  out.dst is the
+-- transport table, its tag the image's name in it.
+local function file_target(where, e, out, sr, tt)
+  if tt.path == "-" then return fail(where, "target", "standard output is not a sync target") end
+  if tt.kind ~= "oci" and not out.image then
+    return fail(where, "target", "an archive holds one image: a repository source needs a registry " ..
+      "or an oci: layout directory as its target")
+  end
+  if tt.kind ~= "oci" and out.digest_tags then
+    return fail(where, "digest_tags", "an archive holds one image, not its digest tags")
+  end
+  if tt.kind == "docker-archive" and out.referrers then
+    return fail(where, "referrers", "a docker-archive cannot hold referrers (an oci-archive can)")
+  end
+  if e.dst_opts ~= nil then
+    return fail(where, "dst_opts", "the target " .. tt.name .. " is not a registry")
+  end
+  if tt.index then return fail(where, "target", "@N only picks an image to read") end
+  out.file = tt.kind
+  if out.image then
+    if e.tags ~= nil then
+      return fail(where, "tags", "tag filters apply to a repository; this source names one image")
+    end
+    out.src = sr
+    local tag = tt.tag or (tt.kind ~= "docker-archive" and sr.tag) or nil
+    out.dst = { kind = tt.kind, path = tt.path, tag = tag, ref = tt.ref, ref_string = tt.ref_string }
+  else
+    if tt.tag then
+      return fail(where, "target", "a repository source needs a layout without a tag (tags keep their names)")
+    end
+    out.src = { registry = sr.registry, repository = sr.repository }
+    out.dst = { kind = tt.kind, path = tt.path }
+    local ok, terr = entry_tags(where, e, out)
+    if not ok then return nil, terr end
+  end
+  out.ratelimit = out.ratelimit or M.DEFAULT_RATELIMIT
+  return out
+end
+
 local function check_entry(i, e, defaults)
   local where = { index = i, source = type(e) == "table" and e.source or nil }
   if type(e) ~= "table" then return fail(where, nil, "an entry must be a table") end
@@ -209,12 +263,14 @@ local function check_entry(i, e, defaults)
   if type(e.target) ~= "string" then return fail(where, "target", "a reference string is required") end
   local sr, serr = reference.parse(e.source)
   if not sr then return fail(where, "source", serr.message) end
-  local tr, terr = reference.parse(e.target)
-  if not tr then return fail(where, "target", terr.message) end
+  local tt, tterr = transport.parse(e.target)
+  if not tt then return fail(where, "target", tterr.message) end
   local out, oerr = settings(where, e, defaults)
   if not out then return nil, oerr end
   out.index, out.source, out.target = i, e.source, e.target
   out.image = names_image(e.source, sr)
+  if tt.kind ~= "docker" then return file_target(where, e, out, sr, tt) end
+  local tr = tt.ref
   local target_names = names_image(e.target, tr)
   if out.image then
     out.src = sr
@@ -236,13 +292,8 @@ local function check_entry(i, e, defaults)
     end
     out.src = { registry = sr.registry, repository = sr.repository }
     out.dst = { registry = tr.registry, repository = tr.repository }
-    if e.tags ~= nil then
-      local tags, tgerr = check_tags(where, e.tags)
-      if not tags then return nil, tgerr end
-      out.tags = tags
-    else
-      out.tags = {}
-    end
+    local tok, terr = entry_tags(where, e, out)
+    if not tok then return nil, terr end
   end
   out.ratelimit = out.ratelimit or M.DEFAULT_RATELIMIT
   return out
