@@ -357,6 +357,37 @@ describe("archives (issue 22)", function()
         assert_err("invalid_argument", registry.copy("docker-archive:" .. tar .. ":no/such:1", srv.host .. "/leg/x:1"))
       end)
 
+      it("compress = \"gzip\": layers pushed compressed, the config and its diff_ids unchanged", function()
+        local sum = must(registry.copy("docker-archive:" .. tar .. ":legacy/one:1", srv.host .. "/leg/gz:1",
+          { compress = "gzip" }))
+        local m = must(client:get_manifest("leg/gz", "1"))
+        assert.are.equal(sum.digest, must(client:head_manifest("leg/gz", "1")).digest)
+        assert.are.equal(imgs[1].config, m.config.digest)
+        assert.are.equal("application/vnd.docker.image.rootfs.diff.tar.gzip", m.layers[1].mediaType)
+        assert.are_not.equal(imgs[1].layer, m.layers[1].digest)
+        -- the registry's blob is gzip whose contents hash to the diff_id (gzip -d as the peer)
+        local gz = work .. "/layer.gz"
+        local r = must(client:get_blob("leg/gz", m.layers[1].digest))
+        local f = assert(io.open(gz, "wb"))
+        f:write(must(r:read("a")))
+        f:close()
+        local h = assert(io.popen("gzip -dc " .. q(gz) .. " | sha256sum"))
+        local hex = h:read("*a"):match("^(%x+)")
+        h:close()
+        assert.are.equal(imgs[1].layer, "sha256:" .. hex)
+        -- the same archive gives the same digest again (deterministic gzip)
+        local again = must(registry.copy("docker-archive:" .. tar .. ":legacy/one:1", srv.host .. "/leg/gz2:1",
+          { compress = "gzip" }))
+        assert.are.equal(sum.digest, again.digest)
+        assert.are.equal(0, spools())
+        assert_err("invalid_argument", registry.copy("docker-archive:" .. tar .. ":legacy/one:1",
+          srv.host .. "/leg/gz3:1", { compress = "zstd" }))
+        assert_err("invalid_argument", registry.copy(srv.host .. "/leg/gz:1", srv.host .. "/leg/gz4:1",
+          { compress = "gzip" }))
+        assert.is_nil(client:head_manifest("leg/gz3", "1"))
+        assert.is_nil(client:head_manifest("leg/gz4", "1"))
+      end)
+
       it("a layer that is not its config's diff_id: digest_mismatch", function()
         local bad = work .. "/legacy-bad.tar"
         local config = '{"rootfs":{"type":"layers","diff_ids":["' .. sha256("other") .. '"]}}'

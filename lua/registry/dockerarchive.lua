@@ -132,7 +132,7 @@ local function ordered(d)
 end
 
 -- Legacy and skopeo forms: a schema 2 manifest from the members.
-local function make_manifest(dir, e, cfg_path, cfg_digest)
+local function make_manifest(dir, e, cfg_path, cfg_digest, compress)
   local cjson = require "cjson.safe"
   local config = fs.read_json(cfg_path)
   local diff_ids = type(config) == "table" and type(config.rootfs) == "table" and config.rootfs.diff_ids
@@ -165,6 +165,14 @@ local function make_manifest(dir, e, cfg_path, cfg_digest)
       if type(foreign) == "table" and foreign.digest == digest and foreign.mediaType then
         mt = foreign.mediaType
       end
+      if compress == "gzip" and mt == LAYER_TAR then
+        -- compressed on the way: new digest and size, the diff_id stays
+        local gz = path .. ".gz"
+        local gd, gsize = core.archive.gzip(path, gz)
+        if not gd then return nil, gsize end
+        os.remove(path)
+        path, digest, size, mt = gz, gd, gsize, LAYER_GZIP
+      end
       layers[i] = { mediaType = mt, size = size, digest = digest }
       moves[#moves + 1] = { path, digest }
     end
@@ -189,7 +197,7 @@ end
 
 --- The unpacked archive in dir as an OCI layout: the descriptor of the
 -- image the transport t picks.
-function M.to_layout(dir, t)
+function M.to_layout(dir, t, opts)
   local entries, jerr = fs.read_json(dir .. "/manifest.json")
   if type(entries) ~= "table" or #entries == 0 then
     return invalid(t.name .. " is not a docker-archive (" ..
@@ -209,7 +217,7 @@ function M.to_layout(dir, t)
     end
     return desc
   end
-  return make_manifest(dir, e, cfg_path, cfg_digest)
+  return make_manifest(dir, e, cfg_path, cfg_digest, opts and opts.compress)
 end
 
 -- "linux/amd64, linux/arm64" of an index node.

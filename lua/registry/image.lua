@@ -416,6 +416,18 @@ function M.copy(src, dst, opts)
   opts = opts or {}
   -- transports other than a registry (oci:, oci-archive:, docker-archive:)
   local transport = require "registry.transport"
+  if opts.compress ~= nil then   -- a docker-archive's uncompressed layers, gzipped on the way
+    if opts.compress ~= "gzip" then
+      return nil, errors.new("invalid_argument", "compress: \"gzip\" is the one compression, got " ..
+        tostring(opts.compress))
+    end
+    local st = transport.parse(src)
+    if not (st and st.kind == "docker-archive") then
+      return nil, errors.new("invalid_argument", "compress applies to a docker-archive source " ..
+        "(its uncompressed layers); " .. tostring(type(src) == "string" and src or "this source") ..
+        " is not one")
+    end
+  end
   if transport.is_file_transport(src) or transport.is_file_transport(dst) then
     local okt, tplatform = opts_platform(opts)
     if not okt then return nil, tplatform end

@@ -97,7 +97,7 @@ local CLIENT = set("insecure", "scheme")
 for k in pairs(reference.NEW_OPTIONS) do CLIENT[k] = true end
 local IMAGE = set("platform", "jobs", "progress", "client", "referrers")
 local PUSH = set("layout_tag", "mount_from", "chunked")
-local COPY = set("src_client", "dst_client", "src_opts", "dst_opts", "mount", "mount_from")
+local COPY = set("src_client", "dst_client", "src_opts", "dst_opts", "mount", "mount_from", "compress")
 -- pull's and copy's: verify = a trust policy (registry.trust.gate)
 local VERIFY = set("verify")
 M.OPTIONS = { client = CLIENT, image = IMAGE, push = PUSH, copy = COPY, verify = VERIFY }

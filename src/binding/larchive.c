@@ -1,13 +1,16 @@
 /*
  * larchive.c -- the registry.TarWriter type (add_file, add_bytes, finish,
  * abort) and core.archive: extract (a tar unpacked into a directory),
- * create (a TarWriter), spool (a temporary directory under TMPDIR) and
- * remove (a directory removed whole).  Each calls one core function of
- * archive.h or spool.h; no libarchive call here.
+ * create (a TarWriter), spool (a temporary directory under TMPDIR),
+ * remove (a directory removed whole) and gzip (a file compressed into
+ * another).  Each calls one core function of archive.h, spool.h or
+ * gzip.h; no libarchive or zlib call here.
  */
 #include "lbind.h"
 #include "../archive.h"
 #include "../spool.h"
+#include "../gzip.h"
+#include "../digest.h"
 
 #include <string.h>
 
@@ -129,6 +132,22 @@ static int a_remove(lua_State *L)
     return 1;
 }
 
+/* archive.gzip(src, dst [, level]) -> digest, size | nil, err */
+static int a_gzip(lua_State *L)
+{
+    const char *src = luaL_checkstring(L, 1), *dst = luaL_checkstring(L, 2);
+    int level = (int)luaL_optinteger(L, 3, -1);
+    char digest[RG_DIGEST_MAX + 1];
+    int64_t size = 0;
+    rg_err e;
+    rg_err_init(&e);
+    if (rg_gzip_file(src, dst, level, digest, &size, &e) != 0)
+        return lb_fail(L, &e);
+    lua_pushstring(L, digest);
+    lb_pushint(L, size);
+    return 2;
+}
+
 static const luaL_Reg tar_methods[] = {
     {"add_file", tar_add_file},
     {"add_bytes", tar_add_bytes},
@@ -142,6 +161,7 @@ static const luaL_Reg archive_functions[] = {
     {"create", a_create},
     {"spool", a_spool},
     {"remove", a_remove},
+    {"gzip", a_gzip},
     {NULL, NULL}
 };
 
