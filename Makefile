@@ -141,7 +141,7 @@ test: deps
 	    ./scripts/test-matrix.sh $(filter-out $(LUA),$(MATRIX)) || st=1; \
 	$(MAKE) --no-print-directory lint || st=1; \
 	COUNTS=$$counts $(MAKE) --no-print-directory test-asan || st=1; \
-	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=5 FUZZ_RESULTS=build-fuzz/RESULTS.md || st=1; \
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=5 FUZZ_TARGET_RUNS= FUZZ_RESULTS=build-fuzz/RESULTS.md || st=1; \
 	awk '{ok += $$1; bad += $$2 + $$3} END { printf "make test: %d passed, %d failed\n", ok, bad }' $$counts; \
 	exit $$st
 

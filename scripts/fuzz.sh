@@ -14,6 +14,8 @@
 #   FUZZ_SECONDS  seconds per target                        (60)
 #   FUZZ_RUNS     executions per target instead (libFuzzer -runs; the
 #                 time limit is then FUZZ_SECONDS if set, else none)
+#   FUZZ_TARGET_RUNS  "<t>=<runs> ...": those targets run for that many
+#                 executions, with no time limit, unless FUZZ_RUNS is set
 #   FUZZ_ARGS     more libFuzzer flags
 #   FUZZ_JOBS     targets run at once                       (1)
 #   FUZZ_RESULTS  the table (Markdown)                      (fuzz/RESULTS.md)
@@ -31,6 +33,15 @@ else
     limit="-max_total_time=${FUZZ_SECONDS:-60}"
     budget="${FUZZ_SECONDS:-60} s"
 fi
+
+# The executions asked of target $1 by FUZZ_TARGET_RUNS (empty: none, or
+# FUZZ_RUNS is set and holds for every target).
+target_runs() {
+    [ -z "$runs" ] || return 0
+    for tr in ${FUZZ_TARGET_RUNS:-}; do
+        case $tr in "$1="*) echo "${tr#*=}"; return 0 ;; esac
+    done
+}
 
 # The table row of target $1 from its log; "crashed" when the run failed.
 row() {
@@ -62,7 +73,12 @@ table() {
         echo "# Fuzzing results"
         echo
         echo "Written by \`make fuzz\` (scripts/fuzz.sh) on $(date -u +%Y-%m-%d) from the last run of"
-        echo "each target, $budget per target,"
+        others=
+        for t in "$@"; do
+            tr=$(target_runs "$t")
+            [ -z "$tr" ] || others="$others, \`fuzz_$t\` $tr executions"
+        done
+        echo "each target, $budget per target${others},"
         echo "$(clang --version 2>/dev/null | head -1 | sed 's/ (.*//'), libFuzzer with ASan + UBSan, $(nproc) cores."
         echo "Coverage is libFuzzer's: \`cov\` edges and \`ft\` features reached, \`corpus\` the inputs"
         echo "kept (from the committed seeds in \`fuzz/corpus/<target>\` and \`$build/corpus/<target>\`)."
@@ -79,6 +95,11 @@ case "${1:-}" in
     t=$2
     mkdir -p "$build/corpus/$t"
     log="$build/fuzz_$t.log"
+    tr=$(target_runs "$t")
+    if [ -n "$tr" ]; then
+        limit="-runs=$tr -max_total_time=0"
+        budget="$tr executions"
+    fi
     echo "== fuzz_$t: $budget"
     start=$(date +%s)
     # shellcheck disable=SC2086
