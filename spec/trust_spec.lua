@@ -272,6 +272,15 @@ describe("trust (issue 21)", function()
       assert.is_nil(st.subjects[1].sha256)      -- a sha512 subject
     end)
 
+    it("refuses a bundle whose one DSSE signature is not an object, with a reason", function()
+      -- found by fuzz_sigdoc: the reader failed with no error set
+      local err = assert_err("invalid_argument", tc.bundle('{"mediaType":' ..
+        '"application/vnd.dev.sigstore.bundle+json;version=0.1",' ..
+        '"verificationMaterial":{"publicKey":{}},"dsseEnvelope":{"payload":"e30=",' ..
+        '"payloadType":"application/vnd.in-toto+json","signatures":[0]}}'))
+      assert.matches("not an object", err.message)
+    end)
+
     it("checks the real Rekor SET of a legacy signature, and what it names", function()
       local d = VEC .. "/legacy-key-rekor/"
       local rk = must(tc.public_key(read_file(VEC .. "/rekor.pub")))

@@ -322,7 +322,11 @@ int rg_bundle_parse(const char *p, size_t n, rg_bundle *out, rg_err *e)
         goto done;
     }
     s0 = json_array_get(sigs, 0);
-    if (!json_is_object(s0) || get_str(s0, "sig", 1, &b64, "the DSSE signature", e))
+    if (!json_is_object(s0)) {
+        bad(e, "the DSSE envelope", "its signature is not an object");
+        goto done;
+    }
+    if (get_str(s0, "sig", 1, &b64, "the DSSE signature", e))
         goto done;
     if (!(out->sig = rg_b64_strict(b64, strlen(b64), &out->sig_len, "the DSSE signature", e)))
         goto done;
