@@ -79,9 +79,9 @@ FUZZ_SRC_auths     = src/auth.c src/challenge.c
 FUZZ_LIB_auths     = -ljansson -lcrypto
 FUZZ_SRC_authflow  = src/auth.c src/challenge.c
 FUZZ_LIB_authflow  = -ljansson -lcrypto
-FUZZ_SRC_sigdoc    = src/sigdoc.c src/sig.c src/err.c src/challenge.c src/range.c src/header.c
+FUZZ_SRC_sigdoc    = src/sigdoc.c src/sig.c src/digest.c src/err.c src/challenge.c src/range.c src/header.c
 FUZZ_LIB_sigdoc    = -ljansson -lcrypto -lcurl
-FUZZ_SRC_keys      = src/sig.c src/err.c src/challenge.c src/range.c src/header.c
+FUZZ_SRC_keys      = src/sig.c src/digest.c src/err.c src/challenge.c src/range.c src/header.c
 FUZZ_LIB_keys      = -ljansson -lcrypto -lcurl
 
 FUZZ_BINS = $(addprefix $(FUZZ_BUILD)/fuzz_,$(FUZZ_TARGETS))

@@ -2,6 +2,7 @@
  * sig.c -- keys, strict base64 and signatures on libcrypto (see sig.h).
  */
 #include "sig.h"
+#include "digest.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -346,15 +347,12 @@ int rg_key_same(const rg_key *a, const rg_key *b)
 
 void rg_sha256_hex(const void *data, size_t len, char *out)
 {
-    unsigned char md[32];
-    unsigned int n = 0, i;
-    static const char hex[] = "0123456789abcdef";
-    EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
-    for (i = 0; i < 32; i++) {
-        out[2 * i] = hex[md[i] >> 4];
-        out[2 * i + 1] = hex[md[i] & 15];
+    char d[RG_DIGEST_MAX + 1];      /* "sha256:<hex>", digest.c's */
+    if (rg_digest_of(RG_ALG_SHA256, data, len, d) != 0) {
+        out[0] = 0;
+        return;
     }
-    out[64] = 0;
+    memcpy(out, d + 7, 65);
 }
 
 void rg_key_id(const rg_key *k, char *out)
@@ -363,7 +361,7 @@ void rg_key_id(const rg_key *k, char *out)
     unsigned char *der = rg_key_public_der(k, &n), md[32];
     unsigned char b64[48];
     unsigned int ml = 0;
-    strcpy(out, "SHA256:");
+    memcpy(out, "SHA256:", sizeof "SHA256:");
     if (!der)
         return;
     EVP_Digest(der, n, md, &ml, EVP_sha256(), NULL);
