@@ -192,9 +192,10 @@ static int start_fetch(rg_batch *b, rg_bitem *it, rg_alg alg, const rg_ctx *cx)
     it->pos_base = 0;
     x->sink = RG_SINK_FD;
     x->fd = it->fd;
-    if ((it->q = rg_hashq_start(alg, 0)) != NULL)
+    if ((it->q = rg_hashq_start(alg, 0)) != NULL) {
         x->out_q = it->q;
-    else
+        rg_hashq_notify(it->q, rg_multi_wake, b->src->http.multi);
+    } else
         x->out_hash = &it->h;
     x->follow = 1;
     return 0;
@@ -729,6 +730,8 @@ static int poll_item(rg_batch *b, rg_bitem *it, int *again)
         copy_source(it);
         rg_xfer_pump_peer(&it->r.x, &it->put.x);
     }
+    if (b->kind == RG_B_FETCH)
+        rg_xfer_resume_write(&it->r.x);
     if (!last->done)
         return 0;
     rg_xfer_detach(last);

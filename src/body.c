@@ -100,8 +100,17 @@ size_t rg_body_write(char *p, size_t size, size_t n, void *ud)
         staged = x->out_q ? rg_hashq_unread(x->out_q) : rg_buf_size(&x->stage);
         if (keep > 0 && staged + keep > RG_STAGE_MAX && rg_xfer_flush(x) != 0)
             return 0;
-        if (keep > 0 && x->out_q && rg_hashq_put(x->out_q, q, keep) != 0)
-            return 0;
+        if (keep > 0 && x->out_q) {
+            /* a full ring pauses this transfer only; the worker wakes
+             * the multi once there is room (rg_hashq_notify) */
+            int r = rg_hashq_try_put(x->out_q, q, keep);
+            if (r == 2) {
+                x->write_paused = 1;
+                return CURL_WRITEFUNC_PAUSE;
+            }
+            if (r != 0)
+                return 0;
+        }
         if (keep > 0 && !x->out_q && rg_buf_add(&x->stage, q, keep) != 0 &&
             fd_out(x, q, keep) != 0)
             return 0;      /* larger than the stage: it went out directly */

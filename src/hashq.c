@@ -22,8 +22,48 @@ struct rg_hashq {
     int stop;           /* abort */
     int failed;
     int joined;         /* the worker is gone */
+    int wwait;          /* the worker sleeps on wcv for bytes */
+    int pwait;          /* the producer sleeps on pcv for room */
+    pthread_cond_t wcv; /* wakes the worker */
+    pthread_cond_t pcv; /* wakes the producer */
+    size_t want;        /* room a refused try_put waits for (0: none) */
+    void (*notify)(void *);
+    void *notify_ud;
     rg_hasher h;
 };
+
+/*
+ * The worker hashes at most RG_HASHQ_STEP bytes between two looks at the
+ * ring and gives their room back after each step: handing the producer
+ * back a whole megabyte at once left it blocked for the whole of it, and
+ * then the worker idle while it refilled (measured: 0.08 s idle and 0.16 s
+ * blocked in a 0.52 s pull of 512 MiB).  Either side signals the other
+ * only when that one sleeps, so a step costs no system call when neither
+ * waits.
+ */
+#define RG_HASHQ_STEP (64 * 1024)
+
+/* Wake the worker if it sleeps (lock held). */
+static void wake_worker(rg_hashq *q)
+{
+    if (q->wwait)
+        pthread_cond_signal(&q->wcv);
+}
+
+/* Wake the producer if it sleeps (lock held). */
+static void wake_producer(rg_hashq *q)
+{
+    if (q->pwait)
+        pthread_cond_signal(&q->pcv);
+}
+
+/* The producer sleeps until the worker gives room back (lock held). */
+static void wait_room(rg_hashq *q)
+{
+    q->pwait = 1;
+    pthread_cond_wait(&q->pcv, &q->mu);
+    q->pwait = 0;
+}
 
 static void *worker(void *arg)
 {
@@ -31,21 +71,35 @@ static void *worker(void *arg)
     pthread_mutex_lock(&q->mu);
     for (;;) {
         size_t n;
-        while (q->used == 0 && !q->closing && !q->stop)
-            pthread_cond_wait(&q->cv, &q->mu);
+        while (q->used == 0 && !q->closing && !q->stop) {
+            q->wwait = 1;
+            pthread_cond_wait(&q->wcv, &q->mu);
+            q->wwait = 0;
+        }
         if (q->stop || (q->used == 0 && q->closing))
             break;
         n = q->used;
         if (n > q->size - q->tail)
             n = q->size - q->tail;      /* up to the ring's end */
+        if (n > RG_HASHQ_STEP)
+            n = RG_HASHQ_STEP;
         pthread_mutex_unlock(&q->mu);
         if (rg_hasher_update(&q->h, q->ring + q->tail, n) != 0)
             q->failed = 1;
         pthread_mutex_lock(&q->mu);
         q->tail = (q->tail + n) % q->size;
         q->used -= n;
-        pthread_cond_broadcast(&q->cv);
+        if (q->failed)
+            pthread_cond_broadcast(&q->pcv);
+        else
+            wake_producer(q);
+        if (q->want && (q->failed || q->used + q->want <= q->size)) {
+            q->want = 0;
+            if (q->notify)
+                q->notify(q->notify_ud);
+        }
     }
+    pthread_cond_broadcast(&q->pcv);    /* a producer never waits on a gone worker */
     pthread_mutex_unlock(&q->mu);
     return NULL;
 }
@@ -64,10 +118,12 @@ rg_hashq *rg_hashq_start(rg_alg alg, size_t size)
         return NULL;
     }
     pthread_mutex_init(&q->mu, NULL);
-    pthread_cond_init(&q->cv, NULL);
+    pthread_cond_init(&q->wcv, NULL);
+    pthread_cond_init(&q->pcv, NULL);
     if (pthread_create(&q->thread, NULL, worker, q) != 0) {
         pthread_mutex_destroy(&q->mu);
-        pthread_cond_destroy(&q->cv);
+        pthread_cond_destroy(&q->wcv);
+        pthread_cond_destroy(&q->pcv);
         rg_hasher_free(&q->h);
         free(q->ring);
         free(q);
@@ -84,7 +140,7 @@ int rg_hashq_push(rg_hashq *q, const void *p, size_t n)
         size_t room, chunk;
         /* unread bytes (a pull buffer's) keep their room too */
         while ((q->used > q->unread ? q->used : q->unread) == q->size && !q->failed)
-            pthread_cond_wait(&q->cv, &q->mu);
+            wait_room(q);
         if (q->failed)
             break;
         room = q->size - (q->used > q->unread ? q->used : q->unread);
@@ -99,7 +155,7 @@ int rg_hashq_push(rg_hashq *q, const void *p, size_t n)
         q->used += chunk;
         s += chunk;
         n -= chunk;
-        pthread_cond_broadcast(&q->cv);
+        wake_worker(q);
     }
     pthread_mutex_unlock(&q->mu);
     return q->failed ? -1 : 0;
@@ -112,7 +168,7 @@ int rg_hashq_put(rg_hashq *q, const void *p, size_t n)
         return 1;
     pthread_mutex_lock(&q->mu);
     while (q->used + n > q->size && !q->failed)
-        pthread_cond_wait(&q->cv, &q->mu);
+        wait_room(q);
     pthread_mutex_unlock(&q->mu);
     if (q->failed)
         return -1;
@@ -123,10 +179,40 @@ int rg_hashq_put(rg_hashq *q, const void *p, size_t n)
     pthread_mutex_lock(&q->mu);
     q->head = (q->head + n) % q->size;
     q->used += n;
-    pthread_cond_broadcast(&q->cv);
+    wake_worker(q);
     pthread_mutex_unlock(&q->mu);
     q->unread += n;
     return 0;
+}
+
+int rg_hashq_try_put(rg_hashq *q, const void *p, size_t n)
+{
+    int room;
+    if (q->unread + n > q->size)
+        return 1;
+    pthread_mutex_lock(&q->mu);
+    room = q->used + n <= q->size;
+    if (!room && !q->failed)
+        q->want = n;
+    pthread_mutex_unlock(&q->mu);
+    if (q->failed)
+        return -1;
+    return room ? rg_hashq_put(q, p, n) : 2;
+}
+
+void rg_hashq_notify(rg_hashq *q, void (*fn)(void *), void *ud)
+{
+    q->notify = fn;
+    q->notify_ud = ud;
+}
+
+int rg_hashq_ready(rg_hashq *q)
+{
+    int ready;
+    pthread_mutex_lock(&q->mu);
+    ready = q->want == 0;
+    pthread_mutex_unlock(&q->mu);
+    return ready;
 }
 
 size_t rg_hashq_unread(const rg_hashq *q)
@@ -162,7 +248,7 @@ static void join(rg_hashq *q, int now)
         q->stop = 1;
     else
         q->closing = 1;
-    pthread_cond_broadcast(&q->cv);
+    pthread_cond_broadcast(&q->wcv);
     pthread_mutex_unlock(&q->mu);
     pthread_join(q->thread, NULL);
     q->joined = 1;
@@ -187,7 +273,8 @@ void rg_hashq_abort(rg_hashq *q)
         return;
     join(q, 1);
     pthread_mutex_destroy(&q->mu);
-    pthread_cond_destroy(&q->cv);
+    pthread_cond_destroy(&q->wcv);
+    pthread_cond_destroy(&q->pcv);
     rg_hasher_free(&q->h);
     free(q->ring);
     free(q);

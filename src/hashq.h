@@ -45,6 +45,21 @@ int rg_hashq_finish(rg_hashq *q, char *out);
  * hash that are not to be read) waits while unread bytes fill the ring.
  */
 int rg_hashq_put(rg_hashq *q, const void *p, size_t n);
+/*
+ * rg_hashq_try_put: rg_hashq_put that never waits.  0 when the bytes went
+ * in, 1 when unread bytes leave no room, 2 when bytes not yet hashed leave
+ * no room: nothing is copied, and the worker calls the function given to
+ * rg_hashq_notify once n bytes fit (rg_hashq_ready is then true).  -1 when
+ * the worker failed.  For a transfer that pauses instead of waiting, so
+ * that one full ring does not hold the others' transfers in one multi.
+ */
+int rg_hashq_try_put(rg_hashq *q, const void *p, size_t n);
+/* fn(ud), called on the worker's thread (it must be thread-safe, such as
+ * curl_multi_wakeup), when room a refused rg_hashq_try_put asked for is
+ * there.  Set before the first put. */
+void rg_hashq_notify(rg_hashq *q, void (*fn)(void *), void *ud);
+/* 1 when no rg_hashq_try_put waits for room, 0 while one does. */
+int rg_hashq_ready(rg_hashq *q);
 /* Unread bytes, and the ring's size. */
 size_t rg_hashq_unread(const rg_hashq *q);
 size_t rg_hashq_size(const rg_hashq *q);

@@ -428,7 +428,22 @@ static int drained(const rg_xfer *x)
 {
     if (x->sink == RG_SINK_STREAM && x->out_q)
         return rg_hashq_unread(x->out_q) < rg_hashq_size(x->out_q) / 2;
+    if (x->sink == RG_SINK_FD)
+        return !x->out_q || rg_hashq_ready(x->out_q);
     return rg_buf_size(&x->body) < x->body.max / 2;
+}
+
+void rg_xfer_resume_write(rg_xfer *x)
+{
+    if (!x->done && x->write_paused && drained(x)) {
+        x->write_paused = 0;
+        curl_easy_pause(x->easy, CURLPAUSE_CONT);
+    }
+}
+
+void rg_multi_wake(void *multi)
+{
+    curl_multi_wakeup(multi);
 }
 
 static int satisfied(rg_xfer *x, rg_until until)

@@ -267,6 +267,11 @@ void rg_xfer_detach(rg_xfer *x);
  * there is something to send (or the download is over).
  */
 void rg_xfer_pump_peer(rg_xfer *down, rg_xfer *up);
+/* A download paused for room (a full pull buffer or hash ring) goes on
+ * when there is room again; nothing otherwise. */
+void rg_xfer_resume_write(rg_xfer *x);
+/* curl_multi_wakeup(multi), as a hash worker's notify function. */
+void rg_multi_wake(void *multi);
 /* libcurl's version string. */
 const char *rg_http_version(void);
 
