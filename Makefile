@@ -14,7 +14,7 @@
 #   MATRIX         interpreters for test-matrix          (lua5.1 ... luajit)
 #
 # Targets:
-#   all            build $(BUILD)/registry/core.so for $(LUA)
+#   all            build $(BUILD)/registry/core.so and archive.so for $(LUA)
 #   test           make deps, then the busted suite on lua5.4 and on every
 #                  other interpreter of MATRIX (the whole matrix), then lint
 #   test-matrix    the busted suite on each interpreter of MATRIX
@@ -64,7 +64,9 @@ CORE_CFLAGS    = -std=c99 -D_POSIX_C_SOURCE=200809L -pthread -fPIC -fvisibility=
 ALL_CFLAGS     = $(CORE_CFLAGS) -I$(LUA_INCDIR)
 LIBFLAG       ?= -shared
 LIB_EXTENSION ?= so
-LIBS           = -L$(CURL_LIBDIR) -L$(OPENSSL_LIBDIR) -lcurl -lcrypto -ljansson -larchive -lz -pthread
+LIBS           = -L$(CURL_LIBDIR) -L$(OPENSSL_LIBDIR) -lcurl -lcrypto -ljansson -pthread
+# registry/archive.so links these too (see ARCHIVE_SRCS)
+ARCHIVE_LIBS   = $(LIBS) -larchive -lz
 
 PREFIX        ?= /usr/local
 INST_LIBDIR   ?= $(PREFIX)/lib/lua/$(LUA_VERSION)
@@ -76,7 +78,18 @@ BIND_SRCS      = $(sort $(wildcard src/binding/*.c))
 SRCS           = $(CORE_SRCS) $(BIND_SRCS)
 HDRS           = $(wildcard src/*.h src/binding/*.h)
 OBJS           = $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
+# The code that needs libarchive or zlib is built into its own module,
+# registry/archive.so (core.archive, loaded on first use), so that a
+# process that never touches an archive does not map libarchive and what
+# it brings (libxml2, ICU, libstdc++: 2.5 MiB resident, issue 23).  That
+# module carries its own copy of the rest of the core it calls into
+# (everything but lregistry.c, the core's luaopen), all symbols hidden.
+ARCHIVE_SRCS   = src/archive.c src/gzip.c src/binding/larchive.c
+ARCHIVE_OBJS   = $(patsubst src/%.c,$(BUILD)/obj/%.o,$(ARCHIVE_SRCS))
+CORE_OBJS      = $(filter-out $(ARCHIVE_OBJS),$(OBJS))
+ARCHIVE_MOD_OBJS = $(filter-out $(BUILD)/obj/binding/lregistry.o,$(OBJS))
 MODULE         = $(BUILD)/registry/core.$(LIB_EXTENSION)
+ARCHIVE_MODULE = $(BUILD)/registry/archive.$(LIB_EXTENSION)
 LUA_MODULES    = $(wildcard lua/registry/*.lua)
 # the command line's helpers (registry.cli.*)
 CLI_MODULES    = $(wildcard lua/registry/cli/*.lua)
@@ -93,7 +106,7 @@ MATRIX        ?= lua5.1 lua5.2 lua5.3 lua5.4 luajit
 
 .PHONY: all deps test test-one test-matrix lint clean clean-all install demo
 
-all: $(MODULE)
+all: $(MODULE) $(ARCHIVE_MODULE)
 
 $(BUILD)/obj/binding/%.o: src/binding/%.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -103,9 +116,13 @@ $(BUILD)/obj/%.o: src/%.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CORE_CFLAGS) -c $< -o $@
 
-$(MODULE): $(OBJS)
+$(MODULE): $(CORE_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LIBFLAG) -o $@ $(OBJS) $(LIBS) $(LDFLAGS)
+	$(CC) $(LIBFLAG) -o $@ $(CORE_OBJS) $(LIBS) $(LDFLAGS)
+
+$(ARCHIVE_MODULE): $(ARCHIVE_MOD_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LIBFLAG) -o $@ $(ARCHIVE_MOD_OBJS) $(ARCHIVE_LIBS) $(LDFLAGS)
 
 # Install what is missing from Debian; does nothing when all is there.
 # LuaJIT is OpenResty's (luajit2): see the note at the top.
@@ -160,7 +177,7 @@ lint:
 
 install: all
 	install -d $(DESTDIR)$(INST_LIBDIR)/registry $(DESTDIR)$(INST_LUADIR)/registry
-	install -m 0755 $(MODULE) $(DESTDIR)$(INST_LIBDIR)/registry/
+	install -m 0755 $(MODULE) $(ARCHIVE_MODULE) $(DESTDIR)$(INST_LIBDIR)/registry/
 	install -m 0644 lua/registry.lua $(DESTDIR)$(INST_LUADIR)/ 2>/dev/null || true
 	install -m 0644 $(LUA_MODULES) $(DESTDIR)$(INST_LUADIR)/registry/
 	install -d $(DESTDIR)$(INST_LUADIR)/registry/cli

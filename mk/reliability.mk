@@ -120,6 +120,9 @@ ASAN_FLAGS     = -fsanitize=address,undefined -fno-sanitize-recover=undefined \
                  -fno-omit-frame-pointer
 ASAN_OBJS      = $(patsubst src/%.c,$(ASAN_BUILD)/obj/%.o,$(SRCS))
 ASAN_MODULE    = $(ASAN_BUILD)/registry/core.$(LIB_EXTENSION)
+ASAN_ARCHIVE   = $(ASAN_BUILD)/registry/archive.$(LIB_EXTENSION)
+ASAN_CORE_OBJS = $(filter-out $(patsubst src/%.c,$(ASAN_BUILD)/obj/%.o,$(ARCHIVE_SRCS)),$(ASAN_OBJS))
+ASAN_ARCH_OBJS = $(filter-out $(ASAN_BUILD)/obj/binding/lregistry.o,$(ASAN_OBJS))
 # gcc: libasan.so; clang: its shared runtime (-shared-libsan)
 ASAN_IS_CLANG  = $(findstring clang,$(ASAN_CC))
 ASAN_LINK      = $(if $(ASAN_IS_CLANG),-shared-libsan)
@@ -143,9 +146,13 @@ $(ASAN_BUILD)/obj/%.o: src/%.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(ASAN_CC) $(CORE_CFLAGS) -O1 -g $(ASAN_FLAGS) -c $< -o $@
 
-$(ASAN_MODULE): $(ASAN_OBJS)
+$(ASAN_MODULE): $(ASAN_CORE_OBJS)
 	@mkdir -p $(dir $@)
-	$(ASAN_CC) $(LIBFLAG) $(ASAN_FLAGS) $(ASAN_LINK) -o $@ $(ASAN_OBJS) $(LIBS) $(LDFLAGS)
+	$(ASAN_CC) $(LIBFLAG) $(ASAN_FLAGS) $(ASAN_LINK) -o $@ $(ASAN_CORE_OBJS) $(LIBS) $(LDFLAGS)
+
+$(ASAN_ARCHIVE): $(ASAN_ARCH_OBJS)
+	@mkdir -p $(dir $@)
+	$(ASAN_CC) $(LIBFLAG) $(ASAN_FLAGS) $(ASAN_LINK) -o $@ $(ASAN_ARCH_OBJS) $(ARCHIVE_LIBS) $(LDFLAGS)
 
 $(ASAN_UNSET): spec/support/asan_unset_preload.c
 	@mkdir -p $(dir $@)
@@ -158,7 +165,7 @@ $(ASAN_UNSET): spec/support/asan_unset_preload.c
 # spec/support/registry.lua's cli_lua()), or from a fresh clone the CLI
 # cannot load registry.core (issue 20: cli_interrupt_spec's 2 errors).
 ASAN_EXCLUDE  ?= --exclude-pattern=nginx_spec --exclude-pattern=luarocks_spec
-test-asan: $(ASAN_MODULE) $(ASAN_UNSET)
+test-asan: $(ASAN_MODULE) $(ASAN_ARCHIVE) $(ASAN_UNSET)
 	@test -f "$(ASAN_RT)" || { echo "test-asan: no ASan runtime at '$(ASAN_RT)'"; exit 1; }
 	PATH="$(CURDIR)/spec/support/bin:$$PATH" $(ASAN_ENV) ./scripts/run-busted.sh \
 	    $(BUSTED) --cpath=./$(ASAN_BUILD)/?.$(LIB_EXTENSION) $(BUSTED_EXCLUDE) $(ASAN_EXCLUDE) $(BUSTED_ARGS)

@@ -103,6 +103,21 @@ describe("luarocks (Lua " .. LUA_V .. ")", function()
     assert.are.same(lines_of("ls src/*.c src/binding/*.c"), in_rockspec('"(src/[%w_/]+%.c)"'))
   end)
 
+  it("the rockspec's ARCHIVE sources are the Makefile's ARCHIVE_SRCS", function()
+    local f = assert(io.open(ROCKSPEC))
+    local text = f:read("*a")
+    f:close()
+    local list = assert(text:match("local ARCHIVE = (%b{})"), "no ARCHIVE list in the rockspec")
+    local listed = {}
+    for s in list:gmatch('"(src/[%w_/]+%.c)"') do listed[#listed + 1] = s end
+    table.sort(listed)
+    local mk = assert(io.open("Makefile")):read("*a")
+    local srcs = {}
+    for s in assert(mk:match("\nARCHIVE_SRCS%s*=%s*([^\n]+)")):gmatch("%S+") do srcs[#srcs + 1] = s end
+    table.sort(srcs)
+    assert.are.same(srcs, listed)
+  end)
+
   it("the rockspec maps every lua/registry/*.lua and lua/registry/*/*.lua", function()
     assert.are.same(lines_of("ls lua/registry/*.lua lua/registry/*/*.lua"),
                     in_rockspec('"(lua/registry/[%w_/]+%.lua)"'))
@@ -128,6 +143,8 @@ describe("luarocks (Lua " .. LUA_V .. ")", function()
     local luadir = tree .. "/share/lua/" .. LUA_V
     assert.truthy(registry_server.read_file(libdir .. "/registry/core.so"),
       "no registry/core.so in the tree")
+    assert.truthy(registry_server.read_file(libdir .. "/registry/archive.so"),
+      "no registry/archive.so in the tree")
     for _, path in ipairs(lines_of("ls lua/registry/*.lua lua/registry/*/*.lua lua/registry/testing/*.py")) do
       local rel = path:match("^lua/(.*)$")
       assert.truthy(registry_server.read_file(luadir .. "/" .. rel), path .. " is not installed")
@@ -176,12 +193,15 @@ describe("luarocks (Lua " .. LUA_V .. ")", function()
       print("core=" .. where("registry.core", package.cpath))
       print("lua=" .. where("registry", package.path))
       print("version=" .. tostring(r._VERSION) .. " client=" .. tostring(c ~= nil))
+      print("archive=" .. where("registry.archive", package.cpath) .. " " ..
+        type(require("registry.core").archive.create))
     ]]
     local ok, out = sh(in_tree(q(interpreter()) .. " -e " .. q(probe)))
     assert(ok, out)
     assert.truthy(out:find("core=" .. tree .. "/lib/lua/" .. LUA_V .. "/registry/core.so", 1, true), out)
     assert.truthy(out:find("lua=" .. tree .. "/share/lua/" .. LUA_V .. "/registry/init.lua", 1, true), out)
     assert.truthy(out:find("client=true", 1, true), out)
+    assert.truthy(out:find("archive=" .. tree .. "/lib/lua/" .. LUA_V .. "/registry/archive.so function", 1, true), out)
   end)
 
   it("the installed test kit finds its servers in the tree", function()

@@ -24,7 +24,10 @@ local graph = require "registry.graph"
 local layout = require "registry.layout"
 local fs = require "registry.fs"
 
-local archive = core.archive
+-- core.archive (registry/archive.so, with libarchive) is loaded on the
+-- first call, not when this module is: a pull that never touches a file
+-- transport does not map libarchive (issue 23: 2.5 MiB resident).
+local archive = setmetatable({}, { __index = function(_, k) return core.archive[k] end })
 local now = core.util.now
 local is_int = graph.is_int
 

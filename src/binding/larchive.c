@@ -173,3 +173,16 @@ void lb_open_archive(lua_State *L)
     lua_newtable(L);
     luaL_setfuncs(L, archive_functions, 0);
 }
+
+RG_EXPORT int luaopen_registry_archive(lua_State *L);
+
+/* registry.archive, which registry.core's core.archive loads on first
+ * use: the core first, whose Error metatable the failures here carry. */
+RG_EXPORT int luaopen_registry_archive(lua_State *L)
+{
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "registry.core");
+    lua_call(L, 1, 0);
+    lb_open_archive(L);
+    return 1;
+}
