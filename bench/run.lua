@@ -47,7 +47,7 @@ local q = rs.quote
 -- options
 ---------------------------------------------------------------------------
 
-local REPS = tonumber(os.getenv("BENCH_REPS")) or 3
+local REPS = tonumber(os.getenv("BENCH_REPS")) or 5
 local OUT = os.getenv("BENCH_OUT") or "bench/RESULTS.md"
 local BIG_MIB = tonumber(os.getenv("BENCH_SIZE_MIB")) or 1024
 local SMALL_MIB = 64
@@ -166,13 +166,16 @@ local RSS_FILE = WORK .. "/time.out"
 -- @return { seconds=, rss_kib=, out= }
 local function timed(cmd)
   local t0 = util.now()
-  local ok, out = sh("/usr/bin/time -f %M -o " .. q(RSS_FILE) .. " sh -c " .. q(cmd))
+  local ok, out = sh("/usr/bin/time -f '%M %U %S' -o " .. q(RSS_FILE) .. " sh -c " .. q(cmd))
   local dt = util.now() - t0
   if not ok then error("case failed: " .. cmd .. "\n" .. out, 2) end
   local f = io.open(RSS_FILE, "r")
-  local rss = f and tonumber((f:read("*a") or ""):match("(%d+)%s*$")) or 0
+  local text = f and f:read("*a") or ""
   if f then f:close() end
-  return { seconds = dt, rss_kib = rss, out = out }
+  local rss, user, sys = text:match("(%d+) ([%d.]+) ([%d.]+)%s*$")
+  -- cpu: user + system time of the process and the children it waited for
+  return { seconds = dt, rss_kib = tonumber(rss) or 0, cpu = (tonumber(user) or 0) + (tonumber(sys) or 0),
+    out = out }
 end
 
 -- One of bench/case.lua's cases; checks its "ok" line.
@@ -194,6 +197,10 @@ end
 
 local function machine()
   local cpu = first_line("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-")
+  local mhz = first_line("grep -m1 'cpu MHz' /proc/cpuinfo | cut -d: -f2-")
+  local model = first_line("grep -m1 -E '^cpu family' /proc/cpuinfo | cut -d: -f2-")
+  local modelno = first_line("grep -m1 -E '^model\\s' /proc/cpuinfo | cut -d: -f2-")
+  cpu = cpu .. string.format(" (family %s, model %s, %s MHz)", trim(model), trim(modelno), trim(mhz))
   local flags = first_line("grep -m1 '^flags' /proc/cpuinfo")
   local mem = first_line("awk '/MemTotal/{printf \"%.1f GiB\", $2/1048576}' /proc/meminfo")
   return {
@@ -274,6 +281,8 @@ end
 ---------------------------------------------------------------------------
 
 local rows = {}     -- { group=, case=, ours=, unit=, cmp=, cmp_name=, ratio=, target=, verdict=, rss=, cmp_rss= }
+-- Against the machine's own limit (issue 23): { case=, ours = {results}, parts = { { name=, list= } }, target= }
+local limits = {}
 local notes = {}
 
 local function fmt_num(v, unit)
@@ -344,6 +353,7 @@ local function make_content()
     layers[i] = { path = p, size = lsize, digest = sha(p) }
   end
   local image_digest = make_layout(ctx.layout, layers)
+  ctx.layers = layers
   stamp("content ready: %s (%d MiB), 4 layers, image %s", ctx.big_d, BIG_MIB, image_digest)
   return ctx
 end
@@ -394,6 +404,8 @@ local function pull_rep(R, pulls, tag, d, size)
   rec("ours_file", ours({ "pull_file", R.url, BLOBREPO, d, size, outfile }))
   os.remove(outfile)
   rec("curl_file", timed("curl -sf -o " .. q(outfile) .. " " .. q(url)))
+  -- the limit's other half: SHA-256 of the same bytes, from the same file
+  rec("dgst_file", timed_digest("openssl dgst -sha256 " .. q(outfile), hex, "openssl dgst"))
   os.remove(outfile)
   rec("curl_tee_openssl", timed_digest("curl -sf " .. q(url) .. " | tee " .. q(outfile) ..
     " | openssl dgst -sha256", hex, "curl | tee | openssl"))
@@ -415,6 +427,22 @@ local function run_pulls(ctx, R)
     stamp("pull rep %d/%d done", rep, REPS)
   end
   return pulls
+end
+
+-- limit / ours for a case: the limit is the slower of the parts' medians.
+local function add_limit(case, ours_list, parts, target)
+  limits[#limits + 1] = { case = case, ours = ours_list, parts = parts, target = target }
+end
+
+local function limit_rows(pulls)
+  local function L(k) return pulls["big." .. k] end
+  local dgst = { name = "openssl dgst -sha256 FILE", list = L("dgst_file") }
+  add_limit("fetch_blobs → file (path=), " .. BIG_MIB .. " MiB", L("ours_file"),
+    { { name = "curl -o FILE (same destination)", list = L("curl_file") }, dgst }, 0.85)
+  add_limit("fetch_blobs → /dev/null (file=), " .. BIG_MIB .. " MiB", L("ours_null"),
+    { { name = "curl -o /dev/null", list = L("curl_null") }, dgst })
+  add_limit("get_blob reader:read(1 MiB) loop in Lua, " .. BIG_MIB .. " MiB", L("ours_reader"),
+    { { name = "curl -o /dev/null", list = L("curl_null") }, dgst }, 0.9)
 end
 
 local function pull_rows(pulls)
@@ -545,15 +573,34 @@ local function ours_pair(ctx, img)
   local dir = WORK .. "/ours-pull"
   img.our_pull[#img.our_pull + 1] = ours({ "image_pull", ref, dir })
   must("rm -rf " .. q(dir))
+  -- the limit, on the same registry and destination: the layers with
+  -- curl --parallel, then SHA-256 of the same files
+  must("mkdir -p " .. q(dir))
+  local args, files = {}, {}
+  for i, l in ipairs(ctx.layers) do
+    files[i] = q(dir .. "/layer" .. i)
+    args[i] = "-o " .. files[i] .. " " .. q(S.url .. "/v2/" .. IMAGE_REPO .. "/blobs/" .. l.digest)
+  end
+  img.curl_par[#img.curl_par + 1] = timed("curl -sf --parallel --parallel-max " .. #args .. " " ..
+    table.concat(args, " "))
+  local dr = timed("openssl dgst -sha256 " .. table.concat(files, " "))
+  for _, l in ipairs(ctx.layers) do
+    if not dr.out:find(l.digest:match(":(%x+)$"), 1, true) then error("image limit: wrong digest: " .. dr.out) end
+  end
+  img.dgst[#img.dgst + 1] = dr
+  must("rm -rf " .. q(dir))
   S:stop()
 end
 
 local function bench_images(ctx)
-  local img = { sk_push = {}, sk_pull = {}, our_push = {}, our_pull = {} }
+  local img = { sk_push = {}, sk_pull = {}, our_push = {}, our_pull = {}, curl_par = {}, dgst = {} }
   for rep = 1, REPS do
     if rep % 2 == 1 then skopeo_pair(ctx, img); ours_pair(ctx, img) else ours_pair(ctx, img); skopeo_pair(ctx, img) end
     stamp("image rep %d/%d done", rep, REPS)
   end
+  add_limit("registry.pull of 4 x " .. math.floor(BIG_MIB / 4) .. " MiB → OCI layout (jobs 4)", img.our_pull,
+    { { name = "curl --parallel (4 layers to files)", list = img.curl_par },
+      { name = "openssl dgst -sha256 of the 4 files", list = img.dgst } }, 0.8)
   local g = "image 4 x " .. math.floor(BIG_MIB / 4) .. " MiB (ratio: skopeo's time / ours)"
   add_row({ group = g, case = "registry.pull → OCI layout (jobs 4)", ours = median_of(img.our_pull, seconds),
     unit = "s", cmp = median_of(img.sk_pull, seconds), cmp_name = "skopeo copy docker:// oci:", target = 3.0, goal = true,
@@ -811,8 +858,8 @@ local function cell(s) return (tostring(s or ""):gsub("|", "\\|")) end
 local function render_machine(p)
   p("# lua-registry benchmarks")
   p("")
-  p("Written by `make bench` (bench/run.lua) on %s. Medians of %d runs per case; every case in its own",
-    M.date, REPS)
+  p("Written by `make bench` (bench/run.lua) on %s, on a %s. Medians of %d runs per case; every case in its own",
+    M.date, M.cpu, REPS)
   p("process, our client and its comparison alternating in the same run. Ratios compare figures of")
   p("this run only (absolute figures move by up to 40%% between runs on this kind of machine).")
   p("Wall time includes process start for every tool alike.")
@@ -831,6 +878,45 @@ local function render_machine(p)
   p("| skopeo | %s |", M.skopeo)
   p("| wrk | %s |", M.wrk)
   p("| Lua | %s; lua-registry %s |", trim(M.lua), M.module)
+  p("")
+end
+
+local function spread(list)
+  local lo, hi = math.huge, 0
+  for _, r in ipairs(list) do lo = math.min(lo, r.seconds); hi = math.max(hi, r.seconds) end
+  return string.format("%.2f-%.2f", lo, hi)
+end
+
+-- limit / ours of each limit row (computed once, also for the README).
+local function limit_ratio(l)
+  local ours_s = median_of(l.ours, seconds)
+  local lim = 0
+  for _, part in ipairs(l.parts) do lim = math.max(lim, median_of(part.list, seconds)) end
+  local r = lim / ours_s
+  return r, ours_s, lim, l.target and (r >= l.target and "PASS" or "MISS") or ""
+end
+
+local function render_limits(p)
+  p("## Against this machine's limit")
+  p("")
+  p("The limit of a verified pull is the slower of moving the bytes and hashing them, measured in")
+  p("this run on the same bytes and destination: `max(t(curl), t(openssl dgst -sha256))`. A pull")
+  p("that hashes on one core while the other receives and writes can reach it; 1.00 is the limit.")
+  p("Seconds are medians of %d runs, alternating with the limit's commands, with the min-max spread;", REPS)
+  p("CPU/wall is our process's user + system time over its wall time (2 cores: at most 2).")
+  p("")
+  p("| case | ours | spread | CPU/wall | limit: parts (median, spread) | limit | limit / ours | target | verdict |")
+  p("|---|---:|---:|---:|---|---:|---:|---:|---|")
+  for _, l in ipairs(limits) do
+    local r, ours_s, lim, verdict = limit_ratio(l)
+    local parts = {}
+    for _, part in ipairs(l.parts) do
+      parts[#parts + 1] = string.format("%s %.2f s (%s)", part.name, median_of(part.list, seconds), spread(part.list))
+    end
+    p("| %s | %.2f s | %s | %.2f | %s | %.2f s | %.2f | %s | %s |", cell(l.case), ours_s, spread(l.ours),
+      median_of(l.ours, function(x) return x.cpu / x.seconds end), cell(table.concat(parts, "; ")), lim, r,
+      l.target and string.format("≥ %.2g", l.target) or "", verdict)
+  end
   p("")
 end
 
@@ -916,6 +1002,13 @@ local function write_readme(rss)
         r.target, r.verdict)
     end
   end
+  for _, l in ipairs(limits) do
+    if l.target then
+      local r, _, _, verdict = limit_ratio(l)
+      p("| %s | this machine's limit (see bench/RESULTS.md) | %.2f of the limit | | ≥ %.2g | %s |", cell(l.case),
+        r, l.target, verdict)
+    end
+  end
   for _, r in ipairs(rss.rows) do
     if r.verdict ~= "" then
       local pv = PREV.rss[r.case]
@@ -933,6 +1026,7 @@ local function write_report(rss)
   local out = {}
   local function p(fmt, ...) out[#out + 1] = string.format(fmt, ...) end
   render_machine(p)
+  if #limits > 0 then render_limits(p) end
   render_results(p)
   if rss then render_rss(p, rss) end
   render_notes(p)
@@ -964,6 +1058,7 @@ local function main()
   local R = blob_registry(ctx)
   local pulls = run_pulls(ctx, R)
   pull_rows(pulls)
+  limit_rows(pulls)
   local rss = rss_comparison(pulls)
   bench_push(ctx, R)
   bench_images(ctx)

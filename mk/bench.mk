@@ -16,11 +16,11 @@
 #                  beside skopeo sync and the no-op's floor), written to
 #                  $(BUILD)/bench-sync.md
 #
-# Knobs: BENCH_REPS (3), BENCH_OUT (bench/RESULTS.md), BENCH_SIZE_MIB (1024).
+# Knobs: BENCH_REPS (5), BENCH_OUT (bench/RESULTS.md), BENCH_SIZE_MIB (1024).
 # Debian packages: docker-registry skopeo curl openssl wrk apache2-utils
 # (ab) time iproute2 (ss) python3.
 
-BENCH_REPS     ?= 3
+BENCH_REPS     ?= 5
 BENCH_OUT      ?= bench/RESULTS.md
 BENCH_SIZE_MIB ?= 1024
 BENCH_PKGS      = docker-registry skopeo curl openssl wrk apache2-utils time iproute2 python3
