@@ -763,6 +763,19 @@ static int next_wake_ms(const rg_batch *b, int upto, int max)
     return soonest <= now ? 0 : (int)((soonest - now) * 1000) + 1;
 }
 
+/* A fetch alone in the multi waits for its hash worker when the ring is
+ * full; beside others it pauses instead, so that one full ring does not
+ * stop every transfer of the thread (issue 23: with 4 blobs, 1.2 of 2
+ * cores busy). */
+static void share_multi(rg_batch *b, int upto)
+{
+    int i, running = 0;
+    for (i = 0; i < upto; i++)
+        running += b->items[i].state == RG_I_RUNNING;
+    for (i = 0; i < upto; i++)
+        b->items[i].r.x.pause_when_full = running > 1;
+}
+
 int rg_batch_run(rg_batch *b)
 {
     const char *phase = b->kind == RG_B_FETCH ? "download"
@@ -784,6 +797,8 @@ int rg_batch_run(rg_batch *b)
             stop_all(b, next);
             return 0;
         }
+        if (b->kind == RG_B_FETCH)
+            share_multi(b, next);
         rg_multi_step(m1, 0);
         for (i = 0; i < nothers; i++)
             rg_multi_step(others[i], 0);

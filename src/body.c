@@ -101,9 +101,11 @@ size_t rg_body_write(char *p, size_t size, size_t n, void *ud)
         if (keep > 0 && staged + keep > RG_STAGE_MAX && rg_xfer_flush(x) != 0)
             return 0;
         if (keep > 0 && x->out_q) {
-            /* a full ring pauses this transfer only; the worker wakes
-             * the multi once there is room (rg_hashq_notify) */
-            int r = rg_hashq_try_put(x->out_q, q, keep);
+            /* alone, wait for the worker (cheapest); beside other
+             * transfers, a full ring pauses this one only, and the worker
+             * wakes the multi once there is room (rg_hashq_notify) */
+            int r = x->pause_when_full ? rg_hashq_try_put(x->out_q, q, keep)
+                                       : rg_hashq_put(x->out_q, q, keep);
             if (r == 2) {
                 x->write_paused = 1;
                 return CURL_WRITEFUNC_PAUSE;

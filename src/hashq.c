@@ -27,6 +27,7 @@ struct rg_hashq {
     pthread_cond_t wcv; /* wakes the worker */
     pthread_cond_t pcv; /* wakes the producer */
     size_t want;        /* room a refused try_put waits for (0: none) */
+    size_t need;        /* room the sleeping producer waits for */
     void (*notify)(void *);
     void *notify_ud;
     rg_hasher h;
@@ -50,16 +51,19 @@ static void wake_worker(rg_hashq *q)
         pthread_cond_signal(&q->wcv);
 }
 
-/* Wake the producer if it sleeps (lock held). */
+/* Wake the producer if it sleeps and the room it waits for is there
+ * (lock held): not at every step, which cost a context switch each. */
 static void wake_producer(rg_hashq *q)
 {
-    if (q->pwait)
+    if (q->pwait && q->used + q->need <= q->size)
         pthread_cond_signal(&q->pcv);
 }
 
-/* The producer sleeps until the worker gives room back (lock held). */
-static void wait_room(rg_hashq *q)
+/* The producer sleeps until the worker gives back room for need bytes
+ * (lock held). */
+static void wait_room(rg_hashq *q, size_t need)
 {
+    q->need = need;
     q->pwait = 1;
     pthread_cond_wait(&q->pcv, &q->mu);
     q->pwait = 0;
@@ -140,7 +144,7 @@ int rg_hashq_push(rg_hashq *q, const void *p, size_t n)
         size_t room, chunk;
         /* unread bytes (a pull buffer's) keep their room too */
         while ((q->used > q->unread ? q->used : q->unread) == q->size && !q->failed)
-            wait_room(q);
+            wait_room(q, q->used == q->size ? 1 : 0);
         if (q->failed)
             break;
         room = q->size - (q->used > q->unread ? q->used : q->unread);
@@ -168,7 +172,7 @@ int rg_hashq_put(rg_hashq *q, const void *p, size_t n)
         return 1;
     pthread_mutex_lock(&q->mu);
     while (q->used + n > q->size && !q->failed)
-        wait_room(q);
+        wait_room(q, n);
     pthread_mutex_unlock(&q->mu);
     if (q->failed)
         return -1;

@@ -139,6 +139,9 @@ typedef struct rg_xfer {
     size_t err_tail;         /* bytes of an error body appended to body */
     int overflow;            /* body passed its cap */
     int write_paused;
+    int pause_when_full;     /* FD sink: a full hash ring pauses this
+                                transfer (others share the multi) instead
+                                of waiting for the worker */
     rg_hasher *out_hash;     /* optional: hashes kept body bytes */
     rg_hashq *out_q;         /* hash on a worker thread instead (FD sink;
                                 STREAM sink: its ring is the pull buffer) */
