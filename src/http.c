@@ -308,8 +308,11 @@ int rg_xfer_start(rg_xfer *x)
     SETOPT(CURLOPT_FOLLOWLOCATION, x->follow ? 1L : 0L);
     SETOPT(CURLOPT_MAXREDIRS, 5L);
     SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
-    /* a larger receive buffer for blobs; not fatal when refused */
-    (void)curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 256L * 1024L);
+    /* a larger receive buffer for blobs; not fatal when refused.  A
+     * reader's (STREAM) stays at 64 KiB: its ring is only 512 KiB, and
+     * smaller pieces keep it fed, with 0.4 MiB less resident (issue 23) */
+    (void)curl_easy_setopt(e, CURLOPT_BUFFERSIZE,
+                           x->sink == RG_SINK_STREAM ? 64L * 1024L : 256L * 1024L);
     if (o->user_agent)
         SETOPT(CURLOPT_USERAGENT, o->user_agent);
     if (o->connect_timeout_ms > 0)
