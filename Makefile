@@ -64,7 +64,7 @@ CORE_CFLAGS    = -std=c99 -D_POSIX_C_SOURCE=200809L -pthread -fPIC -fvisibility=
 ALL_CFLAGS     = $(CORE_CFLAGS) -I$(LUA_INCDIR)
 LIBFLAG       ?= -shared
 LIB_EXTENSION ?= so
-LIBS           = -L$(CURL_LIBDIR) -L$(OPENSSL_LIBDIR) -lcurl -lcrypto -ljansson -larchive -lz -pthread
+LIBS           = -L$(CURL_LIBDIR) -L$(OPENSSL_LIBDIR) -lcurl -lcrypto -ljansson -larchive -lz -lzstd -pthread
 
 PREFIX        ?= /usr/local
 INST_LIBDIR   ?= $(PREFIX)/lib/lua/$(LUA_VERSION)
@@ -109,8 +109,8 @@ $(MODULE): $(OBJS)
 
 # Install what is missing from Debian; does nothing when all is there.
 # LuaJIT is OpenResty's (luajit2): see the note at the top.
-RUNTIME_PKGS = lua5.4 liblua5.4-dev libcurl4-openssl-dev libssl-dev libjansson-dev libarchive-dev zlib1g-dev lua-cjson pkg-config gcc make
-TEST_PKGS    = lua-busted docker-registry skopeo python3 curl openssl
+RUNTIME_PKGS = lua5.4 liblua5.4-dev libcurl4-openssl-dev libssl-dev libjansson-dev libarchive-dev zlib1g-dev libzstd-dev lua-cjson pkg-config gcc make
+TEST_PKGS    = lua-busted docker-registry skopeo umoci zstd python3 curl openssl
 MATRIX_PKGS  = lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev lua5.3 liblua5.3-dev \
                luajit2 libluajit2-5.1-dev
 TOOL_PKGS    = nginx-light libnginx-mod-http-lua luarocks lua-check \

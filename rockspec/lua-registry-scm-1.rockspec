@@ -33,6 +33,7 @@ external_dependencies = {
   JANSSON = { header = "jansson.h", library = "jansson" },
   ARCHIVE = { header = "archive.h", library = "archive" },
   ZLIB = { header = "zlib.h", library = "z" },
+  ZSTD = { header = "zstd.h", library = "zstd" },
 }
 
 build = {
@@ -43,20 +44,22 @@ build = {
       -- the list is complete)
       sources = {
         "src/archive.c", "src/auth.c", "src/batch.c", "src/body.c", "src/buf.c",
-        "src/challenge.c", "src/client.c", "src/digest.c", "src/err.c", "src/fsops.c",
-        "src/gzip.c", "src/hashq.c", "src/header.c", "src/http.c", "src/link.c", "src/location.c",
+        "src/challenge.c", "src/client.c", "src/digest.c", "src/err.c", "src/flatten.c",
+        "src/fsops.c", "src/gzip.c", "src/hashq.c", "src/header.c", "src/http.c", "src/layer.c",
+        "src/link.c", "src/location.c",
         "src/ops.c", "src/range.c", "src/reader.c", "src/reference.c", "src/referrers.c",
         "src/regex.c", "src/request.c", "src/sig.c", "src/sigdoc.c", "src/spool.c",
-        "src/upload.c", "src/binding/larchive.c", "src/binding/laux.c", "src/binding/lbatch.c",
-        "src/binding/lclient.c", "src/binding/lerror.c", "src/binding/lkey.c",
+        "src/upload.c", "src/zstd.c", "src/binding/larchive.c", "src/binding/laux.c",
+        "src/binding/lbatch.c",
+        "src/binding/lclient.c", "src/binding/lerror.c", "src/binding/lkey.c", "src/binding/llayer.c",
         "src/binding/lreader.c", "src/binding/lregex.c", "src/binding/lregistry.c",
         "src/binding/ltrust.c", "src/binding/lupload.c", "src/binding/lutil.c",
       },
-      libraries = { "curl", "crypto", "jansson", "archive", "z", "pthread" },   -- pthread: src/hashq.c
+      libraries = { "curl", "crypto", "jansson", "archive", "z", "zstd", "pthread" },   -- pthread: src/hashq.c
       incdirs = { "$(CURL_INCDIR)", "$(OPENSSL_INCDIR)", "$(JANSSON_INCDIR)", "$(ARCHIVE_INCDIR)",
-                  "$(ZLIB_INCDIR)" },
+                  "$(ZLIB_INCDIR)", "$(ZSTD_INCDIR)" },
       libdirs = { "$(CURL_LIBDIR)", "$(OPENSSL_LIBDIR)", "$(JANSSON_LIBDIR)", "$(ARCHIVE_LIBDIR)",
-                  "$(ZLIB_LIBDIR)" },
+                  "$(ZLIB_LIBDIR)", "$(ZSTD_LIBDIR)" },
       defines = { "OPENSSL_API_COMPAT=0x10100000L", "_POSIX_C_SOURCE=200809L" },
     },
     ["registry"]             = "lua/registry/init.lua",

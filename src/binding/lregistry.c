@@ -54,6 +54,8 @@ RG_EXPORT int luaopen_registry_core(lua_State *L)
     lua_setfield(L, -2, "trust");
     lb_open_archive(L);
     lua_setfield(L, -2, "archive");
+    lb_open_layer(L);
+    lua_setfield(L, -2, "layer");
     lua_pushliteral(L, RG_VERSION);
     lua_setfield(L, -2, "_VERSION");
     lua_pushliteral(L, "registry.core");
