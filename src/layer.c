@@ -34,6 +34,12 @@ static int src_err(rg_err *e, const char *what, const char *path)
     return rg_err_set(e, NULL, "source", 0, "%s %s: %s", what, path, strerror(errno));
 }
 
+/* The caller's path is missing, a loop of links, unreadable: its error. */
+static int arg_err(rg_err *e, const char *what, const char *path)
+{
+    return rg_err_set(e, NULL, "invalid_argument", 0, "%s %s: %s", what, path, strerror(errno));
+}
+
 /* ---- a compressor or decompressor: gzip or zstd ------------------- */
 
 typedef struct codec {
@@ -361,7 +367,7 @@ int rg_layer_pack_dir(rg_layer *l, const char *dir, int64_t uid, int64_t gid,
     size_t i, j;
 
     if (stat(dir, &st) != 0)
-        return src_err(e, "cannot pack", dir);
+        return arg_err(e, "cannot pack", dir);
     if (!S_ISDIR(st.st_mode))
         return bad_path(e, dir, "not a directory");
     if (walk_dir(&w, dir, "", 0, e) != 0)
@@ -616,7 +622,7 @@ static reader *reader_new(const char *src, rg_comp comp, rg_err *e)
         return NULL;
     }
     if ((r->fd = open(src, O_RDONLY)) < 0) {
-        src_err(e, "cannot read", src);
+        arg_err(e, "cannot read", src);
         reader_free(r);
         return NULL;
     }
