@@ -689,7 +689,7 @@ function api.flag(name, spec, short)
 end
 
 -- The groups, in the order their commands are listed by --help.
-local GROUPS = { "sync", "trust" }
+local GROUPS = { "sync", "trust", "build" }
 for _, g in ipairs(GROUPS) do require("registry.cli." .. g)(api) end
 
 ---------------------------------------------------------------------------
