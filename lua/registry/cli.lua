@@ -683,7 +683,7 @@ function api.flag(name, spec, short)
   FLAGS[name] = spec
   if short then
     assert(not FLAGS[short], "flag " .. short .. " is defined twice")
-    FLAGS[short] = { spec[1], spec[2] }
+    FLAGS[short] = { spec[1], spec[2], nil, nil, spec[5] }   -- repeatable too
     SHORT[name] = short
   end
 end
