@@ -21,23 +21,14 @@ local run = helpers.cli_runner(LUA, function() return work end)
 describe("lua-registry append, mutate, flatten (issue 25)", function()
   local srv, H, client
 
-  local function blob(repo, digest)
-    local r = must(client:get_blob(repo, digest))
-    local data = must(r:read("a"))
-    r:close()
-    return data
-  end
+  local function blob(repo, digest) return helpers.blob_bytes(client, repo, digest) end
 
   local function get(repo, tag)
     local m = must(client:get_manifest(repo, tag))
     return m, cjson.decode(blob(repo, m.config.digest))
   end
 
-  local function nothing_at(repo, tag)
-    local m, err = client:get_manifest(repo, tag)
-    assert.is_nil(m, repo .. ":" .. tag .. " exists")
-    assert.truthy(err.type == "manifest_not_found" or err.type == "repository_not_found", tostring(err))
-  end
+  local function nothing_at(repo, tag) helpers.no_manifest(client, repo, tag) end
 
   setup(function()
     srv = registry_server.start()

@@ -44,12 +44,7 @@ end
 describe("mutate and flatten (issue 25)", function()
   local srv, client, work, H, base, multi
 
-  local function blob(repo, digest)
-    local r = must(client:get_blob(repo, digest))
-    local data = must(r:read("a"))
-    r:close()
-    return data
-  end
+  local function blob(repo, digest) return helpers.blob_bytes(client, repo, digest) end
 
   -- The manifest and config of an image in the registry.
   local function get(repo, tag)
@@ -58,11 +53,7 @@ describe("mutate and flatten (issue 25)", function()
   end
 
   -- No manifest at repo:tag.
-  local function nothing_at(repo, tag)
-    local m, err = client:get_manifest(repo, tag)
-    assert.is_nil(m, repo .. ":" .. tag .. " exists")
-    assert.truthy(err.type == "manifest_not_found" or err.type == "repository_not_found", tostring(err))
-  end
+  local function nothing_at(repo, tag) helpers.no_manifest(client, repo, tag) end
 
   local function blob_file(repo, digest, path)
     write_file(path, blob(repo, digest))
