@@ -66,7 +66,7 @@ LIBFLAG       ?= -shared
 LIB_EXTENSION ?= so
 LIBS           = -L$(CURL_LIBDIR) -L$(OPENSSL_LIBDIR) -lcurl -lcrypto -ljansson -pthread
 # registry/archive.so links these too (see ARCHIVE_SRCS)
-ARCHIVE_LIBS   = $(LIBS) -larchive -lz
+ARCHIVE_LIBS   = $(LIBS) -larchive -lz -lzstd
 
 PREFIX        ?= /usr/local
 INST_LIBDIR   ?= $(PREFIX)/lib/lua/$(LUA_VERSION)
@@ -78,13 +78,14 @@ BIND_SRCS      = $(sort $(wildcard src/binding/*.c))
 SRCS           = $(CORE_SRCS) $(BIND_SRCS)
 HDRS           = $(wildcard src/*.h src/binding/*.h)
 OBJS           = $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
-# The code that needs libarchive or zlib is built into its own module,
+# The code that needs libarchive, zlib or libzstd is built into its own module,
 # registry/archive.so (core.archive, loaded on first use), so that a
 # process that never touches an archive does not map libarchive and what
 # it brings (libxml2, ICU, libstdc++: 2.5 MiB resident, issue 23).  That
 # module carries its own copy of the rest of the core it calls into
 # (everything but lregistry.c, the core's luaopen), all symbols hidden.
-ARCHIVE_SRCS   = src/archive.c src/gzip.c src/binding/larchive.c
+ARCHIVE_SRCS   = src/archive.c src/flatten.c src/gzip.c src/layer.c src/zstd.c \
+                 src/binding/larchive.c src/binding/llayer.c
 ARCHIVE_OBJS   = $(patsubst src/%.c,$(BUILD)/obj/%.o,$(ARCHIVE_SRCS))
 CORE_OBJS      = $(filter-out $(ARCHIVE_OBJS),$(OBJS))
 ARCHIVE_MOD_OBJS = $(filter-out $(BUILD)/obj/binding/lregistry.o,$(OBJS))
@@ -126,8 +127,8 @@ $(ARCHIVE_MODULE): $(ARCHIVE_MOD_OBJS)
 
 # Install what is missing from Debian; does nothing when all is there.
 # LuaJIT is OpenResty's (luajit2): see the note at the top.
-RUNTIME_PKGS = lua5.4 liblua5.4-dev libcurl4-openssl-dev libssl-dev libjansson-dev libarchive-dev zlib1g-dev lua-cjson pkg-config gcc make
-TEST_PKGS    = lua-busted docker-registry skopeo python3 curl openssl
+RUNTIME_PKGS = lua5.4 liblua5.4-dev libcurl4-openssl-dev libssl-dev libjansson-dev libarchive-dev zlib1g-dev libzstd-dev lua-cjson pkg-config gcc make
+TEST_PKGS    = lua-busted docker-registry skopeo umoci zstd python3 curl openssl
 MATRIX_PKGS  = lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev lua5.3 liblua5.3-dev \
                luajit2 libluajit2-5.1-dev
 TOOL_PKGS    = nginx-light libnginx-mod-http-lua luarocks lua-check \

@@ -33,11 +33,15 @@ external_dependencies = {
   JANSSON = { header = "jansson.h", library = "jansson" },
   ARCHIVE = { header = "archive.h", library = "archive" },
   ZLIB = { header = "zlib.h", library = "z" },
+  ZSTD = { header = "zstd.h", library = "zstd" },
 }
 
--- The C sources: ARCHIVE (what links libarchive or zlib, the Makefile's
+-- The C sources: ARCHIVE (what links libarchive, zlib or libzstd, the Makefile's
 -- ARCHIVE_SRCS) and the rest of the core.
-local ARCHIVE = { "src/archive.c", "src/gzip.c", "src/binding/larchive.c" }
+local ARCHIVE = {
+  "src/archive.c", "src/flatten.c", "src/gzip.c", "src/layer.c", "src/zstd.c",
+  "src/binding/larchive.c", "src/binding/llayer.c",
+}
 local CORE = {
   "src/auth.c", "src/batch.c", "src/body.c", "src/buf.c",
   "src/challenge.c", "src/client.c", "src/digest.c", "src/err.c", "src/fsops.c",
@@ -69,20 +73,21 @@ build = {
       libdirs = { "$(CURL_LIBDIR)", "$(OPENSSL_LIBDIR)", "$(JANSSON_LIBDIR)" },
       defines = { "OPENSSL_API_COMPAT=0x10100000L", "_POSIX_C_SOURCE=200809L" },
     },
-    -- core.archive, loaded on first use: the only module that links
-    -- libarchive and zlib (a pull does not map them); it carries its own
+    -- core.archive and core.layer, loaded on first use: the only module
+    -- that links libarchive, zlib and libzstd (a pull does not map them); it carries its own
     -- copy of the core but lregistry.c
     ["registry.archive"] = {
       sources = ARCHIVE_MODULE_SOURCES,
-      libraries = { "curl", "crypto", "jansson", "archive", "z", "pthread" },
+      libraries = { "curl", "crypto", "jansson", "archive", "z", "zstd", "pthread" },
       incdirs = { "$(CURL_INCDIR)", "$(OPENSSL_INCDIR)", "$(JANSSON_INCDIR)", "$(ARCHIVE_INCDIR)",
-                  "$(ZLIB_INCDIR)" },
+                  "$(ZLIB_INCDIR)", "$(ZSTD_INCDIR)" },
       libdirs = { "$(CURL_LIBDIR)", "$(OPENSSL_LIBDIR)", "$(JANSSON_LIBDIR)", "$(ARCHIVE_LIBDIR)",
-                  "$(ZLIB_LIBDIR)" },
+                  "$(ZLIB_LIBDIR)", "$(ZSTD_LIBDIR)" },
       defines = { "OPENSSL_API_COMPAT=0x10100000L", "_POSIX_C_SOURCE=200809L" },
     },
     ["registry"]             = "lua/registry/init.lua",
     ["registry.cli"]         = "lua/registry/cli.lua",
+    ["registry.cli.build"]   = "lua/registry/cli/build.lua",
     ["registry.cli.output"]  = "lua/registry/cli/output.lua",
     ["registry.cli.sync"]    = "lua/registry/cli/sync.lua",
     ["registry.cli.transports"] = "lua/registry/cli/transports.lua",
@@ -94,6 +99,7 @@ build = {
     ["registry.graph"]       = "lua/registry/graph.lua",
     ["registry.image"]       = "lua/registry/image.lua",
     ["registry.layout"]      = "lua/registry/layout.lua",
+    ["registry.mutate"]      = "lua/registry/mutate.lua",
     ["registry.ngx"]         = "lua/registry/ngx.lua",
     ["registry.ociarchive"]  = "lua/registry/ociarchive.lua",
     ["registry.reference"]   = "lua/registry/reference.lua",

@@ -48,11 +48,12 @@ describe("footprint", function()
     assert.truthy(out:find("archive=no module=no", 1, true), out)
   end)
 
-  it("core.archive loads registry.archive on first use, once", function()
+  it("core.archive and core.layer load registry.archive on first use, once", function()
     local out = probe(MAPPED .. [[
       local core = require "registry.core"
       local a = core.archive
-      print("same=" .. tostring(a == core.archive and a == require("registry.archive")) ..
+      print("same=" .. tostring(a == core.archive and a == require("registry.archive").archive and
+        core.layer == require("registry.archive").layer) ..
         " create=" .. type(a.create) .. " archive=" .. has("libarchive") ..
         " other=" .. tostring(core.nothing_here))]])
     assert.truthy(out:find("same=true create=function archive=yes other=nil", 1, true), out)

@@ -105,3 +105,90 @@ done:
         remove(dst);
     return rc;
 }
+
+/* ---- the streaming codec ------------------------------------------ */
+
+struct rg_gz {
+    z_stream zs;
+    int compress;
+    int ended;          /* decompressing: a member ended */
+};
+
+rg_gz *rg_gz_new(int compress, int level, rg_err *e)
+{
+    rg_gz *z;
+    int zr;
+    if (compress && (level < -1 || level > 9 || level == 0)) {
+        rg_err_set(e, NULL, "invalid_argument", 0, "gzip: level %d is not -1 or 1..9", level);
+        return NULL;
+    }
+    z = calloc(1, sizeof *z);
+    if (!z) {
+        rg_err_set(e, NULL, "source", 0, "gzip: out of memory");
+        return NULL;
+    }
+    z->compress = compress;
+    zr = compress ? deflateInit2(&z->zs, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY)
+                  : inflateInit2(&z->zs, 15 + 16);
+    if (zr != Z_OK) {
+        rg_err_set(e, NULL, "source", 0, "gzip: zlib could not start");
+        free(z);
+        return NULL;
+    }
+    return z;
+}
+
+int rg_gz_step(rg_gz *z, const unsigned char **in, size_t *in_len,
+               unsigned char *out, size_t *out_len, int finish, int *end,
+               rg_err *e)
+{
+    int zr;
+    uInt take = *in_len > 65536 ? 65536 : (uInt)*in_len;
+    *end = 0;
+    if (!z->compress && z->ended) {
+        if (take == 0) {
+            *out_len = 0;
+            *end = 1;
+            return 0;
+        }
+        inflateReset(&z->zs);       /* the next gzip member */
+        z->ended = 0;
+    }
+    z->zs.next_in = (unsigned char *)*in;
+    z->zs.avail_in = take;
+    z->zs.next_out = out;
+    z->zs.avail_out = (uInt)*out_len;
+    if (z->compress) {
+        zr = deflate(&z->zs, finish ? Z_FINISH : Z_NO_FLUSH);
+        if (zr == Z_STREAM_ERROR)
+            return rg_err_set(e, NULL, "source", 0, "gzip: zlib failed");
+        if (zr == Z_STREAM_END)
+            *end = 1;
+    } else {
+        zr = inflate(&z->zs, Z_NO_FLUSH);
+        if (zr == Z_STREAM_END) {
+            z->ended = 1;
+            *end = 1;
+        } else if (zr == Z_BUF_ERROR) {
+            /* no progress possible now: more input or room needed */
+        } else if (zr != Z_OK) {
+            return rg_err_set(e, NULL, "invalid_argument", 0, "gzip: corrupt data: %s",
+                              z->zs.msg ? z->zs.msg : "inflate failed");
+        }
+    }
+    *out_len -= z->zs.avail_out;
+    *in_len -= take - z->zs.avail_in;
+    *in += take - z->zs.avail_in;
+    return 0;
+}
+
+void rg_gz_free(rg_gz *z)
+{
+    if (!z)
+        return;
+    if (z->compress)
+        deflateEnd(&z->zs);
+    else
+        inflateEnd(&z->zs);
+    free(z);
+}

@@ -683,13 +683,13 @@ function api.flag(name, spec, short)
   FLAGS[name] = spec
   if short then
     assert(not FLAGS[short], "flag " .. short .. " is defined twice")
-    FLAGS[short] = { spec[1], spec[2] }
+    FLAGS[short] = { spec[1], spec[2], nil, nil, spec[5] }   -- repeatable too
     SHORT[name] = short
   end
 end
 
 -- The groups, in the order their commands are listed by --help.
-local GROUPS = { "sync", "trust" }
+local GROUPS = { "sync", "trust", "build" }
 for _, g in ipairs(GROUPS) do require("registry.cli." .. g)(api) end
 
 ---------------------------------------------------------------------------

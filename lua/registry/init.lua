@@ -140,6 +140,21 @@ M.artifact = artifact
 M.push_artifact = artifact.push
 M.pull_artifact = artifact.pull
 
+-- Changing images without a daemon: mutate and flatten (issue 25).
+local mutate = require "registry.mutate"
+M.mutate_module = mutate
+local MUTATE = set("platform", "jobs", "progress", "client", "src_client", "dst_client", "format", "owner")
+local FLATTEN = set("compress")
+M.OPTIONS.mutate, M.OPTIONS.flatten = MUTATE, FLATTEN
+function M.mutate(src, dst, changes, opts)
+  errors.check_options(opts, "mutate", 4, 2, CLIENT, MUTATE)
+  return mutate.mutate(src, dst, changes, opts)
+end
+function M.flatten(src, dst, opts)
+  errors.check_options(opts, "flatten", 3, 2, CLIENT, MUTATE, FLATTEN)
+  return mutate.flatten(src, dst, opts)
+end
+
 -- Trust: cosign signatures and policy.json (issue 21).
 local trust = require "registry.trust"
 M.trust = trust

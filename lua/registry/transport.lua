@@ -140,11 +140,12 @@ M.with_spool = with_spool
 ---------------------------------------------------------------------------
 
 -- The image of a layout as a source: { dir=, desc=, plan=, sum= }.
-local function layout_source(dir, desc, platform, sum)
+function M.layout_source(dir, desc, platform, sum)
   local plan, err = graph.plan(layout.getter(dir), desc, nil, platform)
   if not plan then return nil, err end
   return { dir = dir, desc = desc, plan = plan, sum = sum }
 end
+local layout_source = M.layout_source
 
 -- The layout's image tagged `tag`, else its only one (referrers, whose
 -- manifests have a subject, do not count).
@@ -271,8 +272,8 @@ function M.top_entry(src)
   return e
 end
 
--- Copy a file in blocks.
-local function copy_file(from, to)
+--- Copy a file in blocks (through a temporary file and a rename).
+function M.copy_file(from, to)
   local i, ierr = io.open(from, "rb")
   if not i then return nil, errors.new("source", "cannot open " .. from .. ": " .. tostring(ierr)) end
   local tmp = to .. ".tmp"
@@ -306,7 +307,7 @@ local function to_layout(src, dir, tag, sum, opts)
     if layout.has(dir, desc) then
       sum.skipped = sum.skipped + 1
     else
-      local cok, cerr = copy_file(layout.blob_path(src.dir, desc.digest), layout.blob_path(dir, desc.digest))
+      local cok, cerr = M.copy_file(layout.blob_path(src.dir, desc.digest), layout.blob_path(dir, desc.digest))
       if not cok then return nil, cerr end
       M.count(sum, opts, desc.digest, is_int(desc.size) and desc.size or 0)
     end
@@ -323,6 +324,44 @@ local function to_registry(src, r, opts)
   for k, v in pairs(opts) do o[k] = v end
   o.platform, o.referrers, o._plan = nil, nil, src.plan
   return image.push(src.dir, r, o)
+end
+
+--- Write the layout source `source` (and its referrers `refs`, layout
+-- sources) to the destination `d` (parsed); `s`: the parsed source (its
+-- name and tag for a docker-archive).  -> the summary | nil, err.
+function M.deliver(source, refs, s, d, opts, started)
+  local sum = new_summary(d.name, source)
+  if d.kind == "docker" then
+    local dopts = {}
+    for k, v in pairs(opts) do dopts[k] = v end
+    dopts.client = opts.dst_client or opts.client
+    local psum, perr = to_registry(source, d.ref, dopts)
+    if not psum then return nil, perr end
+    for _, rsrc in ipairs(refs) do
+      local rr = { registry = d.ref.registry, repository = d.ref.repository, digest = rsrc.plan.top.digest }
+      local rsum, rperr = to_registry(rsrc, rr, dopts)
+      if not rsum then return nil, rperr end
+    end
+    if #refs > 0 then psum.referrers = #refs end
+    psum.reference = d.name
+    return psum
+  elseif d.kind == "oci" then
+    local ok, err = to_layout(source, d.path, d.tag, sum, opts)
+    if not ok then return nil, err end
+    for _, rsrc in ipairs(refs) do
+      local rok, rerr = to_layout(rsrc, d.path, nil, sum, opts)
+      if not rok then return nil, rerr end
+    end
+  elseif d.kind == "oci-archive" then
+    local ok, err = require("registry.ociarchive").write(source, refs, d, sum, opts)
+    if not ok then return nil, err end
+  else
+    local tag = d.ref_string and M.short_name(d.ref) or (s.kind == "docker" and M.short_name(s.ref)) or nil
+    local ok, err = require("registry.dockerarchive").write(source, d, tag, s, sum, opts)
+    if not ok then return nil, err end
+  end
+  if #refs > 0 then sum.referrers = #refs end
+  return finish(sum, source, started)
 end
 
 --- Copy `src` to `dst` where at least one is not a registry.
@@ -358,38 +397,7 @@ function M.copy(src, dst, opts, platform)
       if not rs then return nil, rerr end
       refs = rs
     end
-    local sum = new_summary(d.name, source)
-    if d.kind == "docker" then
-      local dopts = {}
-      for k, v in pairs(opts) do dopts[k] = v end
-      dopts.client = opts.dst_client or opts.client
-      local psum, perr = to_registry(source, d.ref, dopts)
-      if not psum then return nil, perr end
-      for _, rsrc in ipairs(refs) do
-        local rr = { registry = d.ref.registry, repository = d.ref.repository, digest = rsrc.plan.top.digest }
-        local rsum, rperr = to_registry(rsrc, rr, dopts)
-        if not rsum then return nil, rperr end
-      end
-      if #refs > 0 then psum.referrers = #refs end
-      psum.reference = d.name
-      return psum
-    elseif d.kind == "oci" then
-      local ok, err = to_layout(source, d.path, d.tag, sum, opts)
-      if not ok then return nil, err end
-      for _, rsrc in ipairs(refs) do
-        local rok, rerr = to_layout(rsrc, d.path, nil, sum, opts)
-        if not rok then return nil, rerr end
-      end
-    elseif d.kind == "oci-archive" then
-      local ok, err = require("registry.ociarchive").write(source, refs, d, sum, opts)
-      if not ok then return nil, err end
-    else
-      local tag = d.ref_string and M.short_name(d.ref) or (s.kind == "docker" and M.short_name(s.ref)) or nil
-      local ok, err = require("registry.dockerarchive").write(source, d, tag, s, sum, opts)
-      if not ok then return nil, err end
-    end
-    if #refs > 0 then sum.referrers = #refs end
-    return finish(sum, source, started)
+    return M.deliver(source, refs, s, d, opts, started)
   end)
 end
 

@@ -53,6 +53,21 @@ function M.push_blob(client, name, bytes)
   return digest
 end
 
+--- The bytes of a blob of repository name, read whole (verified).
+function M.blob_bytes(client, name, digest)
+  local r = M.must(client:get_blob(name, digest))
+  local data = M.must(r:read("a"))
+  r:close()
+  return data
+end
+
+--- Assert that repository name has no manifest under tag.
+function M.no_manifest(client, name, tag)
+  local m, err = client:get_manifest(name, tag)
+  assert.is_nil(m, name .. ":" .. tag .. " exists")
+  assert.truthy(err.type == "manifest_not_found" or err.type == "repository_not_found", tostring(err))
+end
+
 --- A runner of bin/lua-registry as a process, with interpreter `lua`
 -- (registry_server.cli_lua()).  dir() names the directory for capture
 -- files; base_env(), when given, is "K=V ..." put before opts.env (which

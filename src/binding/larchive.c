@@ -176,13 +176,18 @@ void lb_open_archive(lua_State *L)
 
 RG_EXPORT int luaopen_registry_archive(lua_State *L);
 
-/* registry.archive, which registry.core's core.archive loads on first
- * use: the core first, whose Error metatable the failures here carry. */
+/* registry.archive, { archive =, layer = }, which registry.core's
+ * core.archive and core.layer load on first use (llayer.c's table too):
+ * the core first, whose Error metatable the failures here carry. */
 RG_EXPORT int luaopen_registry_archive(lua_State *L)
 {
     lua_getglobal(L, "require");
     lua_pushliteral(L, "registry.core");
     lua_call(L, 1, 0);
+    lua_newtable(L);
     lb_open_archive(L);
+    lua_setfield(L, -2, "archive");
+    lb_open_layer(L);
+    lua_setfield(L, -2, "layer");
     return 1;
 }

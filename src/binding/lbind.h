@@ -115,6 +115,7 @@ int lb_private_key(lua_State *L);
 void lb_open_key(lua_State *L);
 extern const luaL_Reg lb_trust_functions[];
 void lb_open_archive(lua_State *L);   /* leaves core.archive */
+void lb_open_layer(lua_State *L);     /* leaves core.layer */
 
 #pragma GCC visibility pop
 

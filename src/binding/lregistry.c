@@ -9,8 +9,8 @@
  *   registry.core.util                     lutil.c
  *   registry.core.regex, registry.Regex    lregex.c
  *   registry.core.trust, registry.Key      ltrust.c, lkey.c
- *   registry.core.archive                  registry.archive (larchive.c),
- *                                          loaded on first use
+ *   registry.core.archive, .layer          registry.archive (larchive.c,
+ *                                          llayer.c), loaded on first use
  *
  * core.archive lives in its own module, registry/archive.so, the one
  * that links libarchive, zlib (and what they bring: libxml2, ICU,
@@ -27,18 +27,23 @@ static void add_methods(lua_State *L, const luaL_Reg *l)
     luaL_setfuncs(L, l, 0);
 }
 
-/* __index of the module: core.archive is require("registry.archive"),
- * kept in the table once loaded; any other missing key is nil. */
+/* __index of the module: core.archive and core.layer are the two tables
+ * of require("registry.archive"), kept in the module once loaded; any
+ * other missing key is nil. */
 static int module_index(lua_State *L)
 {
-    if (lua_type(L, 2) != LUA_TSTRING || strcmp(lua_tostring(L, 2), "archive") != 0)
+    const char *k = lua_tostring(L, 2);
+    if (lua_type(L, 2) != LUA_TSTRING || (strcmp(k, "archive") != 0 && strcmp(k, "layer") != 0))
         return 0;
     lua_getglobal(L, "require");
     lua_pushliteral(L, "registry.archive");
-    lua_call(L, 1, 1);
+    lua_call(L, 1, 1);                       /* { archive =, layer = } */
+    lua_getfield(L, -1, "archive");
+    lua_setfield(L, 1, "archive");
+    lua_getfield(L, -1, "layer");
+    lua_setfield(L, 1, "layer");
     lua_pushvalue(L, 2);
-    lua_pushvalue(L, -2);
-    lua_rawset(L, 1);
+    lua_rawget(L, 1);
     return 1;
 }
 

@@ -25,9 +25,9 @@ function M.applies(...)
   return false
 end
 
--- The transport of a name, with a client for a registry (the command
+--- The transport of a name, with a client for a registry (the command
 -- line's flags) in t.client.
-local function open(ctx, s)
+function M.open(ctx, s)
   local bare = s:match("^docker://(.*)$")
   if not bare and transport.is_file_transport(s) then return transport.parse(s) end
   local r, err = api.parse_ref(ctx, bare or s)
@@ -36,6 +36,7 @@ local function open(ctx, s)
   if not client then return nil, cerr end
   return { kind = "docker", ref = r, name = s, client = client }
 end
+local open = M.open
 
 --- copy SRC DST with transports.
 function M.copy(ctx, src, dst, verb)
@@ -43,13 +44,18 @@ function M.copy(ctx, src, dst, verb)
   local d, derr = open(ctx, dst); if not d then return nil, derr end
   local o = api.image_opts(ctx, nil, verb or "copy")
   o.src_client, o.dst_client = s.client, d.client
-  local sum, err = api.image.copy(s, d, o)
+  return M.finish(ctx, d, verb or "copied", api.image.copy(s, d, o))
+end
+
+--- The end of a command that wrote the image `d` (a transport from
+-- open): the summary line, and NAME@DIGEST on stdout (or JSON).
+function M.finish(ctx, d, verb, sum, err)
   if not sum then return nil, err end
-  if d.kind == "docker" then return api.transferred(ctx, verb or "copied", d.ref, sum) end
-  api.summary_line(ctx, verb or "copied", sum)
+  if d.kind == "docker" then return api.transferred(ctx, verb, d.ref, sum) end
+  api.summary_line(ctx, verb, sum)
   if d.path == "-" then return true end
   if ctx.json then
-    api.write_json(ctx, { { "operation", verb or "copied" }, { "image", d.name },
+    api.write_json(ctx, { { "operation", verb }, { "image", d.name },
                           { "digest", sum.digest } })
   else
     ctx.out.write(d.name, "@", sum.digest, "\n")
