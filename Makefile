@@ -84,8 +84,7 @@ OBJS           = $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
 # it brings (libxml2, ICU, libstdc++: 2.5 MiB resident, issue 23).  That
 # module carries its own copy of the rest of the core it calls into
 # (everything but lregistry.c, the core's luaopen), all symbols hidden.
-ARCHIVE_SRCS   = src/archive.c src/flatten.c src/gzip.c src/layer.c src/zstd.c \
-                 src/binding/larchive.c src/binding/llayer.c
+ARCHIVE_SRCS   = src/archive.c src/flatten.c src/gzip.c src/layer.c src/zstd.c src/binding/larchive.c src/binding/llayer.c
 ARCHIVE_OBJS   = $(patsubst src/%.c,$(BUILD)/obj/%.o,$(ARCHIVE_SRCS))
 CORE_OBJS      = $(filter-out $(ARCHIVE_OBJS),$(OBJS))
 ARCHIVE_MOD_OBJS = $(filter-out $(BUILD)/obj/binding/lregistry.o,$(OBJS))
