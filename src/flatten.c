@@ -169,8 +169,9 @@ static int one_layer(struct archive *w, const char *path, rg_comp comp, pset *se
                 target[dirlen ? dirlen - 1 : 0] = '\0';
                 r = pset_add(opaque_next, target);
             } else {
-                memcpy(target, name, dirlen);
-                strcpy(target + dirlen, base + 4);
+                /* name and target are the same size and ".wh." is
+                 * dropped: the bounded copy cannot cut */
+                snprintf(target, sizeof target, "%.*s%s", (int)dirlen, name, base + 4);
                 r = pset_add(gone_next, target);
             }
             if (r != 0) {
