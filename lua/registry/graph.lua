@@ -146,6 +146,15 @@ local function platform_matches(have, want)
   return norm_variant(have.architecture, have.variant) ==
          norm_variant(want.architecture, want.variant)
 end
+M.platform_matches = platform_matches
+
+--- Are the platforms `a` and `b` one (os, architecture, variant as
+-- containerd normalises it, os.version)?  An index lists each once.
+function M.same_platform(a, b)
+  if type(a) ~= "table" or type(b) ~= "table" then return false end
+  return a.os == b.os and a.architecture == b.architecture and a["os.version"] == b["os.version"] and
+    norm_variant(a.architecture, a.variant) == norm_variant(b.architecture, b.variant)
+end
 
 ---------------------------------------------------------------------------
 -- getters

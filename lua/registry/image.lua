@@ -179,6 +179,30 @@ local function prepare_destination(client, name, blobs, mount_from, sum, opts)
   return todo
 end
 
+--- Make the blobs (descriptors) of repository `sname` of `sclient` present
+-- in `dname` of `dclient`: skipped when there, mounted from `mount_from`
+-- (a repository of dclient's registry) when given, else streamed in C,
+-- opts.jobs at once.  Counted in `sum` (a summary's counters).  For
+-- operations that write their own manifests (registry.rebase).
+-- @return true | nil, err
+function M.send_blobs(sclient, sname, dclient, dname, blobs, mount_from, sum, opts)
+  opts = opts or {}
+  local todo, terr = prepare_destination(dclient, dname, blobs, mount_from, sum, opts)
+  if not todo then return nil, terr end
+  if #todo == 0 then return true end
+  local items = {}
+  for i, t in ipairs(todo) do
+    items[i] = { name = sname, digest = t.desc.digest, size = int(t.desc.size), upload = t.upload }
+  end
+  local res, cerr = sclient:copy_blobs(dclient, items, batch_opts(opts))
+  if not res then return nil, cerr end
+  add_transferred(sum, res)
+  return true
+end
+
+--- A summary's counters, zero (reference: the destination's name).
+M.new_summary = new_summary
+
 -- Put the plan's manifests: children by digest, the top under `tag_ref`.
 local function put_manifests(client, name, plan, tag_ref)
   for _, node in ipairs(plan.manifests) do
@@ -458,18 +482,9 @@ function M.copy(src, dst, opts)
       ", the destination names " .. dr.digest, { expected = dr.digest, actual = plan.top.digest })
   end
 
-  local todo, terr = prepare_destination(dclient, dname, plan.blobs, mount_from, sum, opts)
-  if not todo then return nil, terr end
-  if #todo > 0 then
-    -- the blobs stream registry to registry in C, opts.jobs at once
-    local items = {}
-    for i, t in ipairs(todo) do
-      items[i] = { name = sname, digest = t.desc.digest, size = int(t.desc.size), upload = t.upload }
-    end
-    local res, cerr = sclient:copy_blobs(dclient, items, batch_opts(opts))
-    if not res then return nil, cerr end
-    add_transferred(sum, res)
-  end
+  -- the blobs stream registry to registry in C, opts.jobs at once
+  local bok, berr = M.send_blobs(sclient, sname, dclient, dname, plan.blobs, mount_from, sum, opts)
+  if not bok then return nil, berr end
 
   local tag_ref = dr.tag or dr.digest or plan.top.digest
   local mok, merr = put_manifests(dclient, dname, plan, tag_ref)
