@@ -110,7 +110,7 @@ $(MODULE): $(OBJS)
 # Install what is missing from Debian; does nothing when all is there.
 # LuaJIT is OpenResty's (luajit2): see the note at the top.
 RUNTIME_PKGS = lua5.4 liblua5.4-dev libcurl4-openssl-dev libssl-dev libjansson-dev libarchive-dev zlib1g-dev lua-cjson pkg-config gcc make
-TEST_PKGS    = lua-busted docker-registry skopeo python3 curl openssl
+TEST_PKGS    = lua-busted docker-registry skopeo umoci python3 curl openssl
 MATRIX_PKGS  = lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev lua5.3 liblua5.3-dev \
                luajit2 libluajit2-5.1-dev
 TOOL_PKGS    = nginx-light libnginx-mod-http-lua luarocks lua-check \
