@@ -689,7 +689,7 @@ function api.flag(name, spec, short)
 end
 
 -- The groups, in the order their commands are listed by --help.
-local GROUPS = { "sync", "trust" }
+local GROUPS = { "sync", "trust", "index" }
 for _, g in ipairs(GROUPS) do require("registry.cli." .. g)(api) end
 
 ---------------------------------------------------------------------------
@@ -697,7 +697,7 @@ for _, g in ipairs(GROUPS) do require("registry.cli." .. g)(api) end
 ---------------------------------------------------------------------------
 
 -- Values of flags checked before anything is sent.
-local function check_flags(ctx)
+local function check_flags(ctx, c)
   local f = ctx.flags
   if f.jobs then
     local n = tonumber(f.jobs)
@@ -713,8 +713,9 @@ local function check_flags(ctx)
     end
     ctx.timeout = n
   end
-  if f.format and f.format ~= "json" and f.format ~= "text" then
-    return nil, "--format is text or json, got '" .. f.format .. "'"
+  if f.format and f.format ~= "json" and f.format ~= "text" and not (c.formats and c.formats[f.format]) then
+    return nil, "--format is text or json" .. (c.formats_help and (" (" .. c.formats_help .. ")") or "") ..
+      ", got '" .. f.format .. "'"
   end
   ctx.json = f.format == "json"
   if f.ca_file then
@@ -771,7 +772,7 @@ function M.main(argv, io_)
       return fail(string.format("%s: expected %s, got %d argument(s) (see %s %s --help)",
         c.name, table.concat(c.args, " "), #pos, PROG, c.name))
     end
-    local fok, ferr = check_flags(ctx)
+    local fok, ferr = check_flags(ctx, c)
     if not fok then return fail(ferr) end
     if flags.password_stdin then
       if not flags.username then return fail("--password-stdin needs --username") end

@@ -111,10 +111,13 @@ end
 -- clients: one a registry, opts.client for every one
 ---------------------------------------------------------------------------
 
---- A function r -> client | nil, err, making one client per endpoint.
+--- A function (r, given) -> client | nil, err: `given` (a client the
+-- caller named for r: a transport table's client), else opts.client, else
+-- one client per endpoint made from the client options.
 function M.clients(opts)
   local cache = {}
-  return function(r)
+  return function(r, given)
+    if given then return given end
     if opts.client then return opts.client end
     local ep = reference.endpoint(r, opts):lower()
     if cache[ep] then return cache[ep] end
@@ -140,7 +143,7 @@ local function open_image(ref, opts, spool, client_of)
   local node, cfg, send
   if t.kind == "docker" then
     local r = t.ref
-    local client, cerr = client_of(r)
+    local client, cerr = client_of(r, t.client)
     if not client then return nil, cerr end
     local get = graph.registry_getter(client, r.repository)
     local gerr
@@ -245,7 +248,7 @@ local function registry_dst(dst, what, need_tag)
     return invalid(what .. ": " .. tostring(t.name) .. " names no tag, so there is nothing to edit in " ..
       "place: name the index by its tag")
   end
-  return t.ref, t.name
+  return t.ref, t.name, t.client
 end
 
 local function check_annotations(a)
@@ -270,7 +273,7 @@ end
 -- digest=, platforms=) | nil, err
 function M.create(dst, refs, opts)
   opts = opts or {}
-  local dr, derr = registry_dst(dst, "index")
+  local dr, derr, dgiven = registry_dst(dst, "index")
   if not dr then return nil, derr end
   if dr.digest then
     return invalid("index: the destination names a digest; the new index's is known once it is made")
@@ -302,7 +305,7 @@ function M.create(dst, refs, opts)
       end
       imgs[i] = img
     end
-    local dclient, cerr = client_of(dr)
+    local dclient, cerr = client_of(dr, dgiven)
     if not dclient then return nil, cerr end
     local sum = new_summary(reference.format(dr))
     local m = { schemaVersion = 2, mediaType = f.index, manifests = json.array() }
@@ -320,8 +323,8 @@ end
 
 -- The index at `r` (a registry reference with a tag): its node, format,
 -- client.
-local function get_index(r, name, client_of)
-  local client, cerr = client_of(r)
+local function get_index(r, name, client_of, given)
+  local client, cerr = client_of(r, given)
   if not client then return nil, cerr end
   local node, err = graph.registry_getter(client, r.repository)(reference.manifest_ref(r))
   if not node then return nil, err end
@@ -351,12 +354,12 @@ end
 -- and the client options.  @return summary (as create's) | nil, err
 function M.add(index_ref, ref, opts)
   opts = opts or {}
-  local r, name = registry_dst(index_ref, "index_add", true)
+  local r, name, given = registry_dst(index_ref, "index_add", true)
   if not r then return nil, name end
   local transport = require "registry.transport"
   local client_of = M.clients(opts)
   return transport.with_spool(function(spool)
-    local node, f, client, m = get_index(r, name, client_of)
+    local node, f, client, m = get_index(r, name, client_of, given)
     if not node then return nil, f end
     local img, err = open_image(ref, opts, spool, client_of)
     if not img then return nil, err end
@@ -385,11 +388,11 @@ end
 -- @return summary (as create's, removed = the entry's digest) | nil, err
 function M.remove(index_ref, platform, opts)
   opts = opts or {}
-  local r, name = registry_dst(index_ref, "index_remove", true)
+  local r, name, given = registry_dst(index_ref, "index_remove", true)
   if not r then return nil, name end
   local want, perr = graph.parse_platform(platform)
   if not want then return nil, perr end
-  local node, f, client, m = get_index(r, name, M.clients(opts))
+  local node, f, client, m = get_index(r, name, M.clients(opts), given)
   if not node then return nil, f end
   local hits, have = {}, {}
   for i, d in ipairs(m.manifests) do

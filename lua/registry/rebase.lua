@@ -68,7 +68,7 @@ local function registry_ref(v, what)
     return invalid(what .. ": " .. tostring(t.name) .. " is not a registry reference (rebase works " ..
       "registry to registry)")
   end
-  return t.ref
+  return t.ref, t.client
 end
 
 -- Same os, architecture and (normalised) variant?
@@ -82,8 +82,8 @@ end
 
 -- An image: { r=, client=, node=, cfg=, name= }.  `platform`: the image of
 -- an index to take; nil: refuse an index.  `what` names the role.
-local function load_image(r, client_of, platform, what)
-  local client, cerr = client_of(r)
+local function load_image(r, client_of, platform, what, given)
+  local client, cerr = client_of(r, given)
   if not client then return nil, cerr end
   local name = reference.format(r)
   local get = graph.registry_getter(client, r.repository)
@@ -282,13 +282,14 @@ function M.rebase(src, dst, opts)
   local started = now()
   local sr, serr = registry_ref(src, "a source")
   if not sr then return nil, serr end
-  local dr, derr = registry_ref(dst, "a destination")
-  if not dr then return nil, derr end
+  local dr, dgiven = registry_ref(dst, "a destination")
+  if not dr then return nil, dgiven end
   if dr.digest then return invalid("rebase: the destination names a digest; name a tag") end
-  local ob, oerr = registry_ref(opts.old_base, "old_base")
-  if not ob then return nil, oerr end
-  local nb, nerr = registry_ref(opts.new_base, "new_base")
-  if not nb then return nil, nerr end
+  local ob, ogiven = registry_ref(opts.old_base, "old_base")
+  if not ob then return nil, ogiven end
+  local nb, ngiven = registry_ref(opts.new_base, "new_base")
+  if not nb then return nil, ngiven end
+  local _, sgiven = registry_ref(src, "a source")
   local want
   if opts.platform ~= nil then
     local perr
@@ -296,7 +297,7 @@ function M.rebase(src, dst, opts)
     if not want then return nil, perr end
   end
   local client_of = index.clients(opts)
-  local sclient, scerr = client_of(sr)
+  local sclient, scerr = client_of(sr, sgiven)
   if not sclient then return nil, scerr end
   local get = graph.registry_getter(sclient, sr.repository)
   local top, terr = get(reference.manifest_ref(sr))
@@ -313,9 +314,9 @@ function M.rebase(src, dst, opts)
     if not cfg then return nil, err end
     img.cfg = cfg
     local p = index.config_platform(cfg) or platform
-    local old, oe = load_image(ob, client_of, p, "old_base")
+    local old, oe = load_image(ob, client_of, p, "old_base", ogiven)
     if not old then return nil, oe end
-    local new, ne = load_image(nb, client_of, p, "new_base")
+    local new, ne = load_image(nb, client_of, p, "new_base", ngiven)
     if not new then return nil, ne end
     return rebase_image(img, old, new)
   end
@@ -347,7 +348,7 @@ function M.rebase(src, dst, opts)
     jobs[1] = { res = res }
   end
 
-  local dclient, dcerr = client_of(dr)
+  local dclient, dcerr = client_of(dr, dgiven)
   if not dclient then return nil, dcerr end
   local sum = new_summary(reference.format(dr))
   sum.started = started

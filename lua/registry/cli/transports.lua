@@ -37,6 +37,8 @@ local function open(ctx, s)
   return { kind = "docker", ref = r, name = s, client = client }
 end
 
+M.open = open
+
 --- copy SRC DST with transports.
 function M.copy(ctx, src, dst, verb)
   local s, serr = open(ctx, src); if not s then return nil, serr end
