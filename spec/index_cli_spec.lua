@@ -34,11 +34,7 @@ describe("lua-registry index and rebase (issue 25)", function()
     build.push(client, "c/app", "1", { layers = { { "etc/os-release", "old\n" }, { "app", "app\n" } } })
   end)
 
-  teardown(function()
-    build.cleanup()
-    if srv then srv:stop() end
-    if work then os.execute("rm -rf " .. q(work)) end
-  end)
+  teardown(function() build.teardown(srv, work) end)
 
   local function pattern(s) return (s:gsub("%p", "%%%0")) end
 

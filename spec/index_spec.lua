@@ -37,21 +37,14 @@ describe("registry.index", function()
     build.push(client, "src/noplat", "1", { no_platform = true })
   end)
 
-  teardown(function()
-    build.cleanup()
-    if srv then srv:stop() end
-    if work then require("registry.testing.proc").rm_tmp(work) end
-  end)
+  teardown(function() build.teardown(srv, work) end)
 
   local function index_at(name, tag)
     local m, info = must(client:get_manifest(name, tag))
     return m, info
   end
 
-  local function absent(name, tag)
-    local m, err = client:get_manifest(name, tag)
-    assert_err({ "manifest_not_found", "repository_not_found" }, m, err)
-  end
+  local function absent(name, tag) build.absent(client, name, tag) end
 
   it("index create from two images of other platforms lists both with their platforms", function()
     local sum = must(registry.index(H .. "/app/multi:1", { H .. "/src/amd:1", H .. "/src/arm:1" },

@@ -60,11 +60,7 @@ describe("registry.rebase", function()
       { { created_by = "ADD new base" }, { created_by = "ADD libnew" } }))
   end)
 
-  teardown(function()
-    build.cleanup()
-    if srv then srv:stop() end
-    if work then require("registry.testing.proc").rm_tmp(work) end
-  end)
+  teardown(function() build.teardown(srv, work) end)
 
   local function config_of(name, ref)
     local m = must(client:get_manifest(name, ref))
@@ -74,10 +70,7 @@ describe("registry.rebase", function()
     return json.decode(raw), m
   end
 
-  local function absent(name, tag)
-    local m, err = client:get_manifest(name, tag)
-    assert_err({ "manifest_not_found", "repository_not_found" }, m, err)
-  end
+  local function absent(name, tag) build.absent(client, name, tag) end
 
   it("replaces the old base's layers, diff_ids and history by the new base's", function()
     local sum = must(registry.rebase(H .. "/team/app:1", H .. "/team/app:rebased",

@@ -666,8 +666,21 @@ end
 -- commands with api.command and its flags with api.flag.  A command's run
 -- returns true (exit 0), nil, err (exit 1, one line on stderr), or a whole
 -- number: the exit status itself (after writing what it has to say).
+-- --annotation K=V... as a table; false when none are given; nil, err for
+-- one without '='.
+local function annotations(ctx)
+  local ann
+  for _, kv in ipairs(ctx.flags.annotation or {}) do
+    local k, v = kv:match("^([^=]+)=(.*)$")
+    if not k then return nil, registry.errors.new("invalid_argument", "--annotation needs K=V, got " .. kv) end
+    ann = ann or {}
+    ann[k] = v
+  end
+  return ann or false
+end
+
 api = {
-  PROG = PROG, registry = registry, reference = reference, image = image,
+  PROG = PROG, annotations = annotations, registry = registry, reference = reference, image = image,
   command = command, parse_ref = parse_ref, client_for = client_for,
   client_for_host = client_for_host, client_opts = client_opts, scheme_for = scheme_for,
   image_opts = image_opts, say = say, summary_line = summary_line, transferred = transferred,

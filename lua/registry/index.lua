@@ -145,14 +145,9 @@ local function open_image(ref, opts, spool, client_of)
     local r = t.ref
     local client, cerr = client_of(r, t.client)
     if not client then return nil, cerr end
-    local get = graph.registry_getter(client, r.repository)
     local gerr
-    node, gerr = get(reference.manifest_ref(r))
+    node, gerr = graph.registry_top(client, r)
     if not node then return nil, gerr end
-    if r.digest and node.digest ~= r.digest then
-      return nil, errors.new("digest_mismatch", "asked for " .. r.digest .. ", got " .. node.digest,
-        { expected = r.digest, actual = node.digest })
-    end
     if not graph.is_index(node) then
       local rerr
       cfg, rerr = M.read_config(client, r.repository, node.m.config)
@@ -235,15 +230,24 @@ local function put_index(dclient, dr, m, sum)
   return sum
 end
 
--- The destination: a registry reference (a table or a string).
-local function registry_dst(dst, what, need_tag)
+--- A registry reference (a string, a reference table or a transport
+-- table), else an invalid_argument: "WHAT: NAME is not a registry
+-- reference (WHY)".  @return ref, name, the transport table's client | nil, err
+function M.registry_ref(v, what, why)
   local transport = require "registry.transport"
-  local t, err = transport.parse(dst)
+  local t, err = transport.parse(v)
   if not t then return nil, err end
   if t.kind ~= "docker" then
-    return invalid(what .. ": " .. tostring(t.name) .. " is not a registry reference (an index is " ..
-      "written to a registry)")
+    return invalid(what .. ": " .. tostring(t.name) .. " is not a registry reference (" .. why .. ")")
   end
+  return t.ref, t.name, t.client
+end
+
+-- The index to write or edit: a registry reference (with a tag to edit).
+local function registry_dst(dst, what, need_tag)
+  local r, name, given = M.registry_ref(dst, what, "an index is written to a registry")
+  if not r then return nil, name end
+  local t = { ref = r, name = name, client = given }
   if need_tag and not t.ref.tag then
     return invalid(what .. ": " .. tostring(t.name) .. " names no tag, so there is nothing to edit in " ..
       "place: name the index by its tag")
@@ -326,12 +330,8 @@ end
 local function get_index(r, name, client_of, given)
   local client, cerr = client_of(r, given)
   if not client then return nil, cerr end
-  local node, err = graph.registry_getter(client, r.repository)(reference.manifest_ref(r))
+  local node, err = graph.registry_top(client, r)
   if not node then return nil, err end
-  if r.digest and node.digest ~= r.digest then
-    return nil, errors.new("digest_mismatch", "asked for " .. r.digest .. ", got " .. node.digest,
-      { expected = r.digest, actual = node.digest })
-  end
   local mt = media_type(node)
   local f = (mt == MT.oci_index and FORMATS.oci) or (mt == MT.docker_list and FORMATS.docker)
   if not f then

@@ -59,16 +59,12 @@ local function media_type(node)
 end
 
 -- A registry reference (string or table), or an invalid_argument naming `what`.
+-- @return ref, the transport table's client | nil, err
 local function registry_ref(v, what)
-  local transport = require "registry.transport"
   if v == nil then return invalid("rebase needs " .. what) end
-  local t, err = transport.parse(v)
-  if not t then return nil, err end
-  if t.kind ~= "docker" then
-    return invalid(what .. ": " .. tostring(t.name) .. " is not a registry reference (rebase works " ..
-      "registry to registry)")
-  end
-  return t.ref, t.client
+  local r, err, given = index.registry_ref(v, what, "rebase works registry to registry")
+  if not r then return nil, err end
+  return r, given
 end
 
 -- Same os, architecture and (normalised) variant?
@@ -86,13 +82,8 @@ local function load_image(r, client_of, platform, what, given)
   local client, cerr = client_of(r, given)
   if not client then return nil, cerr end
   local name = reference.format(r)
-  local get = graph.registry_getter(client, r.repository)
-  local node, err = get(reference.manifest_ref(r))
-  if not node then return nil, err end
-  if r.digest and node.digest ~= r.digest then
-    return nil, errors.new("digest_mismatch", "asked for " .. r.digest .. ", got " .. node.digest,
-      { expected = r.digest, actual = node.digest })
-  end
+  local node, get = graph.registry_top(client, r)
+  if not node then return nil, get end
   if graph.is_index(node) then
     if not platform then return invalid(what .. " " .. name .. " is an index: name a platform") end
     local plan, perr = graph.resolve(get, node, platform)
@@ -299,13 +290,8 @@ function M.rebase(src, dst, opts)
   local client_of = index.clients(opts)
   local sclient, scerr = client_of(sr, sgiven)
   if not sclient then return nil, scerr end
-  local get = graph.registry_getter(sclient, sr.repository)
-  local top, terr = get(reference.manifest_ref(sr))
-  if not top then return nil, terr end
-  if sr.digest and top.digest ~= sr.digest then
-    return nil, errors.new("digest_mismatch", "asked for " .. sr.digest .. ", got " .. top.digest,
-      { expected = sr.digest, actual = top.digest })
-  end
+  local top, get = graph.registry_top(sclient, sr)
+  if not top then return nil, get end
 
   -- everything read and checked before anything is written
   local function one(node, platform)

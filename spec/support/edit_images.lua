@@ -96,4 +96,18 @@ function M.cleanup()
   if tmp then proc.rm_tmp(tmp); tmp = nil end
 end
 
+--- A spec's teardown: these files, the registry srv, the directory work.
+function M.teardown(srv, work)
+  M.cleanup()
+  if srv then srv:stop() end
+  if work then proc.rm_tmp(work) end
+end
+
+--- Assert that repository `name` has no manifest `tag` (nothing was written).
+function M.absent(client, name, tag)
+  local m, err = client:get_manifest(name, tag)
+  assert(m == nil, name .. ":" .. tag .. " exists")
+  assert(err and (err.type == "manifest_not_found" or err.type == "repository_not_found"), tostring(err))
+end
+
 return M

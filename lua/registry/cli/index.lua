@@ -19,18 +19,6 @@ return function(api)
   api.flag("--old-base", { true, "old_base", "rebase: the base the image was built on", "REF" })
   api.flag("--new-base", { true, "new_base", "rebase: the base to put in its place", "REF" })
 
-  -- --annotation K=V... as a table, or nil.
-  local function annotations(ctx)
-    local ann
-    for _, kv in ipairs(ctx.flags.annotation or {}) do
-      local k, v = kv:match("^([^=]+)=(.*)$")
-      if not k then return nil, errors.new("invalid_argument", "--annotation needs K=V, got " .. kv) end
-      ann = ann or {}
-      ann[k] = v
-    end
-    return ann or false
-  end
-
   -- A name as a transport table with its client (a registry's: the
   -- command line's flags).
   local function open(ctx, s)
@@ -68,7 +56,7 @@ return function(api)
           if not t then return nil, terr end
           refs[#refs + 1] = t
         end
-        local ann, aerr = annotations(ctx)
+        local ann, aerr = api.annotations(ctx)
         if ann == nil then return nil, aerr end
         opts.annotations = ann or nil
         local f = ctx.flags.format
