@@ -123,6 +123,21 @@ describe("registry.rebase", function()
     end
   end)
 
+  it("the config's empty arrays stay arrays, its empty objects objects", function()
+    local spec = app_spec("linux/amd64")
+    spec.config = { Env = json.array(), Cmd = json.array(), ExposedPorts = { ["80/tcp"] = {} }, Labels = {} }
+    build.push(client, "team/empty", "1", spec)
+    must(registry.rebase(H .. "/team/empty:1", H .. "/team/empty:rebased",
+      { old_base = H .. "/base/old:1", new_base = H .. "/base/new:1" }))
+    local m = must(client:get_manifest("team/empty", "rebased"))
+    local rd = must(client:get_blob("team/empty", m.config.digest))
+    local raw = must(rd:read("a"))
+    rd:close()
+    local slash = json.encode("/"):sub(2, -2)
+    assert.truthy(raw:find('"config":{"Cmd":[],"Env":[],"ExposedPorts":{"80' .. slash .. 'tcp":{}},"Labels":{}}',
+      1, true), raw)
+  end)
+
   it("an old base that does not match is an error, and no manifest at dst", function()
     local err = assert_err("invalid_argument", registry.rebase(H .. "/team/app:1", H .. "/team/app:bad1",
       { old_base = H .. "/base/new:1", new_base = H .. "/base/old:1" }))

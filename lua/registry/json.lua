@@ -7,7 +7,8 @@
 --     local raw = json.encode(config, json.CONFIG_ARRAYS)  -- an edited config
 --
 -- Rules: lua-cjson encodes every string and number (escapes are
--- lua-cjson's, '/' left as it is); this module only orders object keys
+-- lua-cjson's: Debian's 2.1.0 writes '/' as "\/", a lua-cjson that can
+-- be told not to leaves it); this module only orders object keys
 -- (byte order) and decides arrays.  A table with keys 1..n is an array;
 -- an empty table is an array when it was made with json.array() or when
 -- its path is in `arrays` (lua-cjson 2.1.0 decodes `[]` and `{}` alike),
