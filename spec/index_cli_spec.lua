@@ -65,6 +65,18 @@ describe("lua-registry index and rebase (issue 25)", function()
     assert.truthy(dk)
   end)
 
+  it("index create takes an image of a file transport", function()
+    local img = require("spec.support.images").single(work .. "/lay", "v1",
+      { seed = "cli-ix", layers = { 1000 }, platform = "linux/riscv64" })
+    local code, _, err = run("index create " .. q(H .. "/c/tr:1") .. " " .. q("oci:" .. work .. "/lay:v1") ..
+      " " .. q(H .. "/c/amd:1"))
+    assert.are.equal(0, code, err)
+    local m = must(client:get_manifest("c/tr", "1"))
+    assert.are.equal(img.digest, m.manifests[1].digest)
+    assert.are.equal("riscv64", m.manifests[1].platform.architecture)
+    assert.truthy(must(client:blob_length("c/tr", img.layers[1])))
+  end)
+
   it("index add and index remove edit in place", function()
     local code, out, err = run("index add " .. q(H .. "/c/idx:1") .. " " .. q(H .. "/c/s390:1"))
     assert.are.equal(0, code, err)
