@@ -167,6 +167,27 @@ describe("registry.rebase", function()
     end, "bad argument #3 to 'rebase' (unknown option 'oldbase')")
   end)
 
+  it("os.version comes from the new base (a patched Windows base); the entry's platform says it too", function()
+    local function win(repo, tag, ver, layers, hist)
+      local spec = base_spec(layers, "windows/amd64", hist)
+      spec.os_version = ver
+      return build.push(client, repo, tag, spec)
+    end
+    win("win/base", "old", "10.0.17763.1", OLD_LAYERS, { { created_by = "ADD old base" } })
+    win("win/base", "new", "10.0.17763.2", NEW_LAYERS, { { created_by = "ADD new" }, { created_by = "ADD lib" } })
+    local spec = app_spec("windows/amd64")
+    spec.os_version = "10.0.17763.1"
+    build.push(client, "win/app", "1", spec)
+    must(registry.index(H .. "/win/app:idx", { H .. "/win/app:1" }))
+    must(registry.rebase(H .. "/win/app:idx", H .. "/win/app:rebased",
+      { old_base = H .. "/win/base:old", new_base = H .. "/win/base:new" }))
+    local idx = must(client:get_manifest("win/app", "rebased"))
+    assert.are.equal("10.0.17763.2", idx.manifests[1].platform["os.version"])
+    local cfg = config_of("win/app", idx.manifests[1].digest)
+    assert.are.equal("10.0.17763.2", cfg["os.version"])
+    assert.are.equal("windows", cfg.os)
+  end)
+
   it("a Docker image gets Docker layer types for an OCI base's layers (the same bytes)", function()
     local dk_old = build.push(client, "dk/old", "1", base_spec(OLD_LAYERS, "linux/amd64",
       { { created_by = "ADD old base" } }))
@@ -217,6 +238,23 @@ describe("registry.rebase", function()
       assert.are.equal(before.manifests[1].digest, idx.manifests[1].digest)
       assert.are_not.equal(before.manifests[2].digest, idx.manifests[2].digest)
       assert.truthy(arm_old)
+    end)
+
+    it("entries of no platform (buildx's attestations: unknown/unknown) stay as they are", function()
+      local amd = must(client:get_manifest("team/multi", "1")).manifests[1]
+      local att = build.push(client, "team/multi", "att", { no_platform = true })
+      local idx = { schemaVersion = 2, mediaType = "application/vnd.oci.image.index.v1+json", manifests = {
+        amd,
+        { mediaType = MT.oci, digest = att.digest, size = att.size,
+          platform = { os = "unknown", architecture = "unknown" },
+          annotations = { ["vnd.docker.reference.type"] = "attestation-manifest" } } } }
+      must(client:put_manifest("team/multi", "with-att", json.encode(idx), idx.mediaType))
+      local sum = must(registry.rebase(H .. "/team/multi:with-att", H .. "/team/multi:att-rebased",
+        { old_base = H .. "/base/old:multi", new_base = H .. "/base/new:multi" }))
+      assert.are.equal(1, sum.rebased)
+      local out = must(client:get_manifest("team/multi", "att-rebased"))
+      assert.are_not.equal(amd.digest, out.manifests[1].digest)
+      assert.are.same(idx.manifests[2], out.manifests[2])
     end)
 
     it("an index without the platform asked is an error, and no manifest at dst", function()

@@ -17,7 +17,7 @@
 -- A base that is an index gives the image's platform; a single-image base
 -- must be of the image's platform.  An index src: every platform's image
 -- is rebased (or only opts.platform's), and a new index lists them with the
--- others as they were.  Everything is read and checked first; then blobs
+-- others as they were (entries of no platform, unknown/unknown, are kept).  Everything is read and checked first; then blobs
 -- (mounted on the same registry), the config, the image manifests and the
 -- top one are written.  Layer media types follow the image's manifest
 -- family (a Docker gzip layer in an OCI image gets the OCI gzip type, the
@@ -219,6 +219,7 @@ local function rebase_image(img, old, new)
     sends = { { from = new, descs = graph.image_blobs({ layers = new.node.m.layers }) },
               { from = img, descs = graph.image_blobs({ layers = own }) } },
     platform = p,
+    os_version = c["os.version"],
   }
 end
 
@@ -310,7 +311,10 @@ function M.rebase(src, dst, opts)
   if graph.is_index(top) then
     local found = false
     for i, d in ipairs(top.m.manifests or {}) do
-      local take = want == nil or graph.platform_matches(d.platform, want)
+      -- with no platform asked, what is of no platform (buildx's attestation
+      -- manifests: unknown/unknown) stays as it is
+      local plat = type(d.platform) == "table" and d.platform.os ~= "unknown" and d.platform
+      local take = (want == nil and plat) or (want and graph.platform_matches(d.platform, want))
       if take and want and found then take = false end
       jobs[i] = { desc = d }
       if take then
@@ -360,6 +364,10 @@ function M.rebase(src, dst, opts)
         local pok, perr = put(dclient, dr, j.res.manifest.digest, j.res.manifest)
         if not pok then return nil, perr end
         d.digest, d.size = j.res.manifest.digest, j.res.manifest.size
+        if type(d.platform) == "table" then   -- os.version is the new base's
+          d.platform = copy(d.platform)
+          d.platform["os.version"] = j.res.os_version
+        end
         sum.manifests = sum.manifests + 1
       else
         local s, err = image.copy({ registry = sr.registry, repository = sr.repository, digest = d.digest },
