@@ -123,6 +123,19 @@ describe("registry.rebase", function()
     end
   end)
 
+  it("the image and a base in files (oci:, oci-archive:), the result in the registry", function()
+    must(registry.pull(H .. "/team/app:1", work .. "/app-layout"))
+    must(registry.copy(H .. "/base/new:1", "oci-archive:" .. work .. "/new.tar:1"))
+    local sum = must(registry.rebase("oci:" .. work .. "/app-layout:1", H .. "/files/app:rebased",
+      { old_base = H .. "/base/old:1", new_base = "oci-archive:" .. work .. "/new.tar:1" }))
+    local m, info = must(client:get_manifest("files/app", "rebased"))
+    assert.are.equal(info.digest, sum.digest)
+    local _, from_registry = must(client:get_manifest("team/app", "rebased"))
+    assert.are.equal(from_registry.digest, info.digest)   -- the same image as registry to registry
+    for _, l in ipairs(m.layers) do assert.truthy(must(client:blob_length("files/app", l.digest))) end
+    assert.truthy(must(client:blob_length("files/app", m.config.digest)))
+  end)
+
   it("the config's empty arrays stay arrays, its empty objects objects", function()
     local spec = app_spec("linux/amd64")
     spec.config = { Env = json.array(), Cmd = json.array(), ExposedPorts = { ["80/tcp"] = {} }, Labels = {} }
@@ -157,7 +170,9 @@ describe("registry.rebase", function()
       { new_base = H .. "/base/new:1" }))
     assert_err("manifest_not_found", registry.rebase(H .. "/team/app:1", H .. "/team/app:bad3",
       { old_base = H .. "/base/old:nope", new_base = H .. "/base/new:1" }))
-    assert_err("invalid_argument", registry.rebase("oci:" .. work .. "/x", H .. "/team/app:bad3",
+    assert_err("invalid_argument", registry.rebase(H .. "/team/app:1", "oci:" .. work .. "/x",
+      { old_base = H .. "/base/old:1", new_base = H .. "/base/new:1" }))
+    assert_err("invalid_argument", registry.rebase("oci:" .. work .. "/none:1", H .. "/team/app:bad3",
       { old_base = H .. "/base/old:1", new_base = H .. "/base/new:1" }))
     assert_err("invalid_argument", registry.rebase(H .. "/team/app:1", H .. "/team/app:bad3",
       { old_base = H .. "/base/old:1", new_base = H .. "/base/new:1", platform = "linux/amd64" }))

@@ -92,15 +92,16 @@ function M.read_config(client, name, desc)
   return cfg, raw
 end
 
--- The config of a layout's image.
-local function layout_config(dir, m)
-  if type(m.config) ~= "table" or type(m.config.digest) ~= "string" then
+--- The config blob `desc` of the OCI layout `dir`, decoded.
+-- @return config table | nil, err
+function M.layout_config(dir, desc)
+  if type(desc) ~= "table" or type(desc.digest) ~= "string" then
     return nil, errors.new("invalid_response", "the image manifest has no config descriptor")
   end
-  local raw = fs.read_file(layout.blob_path(dir, m.config.digest))
+  local raw = fs.read_file(layout.blob_path(dir, desc.digest))
   if not raw then
-    return nil, errors.new("blob_not_found", "the layout lacks config " .. m.config.digest,
-      { digest = m.config.digest })
+    return nil, errors.new("blob_not_found", "the layout lacks config " .. desc.digest,
+      { digest = desc.digest })
   end
   local cfg = json.decode(raw)
   if type(cfg) ~= "table" then return nil, errors.new("invalid_response", "the config is not a JSON object") end
@@ -165,7 +166,7 @@ local function open_image(ref, opts, spool, client_of)
     node = src.plan.top
     if not graph.is_index(node) then
       local rerr
-      cfg, rerr = layout_config(src.dir, node.m)
+      cfg, rerr = M.layout_config(src.dir, node.m.config)
       if not cfg then return nil, rerr end
     end
     send = function(dr, dclient)

@@ -1,6 +1,7 @@
 --- registry.rebase: replace the base an image was built on, as crane
--- rebase does (go-containerregistry's mutate.Rebase), registry to
--- registry, without moving a layer through Lua.
+-- rebase does (go-containerregistry's mutate.Rebase), to a registry,
+-- without moving a layer through Lua.  The image and the bases may be in
+-- a registry or in files (oci:, oci-archive:, docker-archive:).
 --
 --     local rebase = require "registry.rebase"
 --     assert(rebase.rebase("127.0.0.1:5000/team/app:1.0", "127.0.0.1:5000/team/app:1.0-rebased",
@@ -17,14 +18,17 @@
 -- A base that is an index gives the image's platform; a single-image base
 -- must be of the image's platform.  An index src: every platform's image
 -- is rebased (or only opts.platform's), and a new index lists them with the
--- others as they were (entries of no platform, unknown/unknown, are kept).  Everything is read and checked first; then blobs
--- (mounted on the same registry), the config, the image manifests and the
--- top one are written.  Layer media types follow the image's manifest
--- family (a Docker gzip layer in an OCI image gets the OCI gzip type, the
--- same bytes); a layer the family has no type for is an invalid_argument.
+-- others as they were (entries of no platform, unknown/unknown, are kept).
+-- Everything is read and checked first; then blobs (mounted on the same
+-- registry, streamed from another, uploaded from a file's layout), the
+-- config, the image manifests and the top one are written.  Layer media
+-- types follow the image's manifest family (a Docker gzip layer in an OCI
+-- image gets the OCI gzip type, the same bytes); a layer the family has no
+-- type for is an invalid_argument.
 local errors = require "registry.errors"
 local reference = require "registry.reference"
 local graph = require "registry.graph"
+local layout = require "registry.layout"
 local json = require "registry.json"
 local index = require "registry.index"
 local core = require "registry.core"
@@ -61,10 +65,58 @@ end
 -- A registry reference (string or table), or an invalid_argument naming `what`.
 -- @return ref, the transport table's client | nil, err
 local function registry_ref(v, what)
-  if v == nil then return invalid("rebase needs " .. what) end
-  local r, err, given = index.registry_ref(v, what, "rebase works registry to registry")
+  local r, err, given = index.registry_ref(v, what, "a rebased image is written to a registry")
   if not r then return nil, err end
   return r, given
+end
+
+-- The image a name (any transport) names, opened for reading:
+-- { name=, top=, get=, config(desc) -> cfg | nil, err,
+--   send(descs, dr, dclient, sum) -> true | nil, err (its blobs to dr),
+--   copy(desc, dr, dclient) -> summary | nil, err (a manifest of it, as it is) }.
+local function open_ref(v, what, client_of, opts, spool)
+  local transport = require "registry.transport"
+  local image = require "registry.image"
+  if v == nil then return invalid("rebase needs " .. what) end
+  local t, err = transport.parse(v)
+  if not t then return nil, err end
+  local o = { jobs = opts.jobs, progress = opts.progress }
+  if t.kind == "docker" then
+    local r = t.ref
+    local client, cerr = client_of(r, t.client)
+    if not client then return nil, cerr end
+    local top, get = graph.registry_top(client, r)
+    if not top then return nil, get end
+    return { name = reference.format(r), top = top, get = get,
+      config = function(desc) return index.read_config(client, r.repository, desc) end,
+      send = function(descs, dr, dclient, sum)
+        local mount_from
+        if reference.endpoint(r, opts):lower() == reference.endpoint(dr, opts):lower() and
+            r.repository ~= dr.repository then
+          mount_from = r.repository
+        end
+        return image.send_blobs(client, r.repository, dclient, dr.repository, descs, mount_from, sum, o)
+      end,
+      copy = function(desc, dr, dclient)
+        return image.copy({ registry = r.registry, repository = r.repository, digest = desc.digest },
+          { registry = dr.registry, repository = dr.repository, digest = desc.digest },
+          { src_client = client, dst_client = dclient, jobs = o.jobs, progress = o.progress })
+      end }
+  end
+  local src, oerr = transport.open_source(t, opts, nil, spool)
+  if not src then return nil, oerr end
+  local get = layout.getter(src.dir)
+  return { name = t.name, top = src.plan.top, get = get,
+    config = function(desc) return index.layout_config(src.dir, desc) end,
+    send = function(descs, dr, dclient, sum)
+      return image.upload_blobs(src.dir, dclient, dr.repository, descs, nil, sum, o)
+    end,
+    copy = function(desc, dr, dclient)
+      local plan, perr = graph.plan(get, desc)
+      if not plan then return nil, perr end
+      return image.push(src.dir, { registry = dr.registry, repository = dr.repository, digest = desc.digest },
+        { client = dclient, _plan = plan, jobs = o.jobs, progress = o.progress })
+    end }
 end
 
 -- Same os, architecture and (normalised) variant?
@@ -76,26 +128,22 @@ end
 -- images
 ---------------------------------------------------------------------------
 
--- An image: { r=, client=, node=, cfg=, name= }.  `platform`: the image of
+-- A base image: { src=, node=, cfg=, name= }.  `platform`: the image of
 -- an index to take; nil: refuse an index.  `what` names the role.
-local function load_image(r, client_of, platform, what, given)
-  local client, cerr = client_of(r, given)
-  if not client then return nil, cerr end
-  local name = reference.format(r)
-  local node, get = graph.registry_top(client, r)
-  if not node then return nil, get end
+local function load_image(src, platform, what)
+  local node, name = src.top, src.name
   if graph.is_index(node) then
     if not platform then return invalid(what .. " " .. name .. " is an index: name a platform") end
-    local plan, perr = graph.resolve(get, node, platform)
+    local plan, perr = graph.resolve(src.get, node, platform)
     if not plan then return nil, perr end
     node = plan.top
   end
   if type(node.m.layers) ~= "table" then
     return invalid(what .. " " .. name .. " is " .. tostring(media_type(node)) .. ", not an image")
   end
-  local cfg, rerr = index.read_config(client, r.repository, node.m.config)
+  local cfg, rerr = src.config(node.m.config)
   if not cfg then return nil, rerr end
-  return { r = r, client = client, node = node, cfg = cfg, name = name }
+  return { src = src, node = node, cfg = cfg, name = name }
 end
 
 local function diff_ids(cfg)
@@ -234,17 +282,9 @@ local function new_summary(name)
 end
 
 -- Blobs, config and manifest of one rebased image at dr (by digest).
-local function write_image(res, dr, dclient, opts, sum)
-  local image = require "registry.image"
+local function write_image(res, dr, dclient, sum)
   for _, s in ipairs(res.sends) do
-    local from = s.from.r
-    local mount_from
-    if reference.endpoint(from, opts):lower() == reference.endpoint(dr, opts):lower() and
-        from.repository ~= dr.repository then
-      mount_from = from.repository
-    end
-    local ok, err = image.send_blobs(s.from.client, from.repository, dclient, dr.repository, s.descs,
-      mount_from, sum, opts)
+    local ok, err = s.from.src.send(s.descs, dr, dclient, sum)
     if not ok then return nil, err end
   end
   local d, err = dclient:push_blob(dr.repository, res.config.raw, res.config.digest)
@@ -265,133 +305,133 @@ local function put(dclient, dr, ref, node)
 end
 
 --- Rebase `src` onto opts.new_base (replacing opts.old_base) and put the
--- result at `dst`.  opts: old_base, new_base (references), platform (an
--- index src: only that image), jobs, progress, client and the client
--- options.  @return summary (copy's, with rebased = images rebased) |
--- nil, err
+-- result at `dst` (a registry).  src, old_base, new_base: any references
+-- the library takes (a registry's, oci:, oci-archive:, docker-archive:).
+-- opts: old_base, new_base, platform (an index src: only that image),
+-- jobs, progress, client and the client options.
+-- @return summary (copy's, with rebased = images rebased) | nil, err
 function M.rebase(src, dst, opts)
   opts = opts or {}
   local started = now()
-  local sr, serr = registry_ref(src, "a source")
-  if not sr then return nil, serr end
+  if src == nil then return invalid("rebase needs a source") end
   local dr, dgiven = registry_ref(dst, "a destination")
   if not dr then return nil, dgiven end
   if dr.digest then return invalid("rebase: the destination names a digest; name a tag") end
-  local ob, ogiven = registry_ref(opts.old_base, "old_base")
-  if not ob then return nil, ogiven end
-  local nb, ngiven = registry_ref(opts.new_base, "new_base")
-  if not nb then return nil, ngiven end
-  local _, sgiven = registry_ref(src, "a source")
   local want
   if opts.platform ~= nil then
     local perr
     want, perr = graph.parse_platform(opts.platform)
     if not want then return nil, perr end
   end
+  for _, k in ipairs({ "old_base", "new_base" }) do
+    if opts[k] == nil then return invalid("rebase needs " .. k) end
+  end
   local client_of = index.clients(opts)
-  local sclient, scerr = client_of(sr, sgiven)
-  if not sclient then return nil, scerr end
-  local top, get = graph.registry_top(sclient, sr)
-  if not top then return nil, get end
+  local transport = require "registry.transport"
+  return transport.with_spool(function(spool)
+    local source, serr = open_ref(src, "a source", client_of, opts, spool)
+    if not source then return nil, serr end
+    local ob, oerr = open_ref(opts.old_base, "old_base", client_of, opts, spool)
+    if not ob then return nil, oerr end
+    local nb, nerr = open_ref(opts.new_base, "new_base", client_of, opts, spool)
+    if not nb then return nil, nerr end
+    local top = source.top
 
-  -- everything read and checked before anything is written
-  local function one(node, platform)
-    local img = { r = sr, client = sclient, node = node, name = reference.format(sr) }
-    local cfg, err = index.read_config(sclient, sr.repository, node.m.config)
-    if not cfg then return nil, err end
-    img.cfg = cfg
-    local p = index.config_platform(cfg) or platform
-    local old, oe = load_image(ob, client_of, p, "old_base", ogiven)
-    if not old then return nil, oe end
-    local new, ne = load_image(nb, client_of, p, "new_base", ngiven)
-    if not new then return nil, ne end
-    return rebase_image(img, old, new)
-  end
-  local jobs = {}   -- { desc=, res= } (res nil: the entry as it is)
-  if graph.is_index(top) then
-    local found = false
-    for i, d in ipairs(top.m.manifests or {}) do
-      -- with no platform asked, what is of no platform (buildx's attestation
-      -- manifests: unknown/unknown) stays as it is
-      local plat = type(d.platform) == "table" and d.platform.os ~= "unknown" and d.platform
-      local take = (want == nil and plat) or (want and graph.platform_matches(d.platform, want))
-      if take and want and found then take = false end
-      jobs[i] = { desc = d }
-      if take then
-        found = true
-        local child, cerr = get(d)
-        if not child then return nil, cerr end
-        if graph.is_index(child) then return invalid("rebase: " .. d.digest .. " in the index is an index") end
-        local res, rerr = one(child, d.platform)
-        if not res then return nil, rerr end
-        jobs[i].res = res
+    -- everything read and checked before anything is written
+    local function one(node, platform)
+      local cfg, err = source.config(node.m.config)
+      if not cfg then return nil, err end
+      local img = { src = source, node = node, name = source.name, cfg = cfg }
+      local p = index.config_platform(cfg) or platform
+      local old, oe = load_image(ob, p, "old_base")
+      if not old then return nil, oe end
+      local new, ne = load_image(nb, p, "new_base")
+      if not new then return nil, ne end
+      return rebase_image(img, old, new)
+    end
+    local jobs = {}   -- { desc=, res= } (res nil: the entry as it is)
+    if graph.is_index(top) then
+      local found = false
+      for i, d in ipairs(top.m.manifests or {}) do
+        -- with no platform asked, what is of no platform (buildx's attestation
+        -- manifests: unknown/unknown) stays as it is
+        local plat = type(d.platform) == "table" and d.platform.os ~= "unknown" and d.platform
+        local take = (want == nil and plat) or (want and graph.platform_matches(d.platform, want))
+        if take and want and found then take = false end
+        jobs[i] = { desc = d }
+        if take then
+          found = true
+          local child, cerr = source.get(d)
+          if not child then return nil, cerr end
+          if graph.is_index(child) then return invalid("rebase: " .. d.digest .. " in the index is an index") end
+          local res, rerr = one(child, d.platform)
+          if not res then return nil, rerr end
+          jobs[i].res = res
+        end
       end
+      if not found then
+        return nil, errors.new("manifest_not_found", string.format("no image for platform %s in index %s",
+          graph.platform_string(want) or "?", source.name), { digest = top.digest })
+      end
+    else
+      if want then return invalid("platform: " .. source.name .. " is a single image, not an index") end
+      local res, rerr = one(top)
+      if not res then return nil, rerr end
+      jobs[1] = { res = res }
     end
-    if not found then
-      return nil, errors.new("manifest_not_found", string.format("no image for platform %s in index %s",
-        graph.platform_string(want) or "?", reference.format(sr)), { digest = top.digest })
-    end
-  else
-    if want then return invalid("platform: " .. reference.format(sr) .. " is a single image, not an index") end
-    local res, rerr = one(top)
-    if not res then return nil, rerr end
-    jobs[1] = { res = res }
-  end
 
-  local dclient, dcerr = client_of(dr, dgiven)
-  if not dclient then return nil, dcerr end
-  local sum = new_summary(reference.format(dr))
-  sum.started = started
-  local result
-  if not graph.is_index(top) then
-    local res = jobs[1].res
-    local ok, err = write_image(res, dr, dclient, opts, sum)
-    if not ok then return nil, err end
-    local pok, perr = put(dclient, dr, dr.tag, res.manifest)
-    if not pok then return nil, perr end
-    result = res.manifest
-    sum.manifests = 1
-    sum.platform = graph.platform_string(res.platform)
-  else
-    local image = require "registry.image"
-    local m = copy(top.m)
-    m.manifests = json.array()
-    for i, j in ipairs(jobs) do
-      local d = copy(j.desc)
-      if j.res then
-        local ok, err = write_image(j.res, dr, dclient, opts, sum)
-        if not ok then return nil, err end
-        local pok, perr = put(dclient, dr, j.res.manifest.digest, j.res.manifest)
-        if not pok then return nil, perr end
-        d.digest, d.size = j.res.manifest.digest, j.res.manifest.size
-        if type(d.platform) == "table" then   -- os.version is the new base's
-          d.platform = copy(d.platform)
-          d.platform["os.version"] = j.res.os_version
+    local dclient, dcerr = client_of(dr, dgiven)
+    if not dclient then return nil, dcerr end
+    local sum = new_summary(reference.format(dr))
+    sum.started = started
+    local result
+    if not graph.is_index(top) then
+      local res = jobs[1].res
+      local ok, err = write_image(res, dr, dclient, sum)
+      if not ok then return nil, err end
+      local pok, perr = put(dclient, dr, dr.tag, res.manifest)
+      if not pok then return nil, perr end
+      result = res.manifest
+      sum.manifests = 1
+      sum.platform = graph.platform_string(res.platform)
+    else
+      local m = copy(top.m)
+      m.manifests = json.array()
+      for i, j in ipairs(jobs) do
+        local d = copy(j.desc)
+        if j.res then
+          local ok, err = write_image(j.res, dr, dclient, sum)
+          if not ok then return nil, err end
+          local pok, perr = put(dclient, dr, j.res.manifest.digest, j.res.manifest)
+          if not pok then return nil, perr end
+          d.digest, d.size = j.res.manifest.digest, j.res.manifest.size
+          if type(d.platform) == "table" then   -- os.version is the new base's
+            d.platform = copy(d.platform)
+            d.platform["os.version"] = j.res.os_version
+          end
+          sum.manifests = sum.manifests + 1
+        else
+          local s, err = source.copy(d, dr, dclient)
+          if not s then return nil, err end
+          for _, k in ipairs({ "blobs", "transferred", "skipped", "mounted", "bytes", "total_bytes" }) do
+            sum[k] = sum[k] + (s[k] or 0)
+          end
+          sum.manifests = sum.manifests + s.manifests
         end
-        sum.manifests = sum.manifests + 1
-      else
-        local s, err = image.copy({ registry = sr.registry, repository = sr.repository, digest = d.digest },
-          { registry = dr.registry, repository = dr.repository, digest = d.digest },
-          { src_client = sclient, dst_client = dclient, jobs = opts.jobs, progress = opts.progress })
-        if not s then return nil, err end
-        for _, k in ipairs({ "blobs", "transferred", "skipped", "mounted", "bytes", "total_bytes" }) do
-          sum[k] = sum[k] + (s[k] or 0)
-        end
-        sum.manifests = sum.manifests + s.manifests
+        m.manifests[i] = d
       end
-      m.manifests[i] = d
+      local raw = json.encode(m, json.MANIFEST_ARRAYS)
+      result = { raw = raw, digest = core.util.digest_of("sha256", raw), size = #raw,
+                 media_type = media_type(top) }
+      local pok, perr = put(dclient, dr, dr.tag, result)
+      if not pok then return nil, perr end
+      sum.manifests = sum.manifests + 1
     end
-    local raw = json.encode(m, json.MANIFEST_ARRAYS)
-    result = { raw = raw, digest = core.util.digest_of("sha256", raw), size = #raw,
-               media_type = media_type(top) }
-    local pok, perr = put(dclient, dr, dr.tag, result)
-    if not pok then return nil, perr end
-    sum.manifests = sum.manifests + 1
-  end
-  sum.digest, sum.media_type, sum.size = result.digest, result.media_type, result.size
-  sum.seconds = now() - sum.started
-  sum.started = nil
-  return sum
+    sum.digest, sum.media_type, sum.size = result.digest, result.media_type, result.size
+    sum.seconds = now() - sum.started
+    sum.started = nil
+    return sum
+  end)
 end
 
 return M

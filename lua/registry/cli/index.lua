@@ -5,8 +5,8 @@
 --   lua-registry index remove INDEX PLATFORM
 --   lua-registry rebase --old-base OLD --new-base NEW REF -t DST [--platform P]
 --
--- REF may be any transport name (oci:DIR:TAG, ...) for index create and
--- add; the rest are registry references.  Each ends as pull, push and copy
+-- REF (and rebase's bases) may be any transport name (oci:DIR:TAG, ...);
+-- NEW, INDEX and DST are registry references.  Each ends as pull, push and copy
 -- do: the summary on stderr, REGISTRY/REPOSITORY@DIGEST on stdout
 -- (--format json: the summary as one JSON document).
 local transports = require "registry.cli.transports"
@@ -91,10 +91,10 @@ return function(api)
       if not (f.old_base and f.new_base and f.tag) then
         return nil, errors.new("invalid_argument", "rebase needs --old-base OLD, --new-base NEW and -t DST")
       end
-      local src, serr = registry_only(ctx, a[1], "REF"); if not src then return nil, serr end
+      local src, serr = open(ctx, a[1]); if not src then return nil, serr end
       local dst, derr = registry_only(ctx, f.tag, "-t"); if not dst then return nil, derr end
-      local old, oerr = registry_only(ctx, f.old_base, "--old-base"); if not old then return nil, oerr end
-      local new, nerr = registry_only(ctx, f.new_base, "--new-base"); if not new then return nil, nerr end
+      local old, oerr = open(ctx, f.old_base); if not old then return nil, oerr end
+      local new, nerr = open(ctx, f.new_base); if not new then return nil, nerr end
       local o = api.image_opts(ctx, nil, "rebase")
       return done(ctx, "rebased", dst, registry.rebase(src, dst, { old_base = old, new_base = new,
         platform = f.platform, jobs = o.jobs, progress = o.progress }))
