@@ -9,17 +9,9 @@
 --   pull, copy (and sync when it is there): --verify-key FILE | --policy FILE
 --       the source verifies before anything is written (opts.verify)
 
--- --annotation K=V... as a table.
-local function annotations(ctx, errors)
-  local ann
-  for _, kv in ipairs(ctx.flags.annotation or {}) do
-    local k, v = kv:match("^([^=]+)=(.*)$")
-    if not k then return nil, errors.new("invalid_argument", "--annotation needs K=V, got " .. kv) end
-    ann = ann or {}
-    ann[k] = v
-  end
-  return ann or false
-end
+-- --annotation K=V... as a table (api.annotations, set when the group is
+-- added).
+local annotations
 
 -- The policy the flags name (--key/--verify-key, --policy, --rekor-key,
 -- --annotation), or nil when none; nil, err when they conflict.
@@ -38,7 +30,7 @@ local function policy_of(ctx, errors, key_flag)
     return f.policy
   end
   if not key then return nil end
-  local ann, aerr = annotations(ctx, errors)
+  local ann, aerr = annotations(ctx)
   if ann == nil then return nil, aerr end
   return { key = key, rekor_key = f.rekor_key, annotations = ann or nil }
 end
@@ -46,6 +38,7 @@ end
 return function(api)
   local registry = api.registry
   local errors = registry.errors
+  annotations = api.annotations
   api.flag("--key", { true, "key", "verify: the public key (PEM); sign: the private key", "FILE" })
   api.flag("--policy", { true, "policy", "verify, pull, copy: a containers-policy.json(5) file", "FILE" })
   api.flag("--rekor-key", { true, "rekor_key", "verify: require a Rekor SET made by this key", "FILE" })
@@ -94,7 +87,7 @@ return function(api)
     function(ctx, a)
       local r, err = api.parse_ref(ctx, a[1]); if not r then return nil, err end
       if not ctx.flags.key then return nil, errors.new("invalid_argument", "sign needs --key FILE") end
-      local ann, aerr = annotations(ctx, errors)
+      local ann, aerr = annotations(ctx)
       if ann == nil then return nil, aerr end
       local client, cerr = api.client_for(ctx, r); if not client then return nil, cerr end
       local res, serr = registry.sign(r, ctx.flags.key, { client = client, annotations = ann or nil,
