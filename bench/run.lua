@@ -933,8 +933,10 @@ local function render_results(p)
       p("| **%s** | | | | | | | | |", r.group)
       lastg = r.group
     end
-    p("| %s | %s | %s | %s | %s | %s | %s | %s | %s |", cell(r.case), fmt_num(r.ours, r.unit), cell(r.cmp_name),
-      r.cmp and fmt_num(r.cmp, r.unit) or "", r.ratio and string.format("%.2fx", r.ratio) or "",
+    local function sp(x) return x and " (" .. x .. ")" or "" end
+    p("| %s | %s | %s | %s | %s | %s | %s | %s | %s |", cell(r.case), fmt_num(r.ours, r.unit) .. sp(r.ours_spread),
+      cell(r.cmp_name), r.cmp and fmt_num(r.cmp, r.unit) .. sp(r.cmp_spread) or "",
+      r.ratio and string.format("%.2fx", r.ratio) or "",
       r.ratio and prev_ratio(r) or "", r.target and string.format("≥ %.2gx", r.target) or "", r.verdict or "",
       r.rss and (string.format("%.1f MiB", r.rss) ..
         (r.cmp_rss and string.format(" (theirs %.1f)", r.cmp_rss) or "")) or "")
@@ -1047,10 +1049,21 @@ local function bench_sync()
     LUA_CMD = LUA_CMD, WORK = WORK, REPS = REPS, write_file = write_file })
 end
 
+-- The layer-packing group (bench/pack.lua).
+local function bench_pack()
+  require("bench.pack")({ timed = timed, add_row = add_row, median_of = median_of, max_of = max_of,
+    seconds = seconds, rss_mib = rss_mib, spread = spread, stamp = stamp, must = must, sh = sh, q = q,
+    LUA_CMD = LUA_CMD, WORK = WORK, REPS = REPS })
+end
+
 local function main()
   stamp("work dir %s; %d reps; %d MiB blob", WORK, REPS, BIG_MIB)
   if os.getenv("BENCH_ONLY") == "sync" then   -- make bench-sync
     bench_sync()
+    write_report(nil)
+    return
+  elseif os.getenv("BENCH_ONLY") == "pack" then   -- make bench-pack
+    bench_pack()
     write_report(nil)
     return
   end
@@ -1065,6 +1078,7 @@ local function main()
   bench_small(R)
   bench_nginx(R)
   R:stop()
+  bench_pack()
   bench_sync()
   write_report(rss)
 end
