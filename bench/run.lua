@@ -6,7 +6,7 @@
 --
 -- Every case runs in its own process (peak RSS from GNU time's %M and the
 -- case's own VmHWM), our client and its comparison alternately in the same
--- run, REPS times (default 3); the table gives medians and ratios against
+-- run, REPS times (default 5); the table gives medians and ratios against
 -- the comparison, each checked against its target (PASS/MISS), and is
 -- written to bench/RESULTS.md with the machine's description.
 --
@@ -20,7 +20,8 @@
 -- This file owns the run: options, the work directory and its content, one
 -- function per case group (blob pulls, blob pushes, images, small requests,
 -- a plain request's latency in nginx during a pull, threads vs direct; the
--- peak-RSS comparison; the machine's description), each running its
+-- peak-RSS comparison; the machine's description; layer packing in
+-- bench/pack.lua, sync in bench/sync.lua), each running its
 -- cases beside their comparisons and adding rows, and the report writer that
 -- renders RESULTS.md.  The measured cases of our client are bench/case.lua;
 -- registries come from spec/support/registry.lua.  Every ratio is shown
