@@ -5,7 +5,8 @@
 -- (registry.cli.<group>, listed in GROUPS below).
 --
 -- Exit status 0 on success, 1 on any failure (one line on stderr, which
--- says what to do when the cause is a usual mistake), 130 when
+-- says what to do when the cause is a usual mistake), 2 for `help` of a
+-- command that does not exist (and sync's configuration errors), 130 when
 -- interrupted (bin/lua-registry installs core.util.catch_interrupt, so a
 -- Ctrl-C stops a transfer that waits on a server, not only Lua code).
 -- pull, push, copy and artifact write one summary line on stderr unless
@@ -13,6 +14,7 @@
 -- pipe is a failure, never a cut file and exit 0.
 -- Progress bars go to stderr when it is a terminal (or when
 -- LUA_REGISTRY_PROGRESS=1; LUA_REGISTRY_PROGRESS=0 or --quiet turns them off).
+-- `lua-registry help COMMAND` prints what `lua-registry COMMAND --help` does.
 local registry = require "registry"
 local reference = require "registry.reference"
 local image = require "registry.image"
@@ -171,8 +173,8 @@ local function usage()
   t[#t + 1] = ""
   t[#t + 1] = "REF: [HOST[:PORT]/]REPOSITORY[:TAG][@DIGEST] (Docker Hub when no host;"
   t[#t + 1] = "https; loopback names: https, then http if the server speaks plain HTTP)."
-  t[#t + 1] = "LUA_REGISTRY_PROGRESS=1/0 forces the progress bar on/off. '" .. PROG ..
-              " COMMAND --help' for more."
+  t[#t + 1] = "LUA_REGISTRY_PROGRESS=1/0 forces the progress bar on/off."
+  t[#t + 1] = "'" .. PROG .. " help COMMAND' (the same as '" .. PROG .. " COMMAND --help') for more."
   return table.concat(t, "\n") .. "\n"
 end
 
@@ -276,9 +278,9 @@ function M.main(argv, io_)
   local stdin = io_.stdin or io.stdin
   local env = io_.getenv or os.getenv
   local out = checked(rawout)
-  local function fail(msg)
+  local function fail(msg, status)
     err:write(PROG .. ": " .. tostring(msg):gsub("[\r\n]+", " ") .. "\n")
-    return 1
+    return status or 1
   end
   local flags, pos = parse_args(argv or {})
   if not flags then return fail(pos .. " (see " .. PROG .. " --help)") end
@@ -294,9 +296,14 @@ function M.main(argv, io_)
       err:write(usage())
       return 1
     end
-    if name == "help" then
-      local c = pos[1] and COMMANDS[pos[1]]
-      out.write(c and command_help(c) or usage())
+    if name == "help" then   -- help [COMMAND]: what --help and COMMAND --help print
+      if #pos > 1 then
+        return fail("help: expected at most one COMMAND, got " .. #pos .. " (see " .. PROG .. " --help)", 2)
+      end
+      if not pos[1] then out.write(usage()); return 0 end
+      local c = COMMANDS[pos[1]]
+      if not c then return fail("help: no command '" .. pos[1] .. "' (see " .. PROG .. " --help)", 2) end
+      out.write(command_help(c))
       return 0
     end
     local c = COMMANDS[name]
