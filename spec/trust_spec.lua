@@ -653,8 +653,12 @@ describe("trust (issue 21)", function()
         transports = { docker = { [H .. "/" .. name] = signed_by } } }))
       assert.matches("signedBy", err.message)
       err = assert_err("invalid_argument", registry.verify(ref, { default = { { type = "sigstoreSigned",
-        fulcio = { caPath = "/x", oidcIssuer = "i", subjectEmail = "e" } } } }))
-      assert.matches("fulcio", err.message)
+        pki = { caRootsPath = "/x", subjectEmail = "e" } } } }))
+      assert.matches("pki", err.message)
+      -- fulcio is read (issue 24): a CA that cannot be read is refused when the policy is
+      err = assert_err("invalid_argument", registry.verify(ref, { default = { { type = "sigstoreSigned",
+        fulcio = { caPath = "/x", oidcIssuer = "i", subjectEmail = "e" }, rekorPublicKeyPath = "/y" } } }))
+      assert.matches("fulcio%.caPath /x cannot be read", err.message)
       -- a signedBy scope elsewhere does not stop this one
       must(registry.verify(ref, { default = { { type = "insecureAcceptAnything" } },
         transports = { docker = { ["quay.io"] = { { type = "signedBy", keyType = "GPGKeys", keyPath = "/x" } } } } }))

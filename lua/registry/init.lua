@@ -161,5 +161,7 @@ M.trust = trust
 M.policy = require "registry.policy"
 M.verify = trust.verify
 M.sign = trust.sign
+-- Keyless (Fulcio + Rekor) too, and bundles held in hand (issue 24).
+M.verify_bundle = trust.verify_bundle
 
 return M
