@@ -22,36 +22,15 @@ local read_file, write_file = registry_server.read_file, registry_server.write_f
 local tc = registry.core.trust
 local util = registry.util
 
-local VEC = os.getenv("TRUST_VECTORS") or "../shared/vectors/cosign"
-if not read_file(VEC .. "/cosign.pub") then VEC = "/work/shared/vectors/cosign" end
+local cosign = require "spec.support.cosign"
+local VEC = cosign.VEC
+local sh, assert_untrusted = cosign.sh, cosign.assert_untrusted
 
-local SIMPLESIGNING_MT = "application/vnd.dev.cosign.simplesigning.v1+json"
-local SIG_ANN = "dev.cosignproject.cosign/signature"
-local REKOR_ANN = "dev.sigstore.cosign/bundle"
+local REKOR_ANN, SIG_ANN = cosign.REKOR_ANN, cosign.SIG_ANN
 local BUNDLE_AT = "application/vnd.dev.sigstore.bundle.v0.3+json"
-local OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+local OCI_MANIFEST = cosign.OCI_MANIFEST
 local PREDICATE = "https://sigstore.dev/cosign/sign/v1"
 local INTOTO = "application/vnd.in-toto+json"
-
-local function sh(cmd)
-  local ok, out = registry_server.sh(cmd)
-  assert(ok, cmd .. ": " .. tostring(out))
-  return out
-end
-
-local function has_reason(err, pattern)
-  for _, r in ipairs(err.reasons or {}) do
-    if r:find(pattern) then return true end
-  end
-  return false, "no reason matches " .. pattern .. " in:\n  " .. table.concat(err.reasons or {}, "\n  ")
-end
-
-local function assert_untrusted(pattern, v, err)
-  assert_err("untrusted", v, err)
-  assert.truthy(err.digest)
-  assert.is_true(has_reason(err, pattern))
-  return err
-end
 
 local function payload_for(identity, digest, typ, optional)
   return '{"critical":{"identity":{"docker-reference":"' .. identity ..
@@ -68,21 +47,7 @@ describe("trust (issue 21)", function()
     return "trust/r" .. n
   end
 
-  -- Place the exact bytes of a manifest under repo:tag in the storage.
-  local function place_manifest(name, tag, bytes)
-    local R = srv.dir .. "/storage/docker/registry/v2"
-    local hex = helpers.sha256(bytes):sub(8)
-    local m = R .. "/repositories/" .. name .. "/_manifests"
-    sh("mkdir -p " .. q(R .. "/blobs/sha256/" .. hex:sub(1, 2) .. "/" .. hex) .. " " ..
-      q(m .. "/revisions/sha256/" .. hex) .. " " .. q(m .. "/tags/" .. tag .. "/current") .. " " ..
-      q(m .. "/tags/" .. tag .. "/index/sha256/" .. hex))
-    write_file(R .. "/blobs/sha256/" .. hex:sub(1, 2) .. "/" .. hex .. "/data", bytes)
-    for _, l in ipairs({ "revisions/sha256/" .. hex, "tags/" .. tag .. "/current",
-                         "tags/" .. tag .. "/index/sha256/" .. hex }) do
-      write_file(m .. "/" .. l .. "/link", "sha256:" .. hex)
-    end
-    return "sha256:" .. hex
-  end
+  local function place_manifest(name, tag, bytes) return cosign.place_manifest(srv, name, tag, bytes) end
 
   -- A small image of our own: its digest and descriptor.
   local function image(name, tag)
@@ -93,23 +58,8 @@ describe("trust (issue 21)", function()
     return res.digest, { mediaType = res.media_type, digest = res.digest, size = res.size }
   end
 
-  -- Push a legacy .sig manifest for digest with the given layers
-  -- ({payload=, sig_b64=, annotations=} each).
   local function push_sig(name, digest, layers, manifest_annotations)
-    local descs = {}
-    for i, l in ipairs(layers) do
-      local d = helpers.push_blob(client, name, l.payload)
-      local ann = { [SIG_ANN] = l.sig_b64 }
-      for k, v in pairs(l.annotations or {}) do ann[k] = v end
-      descs[i] = { mediaType = l.media_type or SIMPLESIGNING_MT, digest = d, size = #l.payload,
-                   annotations = ann }
-    end
-    local cfg = "{}"
-    local cd = helpers.push_blob(client, name, cfg)
-    local m = { schemaVersion = 2, mediaType = OCI_MANIFEST, layers = descs,
-                config = { mediaType = "application/vnd.oci.image.config.v1+json", digest = cd, size = 2 } }
-    if manifest_annotations then m.annotations = manifest_annotations end
-    return must(client:put_manifest(name, digest:gsub(":", "-") .. ".sig", cjson.encode(m), OCI_MANIFEST))
+    return cosign.push_sig(client, name, digest, layers, manifest_annotations)
   end
 
   -- Sign bytes with openssl: the signature bytes.

@@ -1,0 +1,86 @@
+-- spec/support/cosign.lua -- what the trust specs share: where the real
+-- cosign vectors are (../shared/vectors/cosign, its README says where
+-- from), placing a manifest straight into the registry's storage (the
+-- vectors' image blobs are not here), pushing a legacy .sig manifest, and
+-- the untrusted assertions with their reasons.
+local registry_server = require "spec.support.registry"
+local helpers = require "spec.support.helpers"
+local cjson = require "cjson"
+local assert = require "luassert"
+
+local read_file, write_file = registry_server.read_file, registry_server.write_file
+local q = registry_server.quote
+
+local M = {}
+
+M.VEC = os.getenv("TRUST_VECTORS") or "../shared/vectors/cosign"
+if not read_file(M.VEC .. "/cosign.pub") then M.VEC = "/work/shared/vectors/cosign" end
+
+M.SIMPLESIGNING_MT = "application/vnd.dev.cosign.simplesigning.v1+json"
+M.SIG_ANN = "dev.cosignproject.cosign/signature"
+M.REKOR_ANN = "dev.sigstore.cosign/bundle"
+M.CERT_ANN = "dev.sigstore.cosign/certificate"
+M.CHAIN_ANN = "dev.sigstore.cosign/chain"
+M.OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+
+function M.sh(cmd)
+  local ok, out = registry_server.sh(cmd)
+  assert(ok, cmd .. ": " .. tostring(out))
+  return out
+end
+
+--- Place the exact bytes of a manifest under name:tag in the storage of
+-- the registry `srv` (spec/support/registry.lua); its digest.
+function M.place_manifest(srv, name, tag, bytes)
+  local R = srv.dir .. "/storage/docker/registry/v2"
+  local hex = helpers.sha256(bytes):sub(8)
+  local m = R .. "/repositories/" .. name .. "/_manifests"
+  M.sh("mkdir -p " .. q(R .. "/blobs/sha256/" .. hex:sub(1, 2) .. "/" .. hex) .. " " ..
+    q(m .. "/revisions/sha256/" .. hex) .. " " .. q(m .. "/tags/" .. tag .. "/current") .. " " ..
+    q(m .. "/tags/" .. tag .. "/index/sha256/" .. hex))
+  write_file(R .. "/blobs/sha256/" .. hex:sub(1, 2) .. "/" .. hex .. "/data", bytes)
+  for _, l in ipairs({ "revisions/sha256/" .. hex, "tags/" .. tag .. "/current",
+                       "tags/" .. tag .. "/index/sha256/" .. hex }) do
+    write_file(m .. "/" .. l .. "/link", "sha256:" .. hex)
+  end
+  return "sha256:" .. hex
+end
+
+--- Push a legacy .sig manifest for digest with the given layers
+-- ({payload=, sig_b64=, annotations=, media_type=} each).
+function M.push_sig(client, name, digest, layers, manifest_annotations)
+  local descs = {}
+  for i, l in ipairs(layers) do
+    local d = helpers.push_blob(client, name, l.payload)
+    local ann = { [M.SIG_ANN] = l.sig_b64 }
+    for k, v in pairs(l.annotations or {}) do ann[k] = v end
+    descs[i] = { mediaType = l.media_type or M.SIMPLESIGNING_MT, digest = d, size = #l.payload,
+                 annotations = ann }
+  end
+  local cfg = "{}"
+  local cd = helpers.push_blob(client, name, cfg)
+  local m = { schemaVersion = 2, mediaType = M.OCI_MANIFEST, layers = descs,
+              config = { mediaType = "application/vnd.oci.image.config.v1+json", digest = cd, size = 2 } }
+  if manifest_annotations then m.annotations = manifest_annotations end
+  return helpers.must(client:put_manifest(name, digest:gsub(":", "-") .. ".sig", cjson.encode(m),
+    M.OCI_MANIFEST))
+end
+
+--- true when a reason of err matches the Lua pattern; else false and what
+-- the reasons were.
+function M.has_reason(err, pattern)
+  for _, r in ipairs(err.reasons or {}) do
+    if r:find(pattern) then return true end
+  end
+  return false, "no reason matches " .. pattern .. " in:\n  " .. table.concat(err.reasons or {}, "\n  ")
+end
+
+--- An untrusted outcome with err.digest and a reason matching pattern.
+function M.assert_untrusted(pattern, v, err)
+  helpers.assert_err("untrusted", v, err)
+  assert.truthy(err.digest)
+  assert.is_true(M.has_reason(err, pattern))
+  return err
+end
+
+return M
