@@ -11,33 +11,40 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 
-/* A CTLOG_STORE of t's CT log keys (libcrypto reads them from a file). */
-static CTLOG_STORE *store_of(const rg_trustroot *t)
+/* A CTLOG_STORE holding the CT log keys of t whose ids are in ids (the
+ * logs the certificate's SCTs name).  libcrypto 3.0 has CTLOG_new and
+ * CTLOG_new_from_base64, but no public call that adds a CTLOG to a
+ * CTLOG_STORE: a store is filled only by CTLOG_STORE_load_file.  So the
+ * store is read from a pipe through /dev/fd/N: nothing is written to disk,
+ * and the text (a few hundred bytes: only the named logs) fits the pipe's
+ * buffer, so the write never blocks. */
+static CTLOG_STORE *store_of(const rg_trustroot *t, STACK_OF(SCT) *scts)
 {
-    const char *dir = getenv("TMPDIR");
-    char path[4096];
+    char path[64], *text = NULL;
+    size_t len = 0;
     CTLOG_STORE *st = NULL;
-    FILE *f;
-    int fd, i, ok = 1;
-    if (!dir || !*dir)
-        dir = "/tmp";
-    if (snprintf(path, sizeof path, "%s/rg-ctlogs-XXXXXX", dir) >= (int)sizeof path)
-        return NULL;
-    if ((fd = mkstemp(path)) < 0)
-        return NULL;
-    if (!(f = fdopen(fd, "w"))) {
-        close(fd);
-        unlink(path);
-        return NULL;
+    FILE *f = open_memstream(&text, &len);
+    int fds[2] = {-1, -1}, i, k, n = 0, ok = f != NULL;
+    char named[RG_TRUSTROOT_ITEMS] = {0};
+    for (i = 0; ok && i < t->nctlogs; i++) {
+        for (k = 0; k < sk_SCT_num(scts); k++) {
+            unsigned char *id = NULL;
+            if (SCT_get0_log_id(sk_SCT_value(scts, k), &id) == 32 &&
+                memcmp(id, t->ctlogs[i].id, 32) == 0)
+                named[i] = 1;
+        }
+        if (named[i])
+            fprintf(f, "%sl%d", n++ ? "," : "enabled_logs=", i);
     }
-    fputs("enabled_logs=", f);
-    for (i = 0; i < t->nctlogs; i++)
-        fprintf(f, "%sl%d", i ? "," : "", i);
-    fputs("\n", f);
-    for (i = 0; i < t->nctlogs && ok; i++) {
-        int n = 4 * (((int)t->ctlogs[i].der_len + 2) / 3);
-        unsigned char *b = malloc((size_t)n + 1);
-        if (!b) {
+    if (ok && n == 0)
+        ok = 0;
+    if (ok)
+        fputs("\n", f);
+    for (i = 0; ok && i < t->nctlogs; i++) {
+        unsigned char *b;
+        if (!named[i])
+            continue;
+        if (!(b = malloc(4 * ((t->ctlogs[i].der_len + 2) / 3) + 1))) {
             ok = 0;
             break;
         }
@@ -45,13 +52,22 @@ static CTLOG_STORE *store_of(const rg_trustroot *t)
         fprintf(f, "[l%d]\ndescription=l%d\nkey=%s\n", i, i, b);
         free(b);
     }
-    if (fclose(f) != 0)
+    if (f && fclose(f) != 0)
         ok = 0;
-    if (ok && (st = CTLOG_STORE_new()) && CTLOG_STORE_load_file(st, path) != 1) {
+    if (ok && (len > 32768 || pipe(fds) != 0))
+        ok = 0;
+    if (ok && write(fds[1], text, len) != (ssize_t)len)
+        ok = 0;
+    if (fds[1] >= 0)
+        close(fds[1]);
+    if (ok && snprintf(path, sizeof path, "/dev/fd/%d", fds[0]) < (int)sizeof path &&
+        (st = CTLOG_STORE_new()) && CTLOG_STORE_load_file(st, path) != 1) {
         CTLOG_STORE_free(st);
         st = NULL;
     }
-    unlink(path);
+    if (fds[0] >= 0)
+        close(fds[0]);
+    free(text);
     ERR_clear_error();
     return st;
 }
@@ -76,8 +92,11 @@ int rg_sct_check(const rg_trustroot *t, X509 *leaf, X509 *issuer, rg_err *e)
     int i, r = -1;
     if (!scts || sk_SCT_num(scts) == 0)
         goto done;
+    why = "no SCT of the certificate is by a CT log of the trusted root";
+    if (!(st = store_of(t, scts)))
+        goto done;
     why = "out of memory";
-    if (!(st = store_of(t)) || !(cx = CT_POLICY_EVAL_CTX_new()) ||
+    if (!(cx = CT_POLICY_EVAL_CTX_new()) ||
         !CT_POLICY_EVAL_CTX_set1_cert(cx, leaf) || !CT_POLICY_EVAL_CTX_set1_issuer(cx, issuer))
         goto done;
     CT_POLICY_EVAL_CTX_set_shared_CTLOG_STORE(cx, st);

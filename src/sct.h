@@ -6,9 +6,10 @@
  * Owns: one check: at least one embedded SCT verifies, by a CT log key
  * whose validFor holds the SCT's timestamp, evaluated at that timestamp
  * (an SCT is stamped after the Rekor integratedTime; evaluating at that
- * earlier time would refuse a good SCT).  libcrypto takes CT log keys
- * only from a file, so the store is loaded from a private temporary file
- * (mkstemp under TMPDIR, removed at once).  No Lua.
+ * earlier time would refuse a good SCT).  libcrypto 3.0 fills a
+ * CTLOG_STORE only from a file (there is no public call adding a CTLOG to
+ * a store), so the store is read from a pipe (/dev/fd/N) holding the keys
+ * of the logs the SCTs name: nothing is written to disk.  No Lua.
  */
 #ifndef RG_SCT_H
 #define RG_SCT_H

@@ -134,8 +134,8 @@ int rg_checkpoint_check(const rg_logkey *log, const char *note, size_t nl, uint6
             bad(e, "its checkpoint has a line that is not a signature");
             goto done;
         }
-        sp = memchr(line + sizeof dash - 1, ' ', (size_t)(end - line));
-        if (!sp || sp > end) {
+        sp = memchr(line + sizeof dash - 1, ' ', (size_t)(end - (line + sizeof dash - 1)));
+        if (!sp) {
             bad(e, "its checkpoint has a malformed signature line");
             goto done;
         }

@@ -7,6 +7,8 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
@@ -150,9 +152,9 @@ static int logs(json_t *arr, rg_logkey *out, int *n, const char *what, rg_err *e
     if (json_array_size(arr) > RG_TRUSTROOT_ITEMS)
         return bad(e, "the trusted root has too many %s", what);
     json_array_foreach(arr, i, v) {
+        (*n)++;                 /* counted first: freed even when half read */
         if (logkey(v, &out[i], what, e))
             return -1;
-        (*n)++;
     }
     return 0;
 }
@@ -239,12 +241,13 @@ fail:
     return NULL;
 }
 
-rg_trustroot *rg_trustroot_fulcio(const char *ca_pem, size_t n, const char *rekor_pem,
-                                  size_t rn, rg_err *e)
+rg_trustroot *rg_trustroot_fulcio(const char *ca_pem, size_t n, const char *const *rekor_pems,
+                                  const size_t *rekor_lens, int nkeys, rg_err *e)
 {
     rg_trustroot *t = calloc(1, sizeof *t);
     BIO *bio = NULL;
     X509 *x;
+    int i;
     if (!t) {
         bad(e, "%s", "out of memory");
         return NULL;
@@ -265,26 +268,28 @@ rg_trustroot *rg_trustroot_fulcio(const char *ca_pem, size_t n, const char *reko
             goto fail;
         }
     }
+    ERR_clear_error();
     if (sk_X509_num(t->cas[0].certs) == 0) {
         bad(e, "%s", "the Fulcio CA holds no PEM certificate");
         goto fail;
     }
-    t->ntlogs = 1;
-    if (!(t->tlogs[0].key = rg_key_public(rekor_pem, rn, e)) ||
-        !(t->tlogs[0].der = rg_key_public_der(t->tlogs[0].key, &t->tlogs[0].der_len)))
+    if (nkeys < 1 || nkeys > RG_TRUSTROOT_ITEMS) {
+        bad(e, "%s", "the Fulcio form needs one to 64 Rekor public keys");
         goto fail;
-    {
-        char hex[65];
-        int i;
-        rg_sha256_hex(t->tlogs[0].der, t->tlogs[0].der_len, hex);
-        for (i = 0; i < 32; i++) {
-            unsigned v;
-            sscanf(hex + 2 * i, "%2x", &v);
-            t->tlogs[0].id[i] = (unsigned char)v;
-        }
     }
-    t->tlogs[0].valid.start = INT64_MIN;
-    t->tlogs[0].valid.end = INT64_MAX;
+    for (i = 0; i < nkeys; i++) {
+        rg_logkey *lk = &t->tlogs[i];
+        t->ntlogs++;
+        if (!(lk->key = rg_key_public(rekor_pems[i], rekor_lens[i], e)))
+            goto fail;
+        if (!(lk->der = rg_key_public_der(lk->key, &lk->der_len))) {
+            bad(e, "%s", "out of memory");
+            goto fail;
+        }
+        EVP_Digest(lk->der, lk->der_len, lk->id, NULL, EVP_sha256(), NULL);
+        lk->valid.start = INT64_MIN;
+        lk->valid.end = INT64_MAX;
+    }
     BIO_free(bio);
     return t;
 fail:
@@ -309,8 +314,8 @@ void rg_trustroot_free(rg_trustroot *t)
         return;
     for (i = 0; i < t->ncas; i++)
         sk_X509_pop_free(t->cas[i].certs, X509_free);
-    free_logs(t->tlogs, t->ntlogs + (t->ntlogs < RG_TRUSTROOT_ITEMS));
-    free_logs(t->ctlogs, t->nctlogs + (t->nctlogs < RG_TRUSTROOT_ITEMS));
+    free_logs(t->tlogs, t->ntlogs);
+    free_logs(t->ctlogs, t->nctlogs);
     free(t);
 }
 

@@ -2,7 +2,7 @@
  * trustroot.h -- what keyless verification trusts: a Sigstore
  * trusted_root.json (Fulcio certificate authorities with their certChain,
  * Rekor log keys, CT log keys, each with its validFor window), or the
- * containers-policy.json(5) form (a Fulcio CA file and one Rekor key, no
+ * containers-policy.json(5) form (a Fulcio CA file and Rekor keys, no
  * CT log).
  *
  * Owns: reading trusted_root.json strictly with jansson, the RFC 3339
@@ -54,10 +54,11 @@ typedef struct rg_trustroot {
 
 /* A trusted_root.json; NULL with e set (invalid_argument). */
 rg_trustroot *rg_trustroot_parse(const char *json, size_t n, rg_err *e);
-/* policy.json's fulcio: CA certificates (PEM, one or more) and a Rekor
- * key; the SCT is not checked. */
-rg_trustroot *rg_trustroot_fulcio(const char *ca_pem, size_t n, const char *rekor_pem,
-                                  size_t rn, rg_err *e);
+/* policy.json's fulcio: CA certificates (PEM, one or more: each is a
+ * trust anchor) and nkeys Rekor keys (PEM or DER); no CT log key, so the
+ * SCT is not checked (check_sct 0). */
+rg_trustroot *rg_trustroot_fulcio(const char *ca_pem, size_t n, const char *const *rekor_pems,
+                                  const size_t *rekor_lens, int nkeys, rg_err *e);
 void rg_trustroot_free(rg_trustroot *t);
 
 /* Whether t lies in w. */
