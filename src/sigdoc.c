@@ -238,7 +238,7 @@ void rg_statement_free(rg_statement *s)
 /* Sigstore bundles                                                    */
 /* ------------------------------------------------------------------ */
 
-static int known_bundle_type(const char *mt)
+int rg_bundle_media_type_known(const char *mt)
 {
     static const char *const ok[] = {
         "application/vnd.dev.sigstore.bundle+json;version=0.1",
@@ -265,7 +265,7 @@ int rg_bundle_parse(const char *p, size_t n, rg_bundle *out, rg_err *e)
         return -1;
     if (get_str(j, "mediaType", 1, &out->media_type, what, e))
         goto done;
-    if (!known_bundle_type(out->media_type)) {
+    if (!rg_bundle_media_type_known(out->media_type)) {
         rg_err_set(e, NULL, "invalid_argument", 0, "unknown bundle media type \"%s\"",
                    out->media_type);
         goto done;

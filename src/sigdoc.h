@@ -63,6 +63,8 @@ typedef struct rg_bundle {
     int tlog_entries;
 } rg_bundle;
 int rg_bundle_parse(const char *p, size_t n, rg_bundle *out, rg_err *e);
+/* Whether mt is a Sigstore bundle media type (v0.1 to v0.3). */
+int rg_bundle_media_type_known(const char *mt);
 void rg_bundle_free(rg_bundle *b);
 
 /* DSSE PAE: "DSSEv1 <len> <type> <len> <payload>", malloc'd. */
