@@ -116,25 +116,25 @@ local BUNDLE_MAX = 1024 * 1024
 return function(api)
   local registry = api.registry
   local errors = registry.errors
-  api.flag("--key", { true, "key", "verify: the public key (PEM); sign: the private key", "FILE" })
-  api.flag("--policy", { true, "policy", "verify, pull, copy: a containers-policy.json(5) file", "FILE" })
+  api.flag("--key", { true, "key", "verify, verify-bundle: the public key (PEM); sign: the private key", "FILE" })
+  api.flag("--policy", { true, "policy", "verify, verify-bundle, pull, copy: a containers-policy.json(5) file", "FILE" })
   api.flag("--rekor-key", { true, "rekor_key", "verify: require a Rekor SET made by this key", "FILE" })
   api.flag("--signature-format", { true, "signature_format",
     "sign: bundle (default, a cosign v3 referrer) or legacy (the .sig tag)", "FORMAT" })
   api.flag("--verify-key", { true, "verify_key",
     "pull, copy: verify the source with this public key first", "FILE" })
   api.flag("--certificate-identity", { true, "certificate_identity",
-    "verify (keyless): the signer's certificate identity (email or URI), exactly", "ID" })
+    "verify, verify-bundle (keyless): the signer's certificate identity (email or URI), exactly", "ID" })
   api.flag("--certificate-identity-regexp", { true, "certificate_identity_regexp",
-    "verify (keyless): the identity as a POSIX ERE, matched whole", "RE" })
+    "verify, verify-bundle (keyless): the identity as a POSIX ERE, matched whole", "RE" })
   api.flag("--certificate-oidc-issuer", { true, "certificate_oidc_issuer",
-    "verify (keyless): the OIDC issuer of the certificate, exactly", "URL" })
+    "verify, verify-bundle (keyless): the OIDC issuer of the certificate, exactly", "URL" })
   api.flag("--certificate-oidc-issuer-regexp", { true, "certificate_oidc_issuer_regexp",
-    "verify (keyless): the issuer as a POSIX ERE, matched whole", "RE" })
+    "verify, verify-bundle (keyless): the issuer as a POSIX ERE, matched whole", "RE" })
   api.flag("--trusted-root", { true, "trusted_root",
-    "verify (keyless): a Sigstore trusted_root.json (Fulcio CAs, Rekor and CT log keys)", "FILE" })
+    "verify, verify-bundle (keyless): a Sigstore trusted_root.json (Fulcio CAs, Rekor and CT log keys)", "FILE" })
   api.flag("--predicate-type", { true, "predicate_type",
-    "verify: the in-toto predicateType bundles must have (default: cosign's signature type; " ..
+    "verify, verify-bundle: the in-toto predicateType bundles must have (default: cosign's signature type; " ..
     "cosign attest's default is https://cosign.sigstore.dev/attestation/v1)", "URI" })
   api.flag("--digest", { true, "digest", "verify-bundle: the digest of the artifact signed", "DIGEST" })
   local KEYLESS_FLAGS = { "--certificate-identity", "--certificate-identity-regexp",
