@@ -117,7 +117,8 @@ return function(api)
   local registry = api.registry
   local errors = registry.errors
   api.flag("--key", { true, "key", "verify, verify-bundle: the public key (PEM); sign: the private key", "FILE" })
-  api.flag("--policy", { true, "policy", "verify, verify-bundle, pull, copy: a containers-policy.json(5) file", "FILE" })
+  api.flag("--policy", { true, "policy",
+    "verify, verify-bundle, pull, copy: a containers-policy.json(5) file", "FILE" })
   api.flag("--rekor-key", { true, "rekor_key", "verify: require a Rekor SET made by this key", "FILE" })
   api.flag("--signature-format", { true, "signature_format",
     "sign: bundle (default, a cosign v3 referrer) or legacy (the .sig tag)", "FORMAT" })
