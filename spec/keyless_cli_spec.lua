@@ -29,6 +29,16 @@ local function lines(s)
   return n
 end
 
+-- The command fails before any verdict: exit 1, nothing on stdout, one
+-- line on stderr matching pattern.
+local function refused(args, pattern)
+  local code, out, err = run(args)
+  assert.are.equal(1, code, args)
+  assert.are.equal("", out)
+  assert.is_true(helpers.one_line(err), err)
+  assert.matches(pattern, err)
+end
+
 describe("lua-registry keyless verify and verify-bundle (issue 24)", function()
   local srv, ref
 
@@ -105,11 +115,7 @@ describe("lua-registry keyless verify and verify-bundle (issue 24)", function()
         "cannot be read" },
       { "", "needs %-%-key FILE, %-%-policy FILE, or %-%-certificate%-identity" },
     }) do
-      local code, out, err = run("verify " .. q(ref) .. case[1])
-      assert.are.equal(1, code, case[1])
-      assert.are.equal("", out)
-      assert.is_true(helpers.one_line(err), err)
-      assert.matches(case[2], err)
+      refused("verify " .. q(ref) .. case[1], case[2])
     end
   end)
 
@@ -159,11 +165,7 @@ describe("lua-registry keyless verify and verify-bundle (issue 24)", function()
       { q(BUNDLE) .. " --digest sha256:abc" .. keyless(), "digest" },
       { q(BUNDLE) .. " --digest " .. BUNDLE_DIGEST .. keyless() .. " --rekor-key x", "rekor%-key" },
     }) do
-      local code, out, err = run("verify-bundle " .. case[1])
-      assert.are.equal(1, code, case[1])
-      assert.are.equal("", out)
-      assert.is_true(helpers.one_line(err), err)
-      assert.matches(case[2], err)
+      refused("verify-bundle " .. case[1], case[2])
     end
   end)
 
