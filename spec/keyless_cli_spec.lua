@@ -13,7 +13,6 @@ local q = registry_server.quote
 local read_file, write_file = registry_server.read_file, registry_server.write_file
 
 local VEC = cosign.VEC
-local LEGACY = VEC .. "/legacy-keyless/"
 local BUNDLE = VEC .. "/bundle-keyless/bundle.json"
 local ROOT = VEC .. "/bundle-keyless/trusted_root.json"
 local BUNDLE_DIGEST = "sha256:732112270d7e59418a8c080b134b24cabd67d250d0d0147a97ed95ba5c280aa4"
@@ -51,14 +50,8 @@ describe("lua-registry keyless verify and verify-bundle (issue 24)", function()
     srv = registry_server.start()
     local client = must(registry.new(srv.url))
     work = registry_server.tmpdir()
-    local name = "kcli/legacy"
-    local digest = cosign.place_manifest(srv, name, "v1", read_file(LEGACY .. "manifest.json"))
-    cosign.push_sig(client, name, digest, { { payload = read_file(LEGACY .. "payload.json"),
-      sig_b64 = read_file(LEGACY .. "signature.b64"), annotations = {
-        [cosign.CERT_ANN] = read_file(LEGACY .. "certificate.pem"),
-        [cosign.CHAIN_ANN] = read_file(LEGACY .. "chain.pem"),
-        [cosign.REKOR_ANN] = read_file(LEGACY .. "rekor-bundle.json") } } })
-    ref = srv.host .. "/" .. name .. ":v1"
+    cosign.serve_legacy_keyless(srv, client, "kcli/legacy")
+    ref = srv.host .. "/kcli/legacy:v1"
   end)
 
   teardown(function()

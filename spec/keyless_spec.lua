@@ -77,16 +77,8 @@ describe("keyless signatures (issue 24)", function()
   -- Serve the legacy keyless vector under a fresh repository, its files
   -- changed by edit(files) first: the image reference.
   local function serve_legacy(edit)
-    local files = { payload = read_file(LEGACY .. "payload.json"), sig = read_file(LEGACY .. "signature.b64"),
-      cert = read_file(LEGACY .. "certificate.pem"), chain = read_file(LEGACY .. "chain.pem"),
-      bundle = read_file(LEGACY .. "rekor-bundle.json") }
-    if edit then edit(files) end
     local name = repo()
-    local digest = cosign.place_manifest(srv, name, "v1", read_file(LEGACY .. "manifest.json"))
-    assert.are.equal(LEGACY_DIGEST, digest)
-    local ann = { [cosign.CERT_ANN] = files.cert, [cosign.CHAIN_ANN] = files.chain,
-                  [cosign.REKOR_ANN] = files.bundle }
-    cosign.push_sig(client, name, digest, { { payload = files.payload, sig_b64 = files.sig, annotations = ann } })
+    assert.are.equal(LEGACY_DIGEST, cosign.serve_legacy_keyless(srv, client, name, edit))
     return H .. "/" .. name .. ":v1"
   end
 

@@ -66,6 +66,23 @@ function M.push_sig(client, name, digest, layers, manifest_annotations)
     M.OCI_MANIFEST))
 end
 
+--- Serve the legacy keyless vector (legacy-keyless: its image manifest,
+-- and its .sig with the signature, certificate, chain and Rekor bundle
+-- annotations) under name:v1, its files changed by edit(files) first
+-- (files: payload, sig, cert, chain, bundle; nil leaves an annotation out).
+-- The image digest.
+function M.serve_legacy_keyless(srv, client, name, edit)
+  local d = M.VEC .. "/legacy-keyless/"
+  local files = { payload = read_file(d .. "payload.json"), sig = read_file(d .. "signature.b64"),
+    cert = read_file(d .. "certificate.pem"), chain = read_file(d .. "chain.pem"),
+    bundle = read_file(d .. "rekor-bundle.json") }
+  if edit then edit(files) end
+  local digest = M.place_manifest(srv, name, "v1", read_file(d .. "manifest.json"))
+  local ann = { [M.CERT_ANN] = files.cert, [M.CHAIN_ANN] = files.chain, [M.REKOR_ANN] = files.bundle }
+  M.push_sig(client, name, digest, { { payload = files.payload, sig_b64 = files.sig, annotations = ann } })
+  return digest
+end
+
 --- true when a reason of err matches the Lua pattern; else false and what
 -- the reasons were.
 function M.has_reason(err, pattern)
