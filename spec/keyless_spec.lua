@@ -203,6 +203,32 @@ describe("keyless signatures (issue 24)", function()
       assert_untrusted("keyless: .*signature", registry.verify(bad2, keyless()))
     end)
 
+    it("annotations that are not strings (a lying registry) are reasons, not errors", function()
+      -- the registry refuses such a manifest: a proxy answers it in the registry's place
+      local px = require("spec.support.fault_proxy").start(srv)
+      local name = repo()
+      cosign.place_manifest(srv, name, "v1", read_file(LEGACY .. "manifest.json"))
+      local payload = read_file(LEGACY .. "payload.json")
+      local pc = must(registry.new(px.url, { credentials = false }))
+      for _, ann in ipairs({ cosign.CHAIN_ANN, cosign.REKOR_ANN, cosign.CERT_ANN, cosign.SIG_ANN }) do
+        local layer = { mediaType = cosign.SIMPLESIGNING_MT, digest = helpers.push_blob(client, name, payload),
+          size = #payload, annotations = { [cosign.SIG_ANN] = read_file(LEGACY .. "signature.b64"),
+            [cosign.CERT_ANN] = read_file(LEGACY .. "certificate.pem"),
+            [cosign.CHAIN_ANN] = read_file(LEGACY .. "chain.pem"),
+            [cosign.REKOR_ANN] = read_file(LEGACY .. "rekor-bundle.json") } }
+        layer.annotations[ann] = 42
+        local m = cjson.encode({ schemaVersion = 2, mediaType = cosign.OCI_MANIFEST, layers = { layer },
+          config = { mediaType = "application/vnd.oci.image.config.v1+json",
+                     digest = helpers.push_blob(client, name, "{}"), size = 2 } })
+        px:set({ { path = "\\.sig$", status = 200, body = m, times = -1,
+                   add_headers = { ["Docker-Content-Digest"] = helpers.sha256(m) } } })
+        local ok, res, err = pcall(registry.verify, px.host .. "/" .. name .. ":v1", keyless(), { client = pc })
+        assert.is_true(ok, res)
+        assert_untrusted("annotation", res, err)
+      end
+      px:stop()
+    end)
+
     it("a keyed policy does not accept the keyless signature, a keyless one no keyed signature", function()
       local pub = work .. "/leaf.pub"
       write_file(work .. "/leaf.pem", read_file(LEGACY .. "certificate.pem"))

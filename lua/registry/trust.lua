@@ -241,6 +241,9 @@ local function check_legacy(c, req, digest, intended, opts)
       return nil, "a keyed signature (no " .. CERT_ANNOTATION .. " annotation): a keyless policy " ..
         "does not accept it"
     end
+    for _, a in ipairs({ { c.chain, CHAIN_ANNOTATION }, { c.rekor, REKOR_ANNOTATION } }) do
+      if a[1] ~= nil and type(a[1]) ~= "string" then return nil, "its " .. a[2] .. " annotation is not a string" end
+    end
     local verr
     kl, verr = req.keyless.root:verify_legacy({ certificate = c.cert, chain = c.chain, bundle = c.rekor,
       signature = c.sig, payload = c.payload, want = req.keyless.want })
