@@ -442,6 +442,20 @@ describe("keyless signatures (issue 24)", function()
       assert_untrusted("keyless", registry.verify_bundle("{}", BUNDLE_DIGEST, policy(), opts))
     end)
 
+    it("served as a referrer of an image, it goes through the same checks, then must name that image", function()
+      local name = repo()
+      write_file(work .. "/thing.txt", "a thing\n")
+      local img = must(registry.push_artifact(H .. "/" .. name .. ":v1", { work .. "/thing.txt" },
+        { artifact_type = "application/vnd.example.thing" }))
+      cosign.push_bundle(client, name, { mediaType = img.media_type, digest = img.digest, size = img.size }, text)
+      local ref = H .. "/" .. name .. ":v1"
+      -- certificate, SET, proof, checkpoint and signature hold: its statement names another digest
+      assert_untrusted("bundle sha256:%x+: its subject is not " .. img.digest, registry.verify(ref,
+        policy({ identity = CODY }), opts))
+      assert_untrusted("keyless: .*identity", registry.verify(ref, policy({ identity = MITR }), opts))
+      assert_untrusted("a keyed policy does not accept it", registry.verify(ref, { key = VEC .. "/cosign.pub" }))
+    end)
+
     it("a policy.json: its default requirements, or opts.reference's scope", function()
       local req = { type = "sigstoreSigned", rekorPublicKeyPath = VEC .. "/rekor.pub",
         fulcio = { caPath = FULCIO_CA, oidcIssuer = GITHUB, subjectEmail = CODY },

@@ -28,7 +28,6 @@ local sh, assert_untrusted = cosign.sh, cosign.assert_untrusted
 
 local REKOR_ANN, SIG_ANN = cosign.REKOR_ANN, cosign.SIG_ANN
 local BUNDLE_AT = "application/vnd.dev.sigstore.bundle.v0.3+json"
-local OCI_MANIFEST = cosign.OCI_MANIFEST
 local PREDICATE = "https://sigstore.dev/cosign/sign/v1"
 local INTOTO = "application/vnd.in-toto+json"
 
@@ -111,12 +110,7 @@ describe("trust (issue 21)", function()
 
   -- Push a bundle as a referrer of subject (a descriptor).
   local function push_bundle(name, subject, bundle)
-    local bd = helpers.push_blob(client, name, bundle)
-    local ed = helpers.push_blob(client, name, "{}")
-    local m = cjson.encode({ schemaVersion = 2, mediaType = OCI_MANIFEST, artifactType = BUNDLE_AT,
-      config = { mediaType = "application/vnd.oci.empty.v1+json", digest = ed, size = 2 },
-      layers = { { mediaType = BUNDLE_AT, digest = bd, size = #bundle } }, subject = subject })
-    return must(client:put_manifest(name, helpers.sha256(m), m, OCI_MANIFEST))
+    return cosign.push_bundle(client, name, subject, bundle)
   end
 
   setup(function()

@@ -22,6 +22,7 @@ M.REKOR_ANN = "dev.sigstore.cosign/bundle"
 M.CERT_ANN = "dev.sigstore.cosign/certificate"
 M.CHAIN_ANN = "dev.sigstore.cosign/chain"
 M.OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+M.BUNDLE_AT = "application/vnd.dev.sigstore.bundle.v0.3+json"
 
 function M.sh(cmd)
   local ok, out = registry_server.sh(cmd)
@@ -64,6 +65,17 @@ function M.push_sig(client, name, digest, layers, manifest_annotations)
   if manifest_annotations then m.annotations = manifest_annotations end
   return helpers.must(client:put_manifest(name, digest:gsub(":", "-") .. ".sig", cjson.encode(m),
     M.OCI_MANIFEST))
+end
+
+--- Push a bundle (JSON text) as a cosign v3 referrer of subject (a
+-- descriptor); the referrer's digest.
+function M.push_bundle(client, name, subject, bundle)
+  local bd = helpers.push_blob(client, name, bundle)
+  local ed = helpers.push_blob(client, name, "{}")
+  local m = cjson.encode({ schemaVersion = 2, mediaType = M.OCI_MANIFEST, artifactType = M.BUNDLE_AT,
+    config = { mediaType = "application/vnd.oci.empty.v1+json", digest = ed, size = 2 },
+    layers = { { mediaType = M.BUNDLE_AT, digest = bd, size = #bundle } }, subject = subject })
+  return helpers.must(client:put_manifest(name, helpers.sha256(m), m, M.OCI_MANIFEST))
 end
 
 --- Serve the legacy keyless vector (legacy-keyless: its image manifest,
