@@ -379,6 +379,24 @@ describe("keyless signatures (issue 24)", function()
         registry.verify_bundle(text, BUNDLE_DIGEST, policy({ identity = CODY })))
     end)
 
+    it("written as v0.2 (x509CertificateChain) it verifies too; the chain it carries counts for nothing", function()
+      local leaf = cjson.decode(text).verificationMaterial.certificate
+      local function v02(chain)
+        return edited(function(t)
+          t.mediaType = "application/vnd.dev.sigstore.bundle+json;version=0.2"
+          t.verificationMaterial.certificate = nil
+          t.verificationMaterial.x509CertificateChain = { certificates = chain }
+        end)
+      end
+      must(registry.verify_bundle(v02({ leaf }), BUNDLE_DIGEST, policy(), opts))
+      -- carrying the real intermediate and root, against another root: the root it
+      -- carries is not trusted for being there
+      local real = root_table().certificateAuthorities[2].certChain.certificates
+      must(registry.verify_bundle(v02({ leaf, real[1], real[2] }), BUNDLE_DIGEST, policy(), opts))
+      assert_untrusted("keyless: .*chain", registry.verify_bundle(v02({ leaf, real[1], real[2] }), BUNDLE_DIGEST,
+        policy({ trusted_root = OWN_ROOT }), opts))
+    end)
+
     it("fails with another digest, identity or issuer, or a root that did not issue it", function()
       assert_untrusted("its subject is not", registry.verify_bundle(text, "sha256:" .. ("0"):rep(64),
         policy({ identity = CODY }), opts))

@@ -239,12 +239,12 @@ local function opt_string(v, what)
   return v
 end
 
---- The certificate identity a keyless requirement wants, checked:
+-- The certificate identity a keyless requirement wants, checked:
 -- exactly one of identity / identity_regexp and one of issuer /
 -- issuer_regexp (regexps: POSIX ERE, matched whole, compiled here so a
 -- bad one is invalid_argument when the policy is read).
 -- @return want | nil, err
-function M.keyless_want(t, what)
+local function keyless_want(t, what)
   local want = {}
   for _, pair in ipairs({ { "identity", "identity_regexp" }, { "issuer", "issuer_regexp" } }) do
     local given = 0
@@ -508,7 +508,6 @@ end
 
 local SHORT = set("key", "keys", "annotations", "rekor_key")
 local KEYLESS = set("identity", "identity_regexp", "issuer", "issuer_regexp", "trusted_root", "annotations")
-M.KEYLESS_FIELDS = KEYLESS
 
 local function annotations_of(t)
   if t.annotations == nil then return nil end
@@ -529,7 +528,7 @@ local function from_keyless(t)
   end
   local ok, err = fields_ok(t, KEYLESS, "the policy")
   if not ok then return nil, err end
-  local want, werr = M.keyless_want(t, "the policy")
+  local want, werr = keyless_want(t, "the policy")
   if not want then return nil, werr end
   local root, rerr = trusted_root(t.trusted_root, "the policy")
   if not root then return nil, rerr end
