@@ -483,6 +483,53 @@ describe("keyless signatures (issue 24)", function()
       assert_untrusted("a keyed policy does not accept it", registry.verify(ref, { key = VEC .. "/cosign.pub" }))
     end)
 
+    it("a message signature (cosign sign-blob's form), made of the legacy vector's real parts", function()
+      -- the legacy vector's signature, certificate and SET as a v0.1 bundle with a
+      -- messageSignature over the payload's digest (its hashedrekord entry names it)
+      local rb = cjson.decode(read_file(LEGACY .. "rekor-bundle.json"))
+      local payload = read_file(LEGACY .. "payload.json")
+      local digest = helpers.sha256(payload)
+      local function raw(hex) return (hex:gsub("%x%x", function(h) return string.char(tonumber(h, 16)) end)) end
+      local function msg_bundle(edit)
+        local t = { mediaType = "application/vnd.dev.sigstore.bundle+json;version=0.1",
+          verificationMaterial = {
+            x509CertificateChain = { certificates = { { rawBytes = util.base64_encode(
+              pem_der(read_file(LEGACY .. "certificate.pem"))) } } },
+            tlogEntries = { { logIndex = string.format("%d", rb.Payload.logIndex),
+              logId = { keyId = util.base64_encode(raw(rb.Payload.logID)) },
+              kindVersion = { kind = "hashedrekord", version = "0.0.1" },
+              integratedTime = string.format("%d", rb.Payload.integratedTime),
+              inclusionPromise = { signedEntryTimestamp = rb.SignedEntryTimestamp },
+              canonicalizedBody = rb.Payload.body } } },
+          messageSignature = {
+            messageDigest = { algorithm = "SHA2_256", digest = util.base64_encode(raw(digest:sub(8))) },
+            signature = read_file(LEGACY .. "signature.b64") } }
+        if edit then edit(t) end
+        return cjson.encode(t)
+      end
+      local res = must(registry.verify_bundle(msg_bundle(), digest, keyless()))
+      local s = res.signatures[1]
+      assert.are.equal(MITR, s.signer)
+      assert.are.equal(1674247893, s.integrated_time)
+      assert.is_true(s.sct)
+      assert_untrusted("it signs " .. digest .. ", not", registry.verify_bundle(msg_bundle(), LEGACY_DIGEST, keyless()))
+      assert_untrusted("a message signature, not a statement", registry.verify_bundle(msg_bundle(), digest,
+        keyless(), { predicate_type = ATTESTATION }))
+      assert_untrusted("keyless: .*identity", registry.verify_bundle(msg_bundle(), digest,
+        keyless({ identity = CODY })))
+      assert_untrusted("keyless: .*signature", registry.verify_bundle(msg_bundle(function(t)
+        t.messageSignature.signature = flip_b64(t.messageSignature.signature, -1)
+      end), digest, keyless()))
+      assert_untrusted("keyless: .*digest", registry.verify_bundle(msg_bundle(function(t)
+        t.messageSignature.messageDigest.digest = flip_b64(t.messageSignature.messageDigest.digest, 1)
+      end), digest, keyless()))
+      assert_untrusted("keyless: .*SET", registry.verify_bundle(msg_bundle(function(t)
+        t.verificationMaterial.tlogEntries[1].inclusionPromise = nil
+      end), digest, keyless()))
+      assert_untrusted("annotations", registry.verify_bundle(msg_bundle(), digest,
+        keyless({ annotations = { team = "a" } })))
+    end)
+
     it("a policy.json: its default requirements, or opts.reference's scope", function()
       local req = { type = "sigstoreSigned", rekorPublicKeyPath = VEC .. "/rekor.pub",
         fulcio = { caPath = FULCIO_CA, oidcIssuer = GITHUB, subjectEmail = CODY },

@@ -278,41 +278,47 @@ local function check_legacy(c, req, digest, intended, opts)
   return out
 end
 
--- A keyless bundle through the core: the verified payload (type, bytes)
--- or message digest, and the core's result.
-local function keyless_bundle(c, req, digest, opts)
+-- A message signature (cosign sign-blob) the core verified: it signs a
+-- digest, names no repository, carries no annotations.
+local function message_ok(kl, req, digest, opts)
+  if opts.predicate_type ~= PREDICATE then
+    return nil, "a message signature, not a statement of predicateType " .. opts.predicate_type
+  end
+  if kl.message_digest ~= digest then return nil, "it signs " .. tostring(kl.message_digest) .. ", not " .. digest end
+  if req.identity and req.identity.type ~= "digestOnly" then
+    return nil, "a bundle names no repository: it cannot meet signedIdentity " .. identity_name(req.identity)
+  end
+  if req.annotations and next(req.annotations) then return nil, "a message signature carries no annotations" end
+  return true
+end
+
+-- A keyless bundle through the core: { payload_type =, payload = } (the
+-- verified DSSE payload) or { message_digest = }, and the core's result;
+-- nil, reason.
+local function keyless_bundle(c, req)
   local b = tc.bundle(c.bundle)
   if b and b.material == "publicKey" then
     return nil, "a keyed bundle (publicKey): a keyless policy does not accept it"
   end
   local kl, verr = req.keyless.root:verify_bundle({ bundle = c.bundle, want = req.keyless.want })
   if not kl then return nil, core_reason("keyless: ", verr) end
-  if kl.message_digest ~= nil then
-    if opts.predicate_type ~= PREDICATE then
-      return nil, "a message signature, not a statement of predicateType " .. opts.predicate_type
-    end
-    if kl.message_digest ~= digest then return nil, "it signs " .. tostring(kl.message_digest) .. ", not " .. digest end
-    if req.identity and req.identity.type ~= "digestOnly" then
-      return nil, "a bundle names no repository: it cannot meet signedIdentity " .. identity_name(req.identity)
-    end
-    if req.annotations and next(req.annotations) then
-      return nil, "a message signature carries no annotations"
-    end
-    return nil, nil, kl, true
-  end
+  if kl.message_digest ~= nil then return { message_digest = kl.message_digest }, kl end
   if type(kl.payload_type) ~= "string" or type(kl.payload) ~= "string" then
     return nil, "keyless: the core gave no verified payload"
   end
-  return { payload_type = kl.payload_type, payload = kl.payload }, nil, kl
+  return { payload_type = kl.payload_type, payload = kl.payload }, kl
 end
 
 local function check_bundle(c, req, digest, opts)
   local b, key, kl
   if req.keyless then
-    local why, done
-    b, why, kl, done = keyless_bundle(c, req, digest, opts)
-    if done then return keyless_fields({ format = "bundle", manifest = c.manifest }, kl) end
-    if not b then return nil, why end
+    b, kl = keyless_bundle(c, req)
+    if not b then return nil, kl end
+    if b.message_digest then
+      local ok, why = message_ok(kl, req, digest, opts)
+      if not ok then return nil, why end
+      return keyless_fields({ format = "bundle", manifest = c.manifest }, kl)
+    end
     if b.payload_type ~= INTOTO then return nil, "its payloadType is " .. b.payload_type end
   else
     local berr
