@@ -36,6 +36,25 @@ X509 *rg_x509_read(const void *p, size_t n, int pem, const char *what, rg_err *e
     return x;
 }
 
+unsigned char *rg_pem_cert_der(const void *p, size_t n, size_t *len)
+{
+    BIO *b = n <= (1 << 20) ? BIO_new_mem_buf(p, (int)n) : NULL;
+    char *name = NULL, *header = NULL;
+    unsigned char *data = NULL, *out = NULL;
+    long dl = 0;
+    if (b && PEM_read_bio(b, &name, &header, &data, &dl) == 1 && strcmp(name, "CERTIFICATE") == 0 &&
+        dl > 0 && (out = malloc((size_t)dl))) {
+        memcpy(out, data, (size_t)dl);
+        *len = (size_t)dl;
+    }
+    OPENSSL_free(name);
+    OPENSSL_free(header);
+    OPENSSL_free(data);
+    BIO_free(b);
+    ERR_clear_error();
+    return out;
+}
+
 STACK_OF(X509) *rg_x509_read_all(const void *p, size_t n, const char *what, rg_err *e)
 {
     STACK_OF(X509) *sk = sk_X509_new_null();

@@ -23,6 +23,9 @@
 
 /* One certificate, PEM (pem != 0) or DER, nothing after it. */
 X509 *rg_x509_read(const void *p, size_t n, int pem, const char *what, rg_err *e);
+/* The DER bytes of p's first PEM block when it is a CERTIFICATE (not
+ * parsed: for comparing), malloc'd; else NULL. */
+unsigned char *rg_pem_cert_der(const void *p, size_t n, size_t *len);
 /* Every PEM certificate of p (none is an error). */
 STACK_OF(X509) *rg_x509_read_all(const void *p, size_t n, const char *what, rg_err *e);
 
