@@ -117,17 +117,14 @@ static int matches(const char *got, const char *wanted, int is_re, const rg_rege
 /* shared checks                                                       */
 /* ------------------------------------------------------------------ */
 
-/* The certificate an entry body names (PEM text) is the leaf. */
-static int same_cert(const void *pem, size_t n, X509 *leaf)
+/* The certificate an entry body names (PEM text) is the leaf (its DER
+ * bytes, compared before anything is parsed). */
+static int same_cert(const void *pem, size_t n, const unsigned char *leaf, size_t ll)
 {
-    rg_err e2;
-    X509 *x;
-    int same;
-    rg_err_init(&e2);
-    x = rg_x509_read(pem, n, 1, "the entry's certificate", &e2);
-    rg_err_free(&e2);
-    same = x && rg_x509_same(x, leaf);
-    X509_free(x);
+    size_t dl = 0;
+    unsigned char *der = rg_pem_cert_der(pem, n, &dl);
+    int same = der && dl == ll && memcmp(der, leaf, ll) == 0;
+    free(der);
     return same;
 }
 
@@ -236,8 +233,8 @@ int rg_keyless_verify_legacy(const rg_trustroot *t, const rg_keyless_legacy *in,
     rg_hashedrekord hr;
     X509 *leaf = NULL;
     STACK_OF(X509) *chain = NULL;
-    unsigned char *sig = NULL, id[32];
-    size_t sl = 0;
+    unsigned char *sig = NULL, *der = NULL, id[32];
+    size_t sl = 0, dl = 0;
     char hex[65];
     want w;
     int r = -1;
@@ -246,21 +243,14 @@ int rg_keyless_verify_legacy(const rg_trustroot *t, const rg_keyless_legacy *in,
     memset(&hr, 0, sizeof hr);
     if (want_init(&w, wi, e) != 0)
         return -1;
+    /* the cheap checks first: what the log signed, then what it names */
     if (!in->bundle || in->bundle_len == 0) {
         fail(e, out, "it has no Rekor bundle (dev.sigstore.cosign/bundle): a keyless signature "
                      "needs its SET");
         goto done;
     }
-    if (!in->cert || !(leaf = rg_x509_read(in->cert, in->cert_len, 1, "the certificate annotation", e))) {
-        if (!in->cert)
-            fail(e, out, "it has no certificate (dev.sigstore.cosign/certificate)");
-        else
-            fail_e(e, out, NULL);
-        goto done;
-    }
-    if (in->chain && in->chain_len &&
-        !(chain = rg_x509_read_all(in->chain, in->chain_len, "the chain annotation", e))) {
-        fail_e(e, out, NULL);
+    if (!in->cert || !(der = rg_pem_cert_der(in->cert, in->cert_len, &dl))) {
+        fail(e, out, "it has no PEM certificate (dev.sigstore.cosign/certificate)");
         goto done;
     }
     if (!(sig = rg_b64_strict(in->sig_b64, in->sig_b64_len, &sl, "the signature", e))) {
@@ -286,7 +276,7 @@ int rg_keyless_verify_legacy(const rg_trustroot *t, const rg_keyless_legacy *in,
         fail(e, out, "the Rekor entry names another signature");
         goto done;
     }
-    if (!same_cert(hr.pub, hr.pub_len, leaf)) {
+    if (!same_cert(hr.pub, hr.pub_len, der, dl)) {
         fail(e, out, "the Rekor entry names another certificate");
         goto done;
     }
@@ -299,6 +289,15 @@ int rg_keyless_verify_legacy(const rg_trustroot *t, const rg_keyless_legacy *in,
     out->log_index = rb.log_index;
     tohex(id, 32, out->log_id);
     /* 2-4. the certificate at integratedTime, its identity, its SCT */
+    if (!(leaf = rg_x509_read(der, dl, 0, "the certificate annotation", e))) {
+        fail_e(e, out, NULL);
+        goto done;
+    }
+    if (in->chain && in->chain_len &&
+        !(chain = rg_x509_read_all(in->chain, in->chain_len, "the chain annotation", e))) {
+        fail_e(e, out, NULL);
+        goto done;
+    }
     if (check_cert(t, leaf, chain, rb.integrated_time, &w, out, e) != 0)
         goto done;
     /* 5. the signature over the payload */
@@ -312,6 +311,7 @@ done:
     X509_free(leaf);
     sk_X509_pop_free(chain, X509_free);
     free(sig);
+    free(der);
     ERR_clear_error();
     return r;
 }
@@ -421,8 +421,8 @@ typedef struct subject {
 /* The entry body names this signature, this certificate and this
  * payload (dsse 0.0.1) or digest (hashedrekord 0.0.1). */
 static int check_body(const unsigned char *body, size_t bl, const char *kind,
-                      const char *version, const subject *su, X509 *leaf,
-                      rg_keyless_result *out, rg_err *e)
+                      const char *version, const subject *su, const unsigned char *leaf,
+                      size_t ll, rg_keyless_result *out, rg_err *e)
 {
     json_t *j = load_json(body, bl, "the Rekor entry's body", out, e), *spec, *sigs, *v;
     const char *bk, *bv, *alg, *val;
@@ -463,7 +463,7 @@ static int check_body(const unsigned char *body, size_t bl, const char *kind,
             sb = jb64(v, "signature", &sl, "a signature", &e2);
             pem = jb64(v, "verifier", &pl, "a verifier", &e2);
             if (sb && pem && sl == su->env.sig_len && memcmp(sb, su->env.sig, sl) == 0 &&
-                same_cert(pem, pl, leaf))
+                same_cert(pem, pl, leaf, ll))
                 found = 1;
             free(sb);
             free(pem);
@@ -487,7 +487,7 @@ static int check_body(const unsigned char *body, size_t bl, const char *kind,
         tohex(su->digest, 32, hex);
         if (hr.sig_len != su->sig_len || memcmp(hr.sig, su->sig, hr.sig_len) != 0)
             fail(e, out, "the Rekor entry names another signature");
-        else if (!same_cert(hr.pub, hr.pub_len, leaf))
+        else if (!same_cert(hr.pub, hr.pub_len, leaf, ll))
             fail(e, out, "the Rekor entry names another certificate");
         else if (strcmp(hr.sha256, hex) != 0)
             fail(e, out, "the Rekor entry names another message digest");
@@ -544,8 +544,9 @@ done:
 }
 
 /* One tlogEntries item: SET, proof, body.  *it set. */
-static int check_entry(const rg_trustroot *t, json_t *en, const subject *su, X509 *leaf,
-                       int64_t *it, int first, rg_keyless_result *out, rg_err *e)
+static int check_entry(const rg_trustroot *t, json_t *en, const subject *su,
+                       const unsigned char *leaf, size_t ll, int64_t *it, int first,
+                       rg_keyless_result *out, rg_err *e)
 {
     json_t *kv = json_object_get(en, "kindVersion"), *pr = json_object_get(en, "inclusionProof");
     const char *kind = jstr(kv, "kind"), *version = jstr(kv, "version");
@@ -574,7 +575,7 @@ static int check_entry(const rg_trustroot *t, json_t *en, const subject *su, X50
         goto done;
     if (pr && !json_is_null(pr) && check_proof(lk, pr, body, bl, out, e) != 0)
         goto done;
-    if (check_body(body, bl, kind, version, su, leaf, out, e) != 0)
+    if (check_body(body, bl, kind, version, su, leaf, ll, out, e) != 0)
         goto done;
     if (first) {
         out->integrated_time = *it;
@@ -588,47 +589,57 @@ done:
     return r;
 }
 
-/* One certificate of verificationMaterial ({rawBytes: base64 DER}). */
-static X509 *cert_of(json_t *c, rg_keyless_result *out, rg_err *e)
-{
-    size_t dl = 0;
-    unsigned char *der = jb64(c, "rawBytes", &dl, "a certificate's rawBytes", e);
-    X509 *x = der ? rg_x509_read(der, dl, 0, "the bundle's certificate", e) : NULL;
-    free(der);
-    if (!x)
-        fail_e(e, out, NULL);
-    return x;
-}
-
-/* The leaf (certificate, or the first of x509CertificateChain) and the
- * rest of the chain, only ever untrusted intermediates. */
-static int material(json_t *vm, X509 **leaf, STACK_OF(X509) **extra, rg_keyless_result *out,
-                    rg_err *e)
+/* verificationMaterial: the leaf's DER (certificate, or the first of
+ * x509CertificateChain) and the list holding the rest (or NULL). */
+static unsigned char *material(json_t *vm, size_t *ll, json_t **rest, rg_keyless_result *out,
+                               rg_err *e)
 {
     json_t *certs = json_object_get(json_object_get(vm, "x509CertificateChain"), "certificates");
     json_t *c1 = json_object_get(vm, "certificate");
+    unsigned char *der;
+    *rest = NULL;
+    if (json_object_get(vm, "publicKey")) {
+        fail(e, out, "the bundle is signed with a key (publicKey), not keyless");
+        return NULL;
+    }
+    if (!json_is_object(c1)) {
+        if (!json_is_array(certs) || json_array_size(certs) == 0 || json_array_size(certs) > 16) {
+            fail(e, out, "the bundle has no certificate or x509CertificateChain");
+            return NULL;
+        }
+        c1 = json_array_get(certs, 0);
+        *rest = certs;
+    }
+    if (!(der = jb64(c1, "rawBytes", ll, "the certificate's rawBytes", e)))
+        fail_e(e, out, NULL);
+    return der;
+}
+
+/* The rest of x509CertificateChain: only ever untrusted intermediates. */
+static STACK_OF(X509) *intermediates(json_t *rest, rg_keyless_result *out, rg_err *e)
+{
+    STACK_OF(X509) *sk = sk_X509_new_null();
     size_t i;
-    *leaf = NULL;
-    if (json_object_get(vm, "publicKey"))
-        return fail(e, out, "the bundle is signed with a key (publicKey), not keyless");
-    if (!(*extra = sk_X509_new_null()))
-        return fail(e, out, "out of memory");
-    if (json_is_object(c1))
-        return (*leaf = cert_of(c1, out, e)) ? 0 : -1;
-    if (!json_is_array(certs) || json_array_size(certs) == 0 || json_array_size(certs) > 16)
-        return fail(e, out, "the bundle has no certificate or x509CertificateChain");
-    if (!(*leaf = cert_of(json_array_get(certs, 0), out, e)))
-        return -1;
-    for (i = 1; i < json_array_size(certs); i++) {
-        X509 *x = cert_of(json_array_get(certs, i), out, e);
-        if (!x)
-            return -1;
-        if (!sk_X509_push(*extra, x)) {
+    if (!sk) {
+        fail(e, out, "out of memory");
+        return NULL;
+    }
+    for (i = 1; rest && i < json_array_size(rest); i++) {
+        size_t dl = 0;
+        unsigned char *der = jb64(json_array_get(rest, i), "rawBytes", &dl,
+                                  "a chain certificate's rawBytes", e);
+        X509 *x = der ? rg_x509_read(der, dl, 0, "a chain certificate", e) : NULL;
+        free(der);
+        if (!x || !sk_X509_push(sk, x)) {
             X509_free(x);
-            return fail(e, out, "out of memory");
+            sk_X509_pop_free(sk, X509_free);
+            if (!e->type)
+                rg_err_set(e, NULL, "invalid_argument", 0, "out of memory");
+            fail_e(e, out, NULL);
+            return NULL;
         }
     }
-    return 0;
+    return sk;
 }
 
 /* A messageSignature: {messageDigest: {algorithm: SHA2_256, digest}, signature}. */
@@ -647,13 +658,15 @@ static int message_sig(json_t *ms, subject *su, rg_keyless_result *out, rg_err *
 int rg_keyless_verify_bundle(const rg_trustroot *t, const char *bundle, size_t n,
                              const rg_keyless_want *wi, rg_keyless_result *out, rg_err *e)
 {
-    json_t *j = NULL, *vm, *tl;
+    json_t *j = NULL, *vm, *tl, *rest = NULL;
     const char *mt;
     X509 *leaf = NULL;
     STACK_OF(X509) *extra = NULL;
+    unsigned char *der = NULL;
+    int64_t times[RG_KEYLESS_ENTRIES_MAX];
+    size_t dl = 0, i;
     subject su;
     want w;
-    size_t i;
     int r = -1;
     memset(out, 0, sizeof *out);
     memset(&su, 0, sizeof su);
@@ -671,7 +684,7 @@ int rg_keyless_verify_bundle(const rg_trustroot *t, const char *bundle, size_t n
         fail(e, out, "the bundle has no verificationMaterial");
         goto done;
     }
-    if (material(vm, &leaf, &extra, out, e) != 0)
+    if (!(der = material(vm, &dl, &rest, out, e)))
         goto done;
     if (json_object_get(j, "dsseEnvelope") && json_object_get(j, "messageSignature")) {
         fail(e, out, "the bundle holds both a dsseEnvelope and a messageSignature");
@@ -690,7 +703,8 @@ int rg_keyless_verify_bundle(const rg_trustroot *t, const char *bundle, size_t n
         fail(e, out, "the bundle has neither a dsseEnvelope nor a messageSignature");
         goto done;
     }
-    /* 1. every transparency-log entry (one at least) */
+    /* 1. every transparency-log entry (one at least), before any
+     * certificate is parsed */
     tl = json_object_get(vm, "tlogEntries");
     if (!json_is_array(tl) || json_array_size(tl) == 0) {
         fail(e, out, "the bundle has no transparency-log entry (tlogEntries): a keyless "
@@ -701,16 +715,22 @@ int rg_keyless_verify_bundle(const rg_trustroot *t, const char *bundle, size_t n
         fail(e, out, "the bundle has more than %d transparency-log entries", RG_KEYLESS_ENTRIES_MAX);
         goto done;
     }
-    for (i = 0; i < json_array_size(tl); i++) {
-        int64_t it = 0;
-        X509 *iss = NULL;
-        if (check_entry(t, json_array_get(tl, i), &su, leaf, &it, i == 0, out, e) != 0)
+    for (i = 0; i < json_array_size(tl); i++)
+        if (check_entry(t, json_array_get(tl, i), &su, der, dl, &times[i], i == 0, out, e) != 0)
             goto done;
-        /* 2-4. the certificate at each entry's integratedTime; identity and SCT once */
+    /* 2-4. the certificate at each entry's integratedTime; identity and SCT once */
+    if (!(leaf = rg_x509_read(der, dl, 0, "the bundle's certificate", e))) {
+        fail_e(e, out, NULL);
+        goto done;
+    }
+    if (!(extra = intermediates(rest, out, e)))
+        goto done;
+    for (i = 0; i < json_array_size(tl); i++) {
+        X509 *iss = NULL;
         if (i == 0) {
-            if (check_cert(t, leaf, extra, it, &w, out, e) != 0)
+            if (check_cert(t, leaf, extra, times[0], &w, out, e) != 0)
                 goto done;
-        } else if (rg_x509_verify(t, leaf, extra, it, &iss, e) != 0) {
+        } else if (rg_x509_verify(t, leaf, extra, times[i], &iss, e) != 0) {
             fail_e(e, out, NULL);
             goto done;
         }
@@ -757,6 +777,7 @@ done:
     json_decref(j);
     X509_free(leaf);
     sk_X509_pop_free(extra, X509_free);
+    free(der);
     rg_bundle_free(&su.env);
     free(su.sig);
     ERR_clear_error();

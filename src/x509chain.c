@@ -36,6 +36,25 @@ X509 *rg_x509_read(const void *p, size_t n, int pem, const char *what, rg_err *e
     return x;
 }
 
+unsigned char *rg_pem_cert_der(const void *p, size_t n, size_t *len)
+{
+    BIO *b = n <= (1 << 20) ? BIO_new_mem_buf(p, (int)n) : NULL;
+    char *name = NULL, *header = NULL;
+    unsigned char *data = NULL, *out = NULL;
+    long dl = 0;
+    if (b && PEM_read_bio(b, &name, &header, &data, &dl) == 1 && strcmp(name, "CERTIFICATE") == 0 &&
+        dl > 0 && (out = malloc((size_t)dl))) {
+        memcpy(out, data, (size_t)dl);
+        *len = (size_t)dl;
+    }
+    OPENSSL_free(name);
+    OPENSSL_free(header);
+    OPENSSL_free(data);
+    BIO_free(b);
+    ERR_clear_error();
+    return out;
+}
+
 STACK_OF(X509) *rg_x509_read_all(const void *p, size_t n, const char *what, rg_err *e)
 {
     STACK_OF(X509) *sk = sk_X509_new_null();
@@ -126,6 +145,12 @@ int rg_x509_verify(const rg_trustroot *t, X509 *leaf, STACK_OF(X509) *extra, int
         return rg_err_set(e, NULL, "invalid_argument", 0,
                           "the certificate does not chain to the trusted root at its integratedTime: %s",
                           why);
+    if (X509_check_ca(leaf) != 0) {
+        X509_free(*issuer);
+        *issuer = NULL;
+        return rg_err_set(e, NULL, "invalid_argument", 0,
+                          "the certificate is a certificate authority's, not a signer's");
+    }
     xku = X509_get_extended_key_usage(leaf);
     if (!(X509_get_extension_flags(leaf) & EXFLAG_XKUSAGE) || !(xku & XKU_CODE_SIGN)) {
         X509_free(*issuer);
@@ -161,16 +186,26 @@ int rg_x509_identity(X509 *leaf, char **san, char **issuer, rg_err *e)
 {
     GENERAL_NAMES *gns = X509_get_ext_d2i(leaf, NID_subject_alt_name, NULL, NULL);
     ASN1_OCTET_STRING *os;
-    int i;
+    int i, names = 0;
     *san = *issuer = NULL;
-    for (i = 0; gns && i < sk_GENERAL_NAME_num(gns) && !*san; i++) {
+    /* Fulcio names one identity: a second one would make "the" identity
+     * ambiguous, so it is refused */
+    for (i = 0; gns && i < sk_GENERAL_NAME_num(gns); i++) {
         GENERAL_NAME *g = sk_GENERAL_NAME_value(gns, i);
         if (g->type == GEN_EMAIL || g->type == GEN_URI) {
             ASN1_IA5STRING *s = g->type == GEN_EMAIL ? g->d.rfc822Name : g->d.uniformResourceIdentifier;
-            *san = dup_n(ASN1_STRING_get0_data(s), ASN1_STRING_length(s));
+            if (names++ == 0)
+                *san = dup_n(ASN1_STRING_get0_data(s), ASN1_STRING_length(s));
         }
     }
     GENERAL_NAMES_free(gns);
+    if (names > 1) {
+        free(*san);
+        *san = NULL;
+        ERR_clear_error();
+        return rg_err_set(e, NULL, "invalid_argument", 0,
+                          "the certificate names more than one email or URI identity");
+    }
     if ((os = ext_data(leaf, "1.3.6.1.4.1.57264.1.8"))) {
         /* a DER UTF8String */
         const unsigned char *p = ASN1_STRING_get0_data(os);

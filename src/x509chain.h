@@ -6,7 +6,8 @@
  * Owns: X509_STORE / X509_VERIFY_PARAM_set_time chain checks (only the
  * trusted root's certificates are anchors; certificates from annotations
  * or bundles are never more than untrusted intermediates), the leaf's
- * code-signing extended key usage, its SAN (email or URI) and its OIDC
+ * code-signing extended key usage (and not a CA), its one SAN (email or
+ * URI; a second one is refused) and its OIDC
  * issuer (1.3.6.1.4.1.57264.1.8, else the legacy .1.1).  No Lua, no I/O.
  */
 #ifndef RG_X509CHAIN_H
@@ -22,6 +23,9 @@
 
 /* One certificate, PEM (pem != 0) or DER, nothing after it. */
 X509 *rg_x509_read(const void *p, size_t n, int pem, const char *what, rg_err *e);
+/* The DER bytes of p's first PEM block when it is a CERTIFICATE (not
+ * parsed: for comparing), malloc'd; else NULL. */
+unsigned char *rg_pem_cert_der(const void *p, size_t n, size_t *len);
 /* Every PEM certificate of p (none is an error). */
 STACK_OF(X509) *rg_x509_read_all(const void *p, size_t n, const char *what, rg_err *e);
 
