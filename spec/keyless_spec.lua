@@ -540,6 +540,9 @@ describe("keyless signatures (issue 24)", function()
       assert.is_false(res.signatures[1].sct)
       assert_untrusted("reject", registry.verify_bundle(text, BUNDLE_DIGEST, p,
         { predicate_type = ATTESTATION, reference = "quay.io/a/b:v1" }))
+      -- the bundle carries its leaf alone: a CA file with the root but not the intermediate fails
+      req.fulcio.caPath = LEGACY .. "fulcio_v1.crt.pem"
+      assert_untrusted("keyless: .*chain", registry.verify_bundle(text, BUNDLE_DIGEST, p, opts))
     end)
   end)
 end)
