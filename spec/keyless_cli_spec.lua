@@ -162,6 +162,33 @@ describe("lua-registry keyless verify and verify-bundle (issue 24)", function()
     end
   end)
 
+  it("copy and pull verify the source first with the keyless flags", function()
+    local dst = srv.host .. "/kcli/copied:v1"
+    local code, out, err = run("copy " .. q(ref) .. " " .. q(dst) .. keyless("someone@example.com"))
+    local _
+    assert.are.equal(1, code)
+    assert.are.equal("", out)
+    assert.matches("untrusted", err)
+    assert.matches("identity", err)
+    local client = must(registry.new(srv.url))
+    helpers.assert_err({ "manifest_not_found", "repository_not_found" }, client:head_manifest("kcli/copied", "v1"))
+    -- trusted, the copy goes on: and fails on the vector's blobs, which are not here
+    code, _, err = run("copy " .. q(ref) .. " " .. q(dst) .. keyless())
+    assert.are.equal(1, code)
+    assert.is_nil(err:find("untrusted", 1, true), err)
+    assert.matches("blob", err)
+    code, _, err = run("pull " .. q(ref) .. " " .. q(work .. "/pulled") .. keyless("someone@example.com"))
+    assert.are.equal(1, code)
+    assert.matches("untrusted", err)
+    assert.is_nil(io.open(work .. "/pulled", "rb"))
+    refused("pull " .. q(ref) .. " " .. q(work .. "/pulled") .. keyless() .. " --predicate-type x", "verify's")
+    refused("copy " .. q(ref) .. " " .. q(dst) .. keyless() .. " --verify-key " .. q(VEC .. "/cosign.pub"),
+      "exclude each other")
+    code, out = run("copy --help")
+    assert.are.equal(0, code)
+    assert.truthy(out:find("--certificate-identity ", 1, true), out)
+  end)
+
   it("--help lists verify-bundle and the keyless flags", function()
     local code, out = run("--help")
     assert.are.equal(0, code)

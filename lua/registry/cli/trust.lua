@@ -11,8 +11,9 @@
 --       exit 0 trusted, 1 untrusted (one reason a line on stderr)
 --   lua-registry sign REF --key FILE [--signature-format bundle|legacy]
 --                [--annotation K=V]...
---   pull, copy (and sync when it is there): --verify-key FILE | --policy FILE
---       the source verifies before anything is written (opts.verify)
+--   pull, copy (and sync when it is there): --verify-key FILE | --policy FILE |
+--       the keyless flags: the source verifies before anything is written
+--       (opts.verify)
 
 -- --annotation K=V... as a table.
 local function annotations(ctx, errors)
@@ -125,23 +126,24 @@ return function(api)
   api.flag("--verify-key", { true, "verify_key",
     "pull, copy: verify the source with this public key first", "FILE" })
   api.flag("--certificate-identity", { true, "certificate_identity",
-    "verify, verify-bundle (keyless): the signer's certificate identity (email or URI), exactly", "ID" })
+    "keyless: the signer's certificate identity (email or URI), exactly", "ID" })
   api.flag("--certificate-identity-regexp", { true, "certificate_identity_regexp",
-    "verify, verify-bundle (keyless): the identity as a POSIX ERE, matched whole", "RE" })
+    "keyless: the identity as a POSIX ERE, matched whole", "RE" })
   api.flag("--certificate-oidc-issuer", { true, "certificate_oidc_issuer",
-    "verify, verify-bundle (keyless): the OIDC issuer of the certificate, exactly", "URL" })
+    "keyless: the OIDC issuer of the certificate, exactly", "URL" })
   api.flag("--certificate-oidc-issuer-regexp", { true, "certificate_oidc_issuer_regexp",
-    "verify, verify-bundle (keyless): the issuer as a POSIX ERE, matched whole", "RE" })
+    "keyless: the issuer as a POSIX ERE, matched whole", "RE" })
   api.flag("--trusted-root", { true, "trusted_root",
-    "verify, verify-bundle (keyless): a Sigstore trusted_root.json (Fulcio CAs, Rekor and CT log keys)", "FILE" })
+    "keyless: a Sigstore trusted_root.json (Fulcio CAs, Rekor and CT log keys)", "FILE" })
   api.flag("--predicate-type", { true, "predicate_type",
     "verify, verify-bundle: the in-toto predicateType bundles must have (default: cosign's signature type; " ..
     "cosign attest's default is https://cosign.sigstore.dev/attestation/v1)", "URI" })
   api.flag("--digest", { true, "digest", "verify-bundle: the digest of the artifact signed", "DIGEST" })
   local KEYLESS_FLAGS = { "--certificate-identity", "--certificate-identity-regexp",
-    "--certificate-oidc-issuer", "--certificate-oidc-issuer-regexp", "--trusted-root", "--predicate-type" }
+    "--certificate-oidc-issuer", "--certificate-oidc-issuer-regexp", "--trusted-root" }
   local function with_keyless(list)
     for _, f in ipairs(KEYLESS_FLAGS) do list[#list + 1] = f end
+    list[#list + 1] = "--predicate-type"
     return list
   end
 
@@ -236,19 +238,21 @@ return function(api)
       return true
     end)
 
-  -- pull, copy, sync: --verify-key / --policy become opts.verify (read by
-  -- image_opts as ctx.verify); the commands stay where they are.
+  -- pull, copy, sync: --verify-key / --policy / the keyless flags become
+  -- opts.verify (read by image_opts as ctx.verify); the commands stay where
+  -- they are.
   for _, name in ipairs({ "pull", "copy", "sync" }) do
     local c = api.COMMANDS[name]
     if c then
       c.flags[#c.flags + 1] = "--verify-key"
       c.flags[#c.flags + 1] = "--policy"
+      for _, kf in ipairs(KEYLESS_FLAGS) do c.flags[#c.flags + 1] = kf end
       local run = c.run
       c.run = function(ctx, a)
         local f = ctx.flags
-        if f.key or f.rekor_key then
-          return nil, errors.new("invalid_argument", name .. " takes --verify-key FILE or --policy FILE " ..
-            "(--key and --rekor-key are verify's)")
+        if f.key or f.rekor_key or f.predicate_type then
+          return nil, errors.new("invalid_argument", name .. " takes --verify-key FILE, --policy FILE " ..
+            "or the keyless flags (--key, --rekor-key and --predicate-type are verify's)")
         end
         local pol, perr = policy_of(ctx, errors, "verify_key")
         if perr then return nil, perr end
