@@ -6,7 +6,7 @@
 --
 -- Every case runs in its own process (peak RSS from GNU time's %M and the
 -- case's own VmHWM), our client and its comparison alternately in the same
--- run, REPS times (default 3); the table gives medians and ratios against
+-- run, REPS times (default 5); the table gives medians and ratios against
 -- the comparison, each checked against its target (PASS/MISS), and is
 -- written to bench/RESULTS.md with the machine's description.
 --
@@ -20,7 +20,8 @@
 -- This file owns the run: options, the work directory and its content, one
 -- function per case group (blob pulls, blob pushes, images, small requests,
 -- a plain request's latency in nginx during a pull, threads vs direct; the
--- peak-RSS comparison; the machine's description), each running its
+-- peak-RSS comparison; the machine's description; layer packing in
+-- bench/pack.lua, sync in bench/sync.lua), each running its
 -- cases beside their comparisons and adding rows, and the report writer that
 -- renders RESULTS.md.  The measured cases of our client are bench/case.lua;
 -- registries come from spec/support/registry.lua.  Every ratio is shown
@@ -933,8 +934,10 @@ local function render_results(p)
       p("| **%s** | | | | | | | | |", r.group)
       lastg = r.group
     end
-    p("| %s | %s | %s | %s | %s | %s | %s | %s | %s |", cell(r.case), fmt_num(r.ours, r.unit), cell(r.cmp_name),
-      r.cmp and fmt_num(r.cmp, r.unit) or "", r.ratio and string.format("%.2fx", r.ratio) or "",
+    local function sp(x) return x and " (" .. x .. ")" or "" end
+    p("| %s | %s | %s | %s | %s | %s | %s | %s | %s |", cell(r.case), fmt_num(r.ours, r.unit) .. sp(r.ours_spread),
+      cell(r.cmp_name), r.cmp and fmt_num(r.cmp, r.unit) .. sp(r.cmp_spread) or "",
+      r.ratio and string.format("%.2fx", r.ratio) or "",
       r.ratio and prev_ratio(r) or "", r.target and string.format("≥ %.2gx", r.target) or "", r.verdict or "",
       r.rss and (string.format("%.1f MiB", r.rss) ..
         (r.cmp_rss and string.format(" (theirs %.1f)", r.cmp_rss) or "")) or "")
@@ -1047,10 +1050,21 @@ local function bench_sync()
     LUA_CMD = LUA_CMD, WORK = WORK, REPS = REPS, write_file = write_file })
 end
 
+-- The layer-packing group (bench/pack.lua).
+local function bench_pack()
+  require("bench.pack")({ timed = timed, add_row = add_row, median_of = median_of, max_of = max_of,
+    seconds = seconds, rss_mib = rss_mib, spread = spread, stamp = stamp, must = must, sh = sh, q = q,
+    LUA_CMD = LUA_CMD, WORK = WORK, REPS = REPS })
+end
+
 local function main()
   stamp("work dir %s; %d reps; %d MiB blob", WORK, REPS, BIG_MIB)
   if os.getenv("BENCH_ONLY") == "sync" then   -- make bench-sync
     bench_sync()
+    write_report(nil)
+    return
+  elseif os.getenv("BENCH_ONLY") == "pack" then   -- make bench-pack
+    bench_pack()
     write_report(nil)
     return
   end
@@ -1065,6 +1079,7 @@ local function main()
   bench_small(R)
   bench_nginx(R)
   R:stop()
+  bench_pack()
   bench_sync()
   write_report(rss)
 end

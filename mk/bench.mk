@@ -15,6 +15,10 @@
 #   bench-sync     the sync group alone (bench/sync.lua: lua-registry sync
 #                  beside skopeo sync and the no-op's floor), written to
 #                  $(BUILD)/bench-sync.md
+#   bench-pack     the layer-packing group alone (bench/pack.lua: a 288 MiB
+#                  directory packed into a gzip layer beside tar | gzip -1,
+#                  with and without sha256sum), written to
+#                  $(BUILD)/bench-pack.md
 #
 # Knobs: BENCH_REPS (5), BENCH_OUT (bench/RESULTS.md), BENCH_SIZE_MIB (1024).
 # Debian packages: docker-registry skopeo curl openssl wrk apache2-utils
@@ -25,7 +29,7 @@ BENCH_OUT      ?= bench/RESULTS.md
 BENCH_SIZE_MIB ?= 1024
 BENCH_PKGS      = docker-registry skopeo curl openssl wrk apache2-utils time iproute2 python3
 
-.PHONY: bench bench-quick bench-sync bench-deps
+.PHONY: bench bench-quick bench-sync bench-pack bench-deps
 
 bench-deps:
 	@./scripts/deps.sh $(BENCH_PKGS)
@@ -39,4 +43,8 @@ bench-quick: all bench-deps
 
 bench-sync: all bench-deps
 	BENCH_BUILD=$(BUILD) BENCH_ONLY=sync BENCH_REPS=$(BENCH_REPS) BENCH_OUT=$(BUILD)/bench-sync.md \
+	    $(LUA) bench/run.lua
+
+bench-pack: all bench-deps
+	BENCH_BUILD=$(BUILD) BENCH_ONLY=pack BENCH_REPS=$(BENCH_REPS) BENCH_OUT=$(BUILD)/bench-pack.md \
 	    $(LUA) bench/run.lua

@@ -111,6 +111,10 @@ build = {
     ["registry.trust"]       = "lua/registry/trust.lua",
     ["registry.cli.trust"]   = "lua/registry/cli/trust.lua",
     ["registry.transport"]   = "lua/registry/transport.lua",
+    ["registry.json"]        = "lua/registry/json.lua",
+    ["registry.index"]       = "lua/registry/index.lua",
+    ["registry.rebase"]      = "lua/registry/rebase.lua",
+    ["registry.cli.index"]   = "lua/registry/cli/index.lua",
     -- the test kit (README: Testing your tooling)
     ["registry.testing"]             = "lua/registry/testing.lua",
     ["registry.testing.auth"]        = "lua/registry/testing/auth.lua",

@@ -182,8 +182,9 @@ describe("the Lua API's habits", function()
     for _, t in ipairs({ "### registry.pull", "### registry.push", "### registry.copy",
                          "### Image options and progress", "### registry.client_for",
                          "### registry.sync, registry.load_sync_config",
-                         "### registry.mutate, registry.flatten", "### registry.verify",
-                         "### registry.verify_bundle" }) do
+                         "### registry.mutate, registry.flatten",
+                         "### registry.index, registry.index_add, registry.index_remove",
+                         "### registry.rebase", "### registry.verify", "### registry.verify_bundle" }) do
       entries[#entries + 1] = section(t)
     end
     entries = table.concat(entries)

@@ -55,7 +55,9 @@ local FLAGS = {
   ["-j"]               = { true,  "jobs" },
   ["--mount-from"]     = { true,  "mount_from", "push: mount blobs from this repository of the same registry", "REPO" },
   ["--layout-tag"]     = { true,  "layout_tag", "push: the image of the layout to push (its ref.name)", "TAG" },
-  ["--format"]         = { true,  "format", "text (default) or json: one JSON document on stdout", "FORMAT" },
+  ["--format"]         = { true,  "format",
+                           "text (default) or json: one JSON document on stdout; index create: oci or docker",
+                           "FORMAT" },
   ["--verbose"]        = { false, "verbose", "requests and statuses on stderr (credentials redacted)" },
   ["-v"]               = { false, "verbose" },
   ["--quiet"]          = { false, "quiet", "no progress and no summary on stderr" },
@@ -67,7 +69,9 @@ local FLAGS = {
   ["--artifact-type"]  = { true,  "artifact_type", "the artifact type (media type) to push or to list", "TYPE" },
   ["--subject"]        = { true,  "subject",
                            "artifact push: the manifest the artifact refers to (REF or digest)", "REF" },
-  ["--annotation"]     = { true,  "annotation", "artifact push: a manifest annotation (repeatable)", "K=V", true },
+  ["--annotation"]     = { true,  "annotation",
+                           "artifact push: a manifest annotation; index create: the index's (repeatable)",
+                           "K=V", true },
   ["--all-tags"]       = { false, "all_tags", "copy: every tag of the repository SRC to DST, as a sync does" },
   ["-a"]               = { false, "all_tags" },
   ["-h"]               = { false, "help" },
@@ -666,8 +670,21 @@ end
 -- commands with api.command and its flags with api.flag.  A command's run
 -- returns true (exit 0), nil, err (exit 1, one line on stderr), or a whole
 -- number: the exit status itself (after writing what it has to say).
+-- --annotation K=V... as a table; false when none are given; nil, err for
+-- one without '='.
+local function annotations(ctx)
+  local ann
+  for _, kv in ipairs(ctx.flags.annotation or {}) do
+    local k, v = kv:match("^([^=]+)=(.*)$")
+    if not k then return nil, registry.errors.new("invalid_argument", "--annotation needs K=V, got " .. kv) end
+    ann = ann or {}
+    ann[k] = v
+  end
+  return ann or false
+end
+
 api = {
-  PROG = PROG, registry = registry, reference = reference, image = image,
+  PROG = PROG, annotations = annotations, registry = registry, reference = reference, image = image,
   command = command, parse_ref = parse_ref, client_for = client_for,
   client_for_host = client_for_host, client_opts = client_opts, scheme_for = scheme_for,
   image_opts = image_opts, say = say, summary_line = summary_line, transferred = transferred,
@@ -689,7 +706,7 @@ function api.flag(name, spec, short)
 end
 
 -- The groups, in the order their commands are listed by --help.
-local GROUPS = { "sync", "trust", "build" }
+local GROUPS = { "sync", "trust", "build", "index" }
 for _, g in ipairs(GROUPS) do require("registry.cli." .. g)(api) end
 
 ---------------------------------------------------------------------------
@@ -697,7 +714,7 @@ for _, g in ipairs(GROUPS) do require("registry.cli." .. g)(api) end
 ---------------------------------------------------------------------------
 
 -- Values of flags checked before anything is sent.
-local function check_flags(ctx)
+local function check_flags(ctx, c)
   local f = ctx.flags
   if f.jobs then
     local n = tonumber(f.jobs)
@@ -713,8 +730,9 @@ local function check_flags(ctx)
     end
     ctx.timeout = n
   end
-  if f.format and f.format ~= "json" and f.format ~= "text" then
-    return nil, "--format is text or json, got '" .. f.format .. "'"
+  if f.format and f.format ~= "json" and f.format ~= "text" and not (c.formats and c.formats[f.format]) then
+    return nil, "--format is text or json" .. (c.formats_help and (" (" .. c.formats_help .. ")") or "") ..
+      ", got '" .. f.format .. "'"
   end
   ctx.json = f.format == "json"
   if f.ca_file then
@@ -771,7 +789,7 @@ function M.main(argv, io_)
       return fail(string.format("%s: expected %s, got %d argument(s) (see %s %s --help)",
         c.name, table.concat(c.args, " "), #pos, PROG, c.name))
     end
-    local fok, ferr = check_flags(ctx)
+    local fok, ferr = check_flags(ctx, c)
     if not fok then return fail(ferr) end
     if flags.password_stdin then
       if not flags.username then return fail("--password-stdin needs --username") end

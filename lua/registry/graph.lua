@@ -146,6 +146,15 @@ local function platform_matches(have, want)
   return norm_variant(have.architecture, have.variant) ==
          norm_variant(want.architecture, want.variant)
 end
+M.platform_matches = platform_matches
+
+--- Are the platforms `a` and `b` one (os, architecture, variant as
+-- containerd normalises it, os.version)?  An index lists each once.
+function M.same_platform(a, b)
+  if type(a) ~= "table" or type(b) ~= "table" then return false end
+  return a.os == b.os and a.architecture == b.architecture and a["os.version"] == b["os.version"] and
+    norm_variant(a.architecture, a.variant) == norm_variant(b.architecture, b.variant)
+end
 
 ---------------------------------------------------------------------------
 -- getters
@@ -303,19 +312,37 @@ end
 -- graph below it.  platform: a parsed platform; nil: every platform; or
 -- function(top) -> platform | nil, err, asked once the top is known.
 -- @return plan (see resolve) | nil, err
-function M.plan(get, top_ref, digest, platform)
-  local top, err = get(top_ref)
-  if not top then return nil, err end
+local function check_digest(top, digest)
   if digest and top.digest ~= digest then
     return nil, errors.new("digest_mismatch", "asked for " .. digest .. ", got " .. top.digest,
       { expected = digest, actual = top.digest })
   end
+  return top
+end
+
+function M.plan(get, top_ref, digest, platform)
+  local top, err = get(top_ref)
+  if not top then return nil, err end
+  local ok, derr = check_digest(top, digest)
+  if not ok then return nil, derr end
   if type(platform) == "function" then
     local perr
     platform, perr = platform(top)
     if perr then return nil, perr end
   end
   return M.resolve(get, top, platform)
+end
+
+--- The manifest the registry reference `r` names (by its digest, else its
+-- tag), checked against r's digest, and the repository's getter.
+-- @return node, get | nil, err
+function M.registry_top(client, r)
+  local get = M.registry_getter(client, r.repository)
+  local top, err = get(reference.manifest_ref(r))
+  if not top then return nil, err end
+  local ok, derr = check_digest(top, r.digest)
+  if not ok then return nil, derr end
+  return top, get
 end
 
 --- The plan for the manifest the reference `r` names in a registry.

@@ -179,6 +179,30 @@ local function prepare_destination(client, name, blobs, mount_from, sum, opts)
   return todo
 end
 
+--- Make the blobs (descriptors) of repository `sname` of `sclient` present
+-- in `dname` of `dclient`: skipped when there, mounted from `mount_from`
+-- (a repository of dclient's registry) when given, else streamed in C,
+-- opts.jobs at once.  Counted in `sum` (a summary's counters).  For
+-- operations that write their own manifests (registry.rebase).
+-- @return true | nil, err
+function M.send_blobs(sclient, sname, dclient, dname, blobs, mount_from, sum, opts)
+  opts = opts or {}
+  local todo, terr = prepare_destination(dclient, dname, blobs, mount_from, sum, opts)
+  if not todo then return nil, terr end
+  if #todo == 0 then return true end
+  local items = {}
+  for i, t in ipairs(todo) do
+    items[i] = { name = sname, digest = t.desc.digest, size = int(t.desc.size), upload = t.upload }
+  end
+  local res, cerr = sclient:copy_blobs(dclient, items, batch_opts(opts))
+  if not res then return nil, cerr end
+  add_transferred(sum, res)
+  return true
+end
+
+--- A summary's counters, zero (reference: the destination's name).
+M.new_summary = new_summary
+
 -- Put the plan's manifests: children by digest, the top under `tag_ref`.
 local function put_manifests(client, name, plan, tag_ref)
   for _, node in ipairs(plan.manifests) do
@@ -318,6 +342,40 @@ local function upload_chunked(client, items, opts)
   return res
 end
 
+--- Make the blobs (descriptors) of the OCI layout `dir` present in `name`
+-- of `client`: skipped when there, mounted from `mount_from` when given,
+-- else uploaded from their files (opts.chunked: in PATCHes), opts.jobs at
+-- once.  Every blob must be in the layout, else blob_not_found before
+-- anything is sent.  Counted in `sum`.  @return true | nil, err
+function M.upload_blobs(dir, client, name, blobs, mount_from, sum, opts)
+  opts = opts or {}
+  for _, desc in ipairs(blobs) do
+    if not fs.file_size(layout.blob_path(dir, desc.digest)) then
+      return nil, errors.new("blob_not_found", "the layout " .. dir .. " lacks blob " .. desc.digest,
+        { digest = desc.digest })
+    end
+  end
+  local todo, terr = prepare_destination(client, name, blobs, mount_from, sum, opts)
+  if not todo then return nil, terr end
+  if #todo == 0 then return true end
+  local items = {}
+  for i, t in ipairs(todo) do
+    items[i] = {
+      upload = t.upload, path = layout.blob_path(dir, t.desc.digest), digest = t.desc.digest,
+      size = is_int(t.desc.size) and t.desc.size or nil,
+    }
+  end
+  local res, uerr
+  if opts.chunked then
+    res, uerr = upload_chunked(client, items, opts)
+  else
+    res, uerr = client:upload_files(items, batch_opts(opts))
+  end
+  if not res then return nil, uerr end
+  add_transferred(sum, res, items)
+  return true
+end
+
 --- Push the OCI image layout `dir` to `ref`.
 -- opts: platform, jobs, progress, client, layout_tag, mount_from (a
 -- repository on the same registry to mount blobs from), chunked (true:
@@ -338,36 +396,12 @@ function M.push(dir, ref, opts)
     plan, perr = graph.plan(layout.getter(dir), im.descriptor, nil, platform)
     if not plan then return nil, perr end
   end
-  for _, desc in ipairs(plan.blobs) do
-    if not fs.file_size(layout.blob_path(dir, desc.digest)) then
-      return nil, errors.new("blob_not_found", "the layout " .. dir .. " lacks blob " .. desc.digest,
-        { digest = desc.digest })
-    end
-  end
   local client, cerr = get_client(r, opts)
   if not client then return nil, cerr end
   local name = r.repository
   local sum = new_summary(reference.format(r))
-
-  local todo, terr = prepare_destination(client, name, plan.blobs, opts.mount_from, sum, opts)
-  if not todo then return nil, terr end
-  if #todo > 0 then
-    local items = {}
-    for i, t in ipairs(todo) do
-      items[i] = {
-        upload = t.upload, path = layout.blob_path(dir, t.desc.digest), digest = t.desc.digest,
-        size = is_int(t.desc.size) and t.desc.size or nil,
-      }
-    end
-    local res, uerr
-    if opts.chunked then
-      res, uerr = upload_chunked(client, items, opts)
-    else
-      res, uerr = client:upload_files(items, batch_opts(opts))
-    end
-    if not res then return nil, uerr end
-    add_transferred(sum, res, items)
-  end
+  local bok, berr = M.upload_blobs(dir, client, name, plan.blobs, opts.mount_from, sum, opts)
+  if not bok then return nil, berr end
 
   local tag_ref = r.tag or plan.top.digest
   if r.digest and not r.tag then tag_ref = r.digest end
@@ -458,18 +492,9 @@ function M.copy(src, dst, opts)
       ", the destination names " .. dr.digest, { expected = dr.digest, actual = plan.top.digest })
   end
 
-  local todo, terr = prepare_destination(dclient, dname, plan.blobs, mount_from, sum, opts)
-  if not todo then return nil, terr end
-  if #todo > 0 then
-    -- the blobs stream registry to registry in C, opts.jobs at once
-    local items = {}
-    for i, t in ipairs(todo) do
-      items[i] = { name = sname, digest = t.desc.digest, size = int(t.desc.size), upload = t.upload }
-    end
-    local res, cerr = sclient:copy_blobs(dclient, items, batch_opts(opts))
-    if not res then return nil, cerr end
-    add_transferred(sum, res)
-  end
+  -- the blobs stream registry to registry in C, opts.jobs at once
+  local bok, berr = M.send_blobs(sclient, sname, dclient, dname, plan.blobs, mount_from, sum, opts)
+  if not bok then return nil, berr end
 
   local tag_ref = dr.tag or dr.digest or plan.top.digest
   local mok, merr = put_manifests(dclient, dname, plan, tag_ref)

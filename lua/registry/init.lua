@@ -123,6 +123,35 @@ function M.copy(src, dst, opts)
   return image.copy(src, dst, opts)
 end
 
+-- Indexes from single-platform images, edited in place (issue 25).
+local index = require "registry.index"
+M.index_module = index
+local INDEX = set("format", "annotations", "jobs", "progress", "client")
+local INDEX_EDIT = set("jobs", "progress", "client")
+M.OPTIONS.index, M.OPTIONS.index_edit = INDEX, INDEX_EDIT
+function M.index(dst, refs, opts)
+  errors.check_options(opts, "index", 3, 2, CLIENT, INDEX)
+  return index.create(dst, refs, opts)
+end
+function M.index_add(index_ref, ref, opts)
+  errors.check_options(opts, "index_add", 3, 2, CLIENT, INDEX_EDIT)
+  return index.add(index_ref, ref, opts)
+end
+function M.index_remove(index_ref, platform, opts)
+  errors.check_options(opts, "index_remove", 3, 2, CLIENT, INDEX_EDIT)
+  return index.remove(index_ref, platform, opts)
+end
+
+-- Rebase (issue 25).
+local rebase = require "registry.rebase"
+M.rebase_module = rebase
+local REBASE = set("old_base", "new_base", "platform", "jobs", "progress", "client")
+M.OPTIONS.rebase = REBASE
+function M.rebase(src, dst, opts)
+  errors.check_options(opts, "rebase", 3, 2, CLIENT, REBASE)
+  return rebase.rebase(src, dst, opts)
+end
+
 -- Mirroring (registry.sync).
 local sync = require "registry.sync"
 M.sync_module = sync

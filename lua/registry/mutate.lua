@@ -12,8 +12,8 @@
 --    family (Docker schema 2 or OCI); a zstd layer is only ever written
 --    into an OCI manifest (opts.format = "oci" converts a Docker image).
 --  * The config's rootfs.diff_ids and history stay aligned with the layers.
---  * New JSON (configs, manifests, indexes) is encoded with sorted keys
---    (lua-cjson for each value), so the same inputs give the same digests
+--  * New JSON (configs, manifests, indexes) is registry.json's (keys
+--    sorted, arrays known by path), so the same inputs give the same digests
 --    on any machine; times come only from `created` (SOURCE_DATE_EPOCH).
 --  * The source's own files are never changed: new blobs go to a spool
 --    directory (registry.transport.with_spool) removed afterwards.
@@ -24,7 +24,7 @@ local graph = require "registry.graph"
 local layout = require "registry.layout"
 local transport = require "registry.transport"
 
-local cjson = require "cjson"
+local json = require "registry.json"
 local MT = graph.media_types
 
 local M = {}
@@ -51,31 +51,6 @@ local function invalid(msg, fields)
   return nil, errors.new("invalid_argument", msg, fields)
 end
 
----------------------------------------------------------------------------
--- JSON with sorted keys
----------------------------------------------------------------------------
-
--- Keys whose value is a JSON array even when empty (lua-cjson decodes
--- [] as an empty table).
-local ARRAYS = { Env = true, Entrypoint = true, Cmd = true, Shell = true, OnBuild = true,
-                 Test = true, diff_ids = true, history = true, layers = true, manifests = true,
-                 urls = true, ["os.features"] = true, features = true }
-
-local function encode(v, key)
-  if type(v) ~= "table" then return cjson.encode(v) end
-  if v[1] ~= nil or (next(v) == nil and ARRAYS[key]) then
-    local parts = {}
-    for i, x in ipairs(v) do parts[i] = encode(x) end
-    return "[" .. table.concat(parts, ",") .. "]"
-  end
-  local keys = {}
-  for k in pairs(v) do keys[#keys + 1] = tostring(k) end
-  table.sort(keys)
-  local parts = {}
-  for i, k in ipairs(keys) do parts[i] = cjson.encode(k) .. ":" .. encode(v[k], k) end
-  return "{" .. table.concat(parts, ",") .. "}"
-end
-M.encode = encode
 
 local function deep_copy(v)
   if type(v) ~= "table" then return v end
@@ -442,14 +417,14 @@ local function mutate_image(node, dir, work, changes, opts)
   if changes.config then apply_config(config, changes.config) end
   config.created = created
   config.history = history
-  local craw = encode(config)
+  local craw = json.encode(config, json.CONFIG_ARRAYS)
   local cdigest, cerr = store(work, craw)
   if not cdigest then return nil, cerr end
   m.config = { mediaType = m.config.mediaType or CONFIG_MT[family], digest = cdigest, size = #craw }
   if changes.annotations then m.annotations = merge_map(m.annotations, changes.annotations) end
   m.schemaVersion = m.schemaVersion or 2
   m.mediaType = m.mediaType or (family == "docker" and MT.docker_manifest or MT.oci_manifest)
-  local raw = encode(m)
+  local raw = json.encode(m, json.MANIFEST_ARRAYS)
   local digest, serr = store(work, raw)
   if not digest then return nil, serr end
   local platform
@@ -560,7 +535,7 @@ local function run(src, dst, changes, opts, flatten)
       idx.manifests = list
       if opts.format == "oci" then idx.mediaType = MT.oci_index end
       if changes.index_annotations then idx.annotations = merge_map(idx.annotations, changes.index_annotations) end
-      local raw = encode(idx)
+      local raw = json.encode(idx, json.MANIFEST_ARRAYS)
       local digest, werr = store(work, raw)
       if not digest then return nil, werr end
       entry = { mediaType = idx.mediaType or top.media_type or MT.oci_index, digest = digest, size = #raw }

@@ -466,13 +466,8 @@ function M.verify(ref, pol, opts)
   local reqs, scope = p:requirements(r)
   local client, cerr = get_client(r, opts)
   if not client then return nil, cerr end
-  local get = graph.registry_getter(client, r.repository)
-  local top, terr = get(reference.manifest_ref(r))
-  if not top then return nil, terr end
-  if r.digest and top.digest ~= r.digest then
-    return nil, errors.new("digest_mismatch", "asked for " .. r.digest .. ", got " .. top.digest,
-      { expected = r.digest, actual = top.digest })
-  end
+  local top, get = graph.registry_top(client, r)
+  if not top then return nil, get end
   local intended = policy.intended(r)
   local cache = {}
   local accepted, reasons, err = check_image(client, r.repository, top.digest, reqs, intended, cache, jopts)

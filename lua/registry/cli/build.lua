@@ -45,7 +45,7 @@ return function(api)
   local errors = registry.errors
   api.flag("--file", { true, "file", "append: a directory, .tar, .tar.gz or .tar.zst to add as a layer " ..
     "(repeatable)", "PATH", true }, "-f")
-  api.flag("--tag", { true, "tag", "mutate, flatten: the image to write", "NEW" }, "-t")
+  api.flag("--tag", { true, "tag", "mutate, flatten, rebase: the image to write", "DST" }, "-t")
   api.flag("--compress", { true, "compress", "append, mutate, flatten: new layers' compression, " ..
     "gzip (default) or zstd", "ALG" })
   api.flag("--recompress", { false, "recompress", "mutate: compress every layer again with --compress" })

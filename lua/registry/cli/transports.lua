@@ -38,6 +38,8 @@ function M.open(ctx, s)
 end
 local open = M.open
 
+M.open = open
+
 --- copy SRC DST with transports.
 function M.copy(ctx, src, dst, verb)
   local s, serr = open(ctx, src); if not s then return nil, serr end

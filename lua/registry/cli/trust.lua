@@ -15,17 +15,9 @@
 --       the keyless flags: the source verifies before anything is written
 --       (opts.verify)
 
--- --annotation K=V... as a table.
-local function annotations(ctx, errors)
-  local ann
-  for _, kv in ipairs(ctx.flags.annotation or {}) do
-    local k, v = kv:match("^([^=]+)=(.*)$")
-    if not k then return nil, errors.new("invalid_argument", "--annotation needs K=V, got " .. kv) end
-    ann = ann or {}
-    ann[k] = v
-  end
-  return ann or false
-end
+-- --annotation K=V... as a table (api.annotations, set when the group is
+-- added).
+local annotations
 
 -- The keyless flags and the shorthand's fields they fill.
 local KEYLESS = { { "certificate_identity", "identity" }, { "certificate_identity_regexp", "identity_regexp" },
@@ -55,7 +47,7 @@ local function keyless_of(ctx, errors, key_flag)
     return nil, errors.new("invalid_argument", "keyless verification needs --trusted-root FILE " ..
       "(a Sigstore trusted_root.json): certificates are never trusted by themselves")
   end
-  local ann, aerr = annotations(ctx, errors)
+  local ann, aerr = annotations(ctx)
   if ann == nil then return nil, aerr end
   pol.annotations = ann or nil
   return pol
@@ -81,7 +73,7 @@ local function policy_of(ctx, errors, key_flag)
     return f.policy
   end
   if not key then return nil end
-  local ann, aerr = annotations(ctx, errors)
+  local ann, aerr = annotations(ctx)
   if ann == nil then return nil, aerr end
   return { key = key, rekor_key = f.rekor_key, annotations = ann or nil }
 end
@@ -117,6 +109,7 @@ local BUNDLE_MAX = 1024 * 1024
 return function(api)
   local registry = api.registry
   local errors = registry.errors
+  annotations = api.annotations
   api.flag("--key", { true, "key", "verify, verify-bundle: the public key (PEM); sign: the private key", "FILE" })
   api.flag("--policy", { true, "policy",
     "verify, verify-bundle, pull, copy: a containers-policy.json(5) file", "FILE" })
@@ -223,7 +216,7 @@ return function(api)
     function(ctx, a)
       local r, err = api.parse_ref(ctx, a[1]); if not r then return nil, err end
       if not ctx.flags.key then return nil, errors.new("invalid_argument", "sign needs --key FILE") end
-      local ann, aerr = annotations(ctx, errors)
+      local ann, aerr = annotations(ctx)
       if ann == nil then return nil, aerr end
       local client, cerr = api.client_for(ctx, r); if not client then return nil, cerr end
       local res, serr = registry.sign(r, ctx.flags.key, { client = client, annotations = ann or nil,
