@@ -35,25 +35,7 @@ local BUNDLE_DIGEST = "sha256:732112270d7e59418a8c080b134b24cabd67d250d0d0147a97
 local ATTESTATION = "https://cosign.sigstore.dev/attestation/v1"
 local LEGACY_IDENTITY = "192.168.64.2:5000/cosign-signed/fulcio-rekor-1"
 
--- base64 text with byte i of what it encodes changed (i < 0: from the end).
-local function flip_b64(text, i)
-  local raw = util.base64_decode(text)
-  if i < 0 then i = #raw + 1 + i end
-  local b = raw:byte(i)
-  b = b % 2 == 0 and b + 1 or b - 1                 -- the low bit changed (Lua 5.1 has no ~)
-  return util.base64_encode(raw:sub(1, i - 1) .. string.char(b) .. raw:sub(i + 1))
-end
-
--- DER of a one-certificate PEM, and back.
-local function pem_der(pem)
-  return util.base64_decode((pem:gsub("%-%-%-%-%-[^\n]*%-%-%-%-%-", ""):gsub("%s", "")))
-end
-local function der_pem(der)
-  local b = util.base64_encode(der)
-  local lines = {}
-  for i = 1, #b, 64 do lines[#lines + 1] = b:sub(i, i + 63) end
-  return "-----BEGIN CERTIFICATE-----\n" .. table.concat(lines, "\n") .. "\n-----END CERTIFICATE-----\n"
-end
+local flip_b64, pem_der, der_pem = cosign.flip_b64, cosign.pem_der, cosign.der_pem
 
 -- DER with the first `from` replaced by `to` (same length).
 local function der_replace(der, from, to)

@@ -9,6 +9,7 @@ local cjson = require "cjson"
 local assert = require "luassert"
 
 local read_file, write_file = registry_server.read_file, registry_server.write_file
+local util = require("registry").util
 local q = registry_server.quote
 
 local M = {}
@@ -28,6 +29,26 @@ function M.sh(cmd)
   local ok, out = registry_server.sh(cmd)
   assert(ok, cmd .. ": " .. tostring(out))
   return out
+end
+
+--- base64 text with byte i of what it encodes changed (i < 0: from the end).
+function M.flip_b64(text, i)
+  local raw = util.base64_decode(text)
+  if i < 0 then i = #raw + 1 + i end
+  local b = raw:byte(i)
+  b = b % 2 == 0 and b + 1 or b - 1                 -- the low bit changed (Lua 5.1 has no ~)
+  return util.base64_encode(raw:sub(1, i - 1) .. string.char(b) .. raw:sub(i + 1))
+end
+
+--- DER of a one-certificate PEM, and back.
+function M.pem_der(pem)
+  return util.base64_decode((pem:gsub("%-%-%-%-%-[^\n]*%-%-%-%-%-", ""):gsub("%s", "")))
+end
+function M.der_pem(der)
+  local b = util.base64_encode(der)
+  local lines = {}
+  for i = 1, #b, 64 do lines[#lines + 1] = b:sub(i, i + 63) end
+  return "-----BEGIN CERTIFICATE-----\n" .. table.concat(lines, "\n") .. "\n-----END CERTIFICATE-----\n"
 end
 
 --- Place the exact bytes of a manifest under name:tag in the storage of
