@@ -1,8 +1,10 @@
 -- spec/support/cosign.lua -- what the trust specs share: where the real
 -- cosign vectors are (../shared/vectors/cosign, its README says where
 -- from), placing a manifest straight into the registry's storage (the
--- vectors' image blobs are not here), pushing a legacy .sig manifest, and
--- the untrusted assertions with their reasons.
+-- vectors' image blobs are not here), pushing a legacy .sig manifest or a
+-- bundle referrer, serving the legacy keyless vector, changing one byte
+-- of base64 or a certificate, and the untrusted assertions with their
+-- reasons.
 local registry_server = require "spec.support.registry"
 local helpers = require "spec.support.helpers"
 local cjson = require "cjson"
