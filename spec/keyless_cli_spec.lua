@@ -98,12 +98,15 @@ describe("lua-registry keyless verify and verify-bundle (issue 24)", function()
   it("refuses missing or conflicting flags with one line and exit 1", function()
     for _, case in ipairs({
       { " --certificate-identity x --certificate-oidc-issuer y", "needs %-%-trusted%-root" },
-      { " --certificate-identity x --trusted-root " .. q(ROOT), "issuer" },
+      { " --certificate-identity x --trusted-root " .. q(ROOT),
+        "needs %-%-certificate%-oidc%-issuer or %-%-certificate%-oidc%-issuer%-regexp" },
+      { " --certificate-oidc-issuer x --trusted-root " .. q(ROOT), "needs %-%-certificate%-identity or" },
       { keyless() .. " --key " .. q(VEC .. "/cosign.pub"), "exclude each other" },
       { keyless() .. " --rekor-key " .. q(VEC .. "/rekor.pub"), "exclude each other" },
       { " --certificate-identity x --certificate-identity-regexp y --certificate-oidc-issuer z" ..
-        " --trusted-root " .. q(ROOT), "exactly one" },
-      { keyless() .. " --certificate-identity-regexp '('", "regular expression" },
+        " --trusted-root " .. q(ROOT), "%-%-certificate%-identity and %-%-certificate%-identity%-regexp exclude" },
+      { " --certificate-identity-regexp '(' --certificate-oidc-issuer y --trusted-root " .. q(ROOT),
+        "regular expression" },
       { " --certificate-identity x --certificate-oidc-issuer y --trusted-root " .. q(work .. "/none.json"),
         "cannot be read" },
       { "", "needs %-%-key FILE, %-%-policy FILE, or %-%-certificate%-identity" },

@@ -43,6 +43,15 @@ local function keyless_of(ctx, errors, key_flag)
         "(--certificate-identity, --certificate-oidc-issuer, --trusted-root) exclude each other")
     end
   end
+  for _, pair in ipairs({ { "certificate_identity", "certificate_identity_regexp" },
+                          { "certificate_oidc_issuer", "certificate_oidc_issuer_regexp" } }) do
+    local a, b = flag_name(pair[1]), flag_name(pair[2])
+    if f[pair[1]] and f[pair[2]] then
+      return nil, errors.new("invalid_argument", a .. " and " .. b .. " exclude each other")
+    elseif not f[pair[1]] and not f[pair[2]] then
+      return nil, errors.new("invalid_argument", "keyless verification needs " .. a .. " or " .. b)
+    end
+  end
   if not pol.trusted_root then
     return nil, errors.new("invalid_argument", "keyless verification needs --trusted-root FILE " ..
       "(a Sigstore trusted_root.json): certificates are never trusted by themselves")
