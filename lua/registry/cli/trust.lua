@@ -1,5 +1,6 @@
---- The CLI's trust commands (issue 21): verify and sign, and the policy
--- of --verify-key / --policy that pull and copy take.
+--- The CLI's trust commands (issues 21, 24): verify, verify-bundle and
+-- sign, and the policy of --verify-key / --policy / the keyless flags that
+-- pull, copy and sync take.
 --
 --   lua-registry verify REF (--key FILE | --policy FILE) [--rekor-key FILE]
 --                [--annotation K=V]... [--platform P] [--format json]
@@ -91,7 +92,7 @@ end
 local function sig_json(s)
   return { format = s.format, key = s.key, identity = s.identity, manifest = s.manifest,
            keyless = s.keyless, signer = s.signer, issuer = s.issuer,
-           integrated_time = s.integrated_time, log_index = s.log_index, sct = s.sct }
+           integrated_time = s.integrated_time, log_index = s.log_index, log_id = s.log_id, sct = s.sct }
 end
 
 -- One signature as a line: DIGEST FORMAT KEY IDENTITY, or for keyless
