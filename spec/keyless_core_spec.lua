@@ -171,7 +171,8 @@ describe("keyless verification, the core (issue 24)", function()
       must(with{ identity_regexp = "[a-z]+@redhat\\.(com|org)", issuer = ISS })
       must(with{ identity = ID, issuer_regexp = "https://github\\.com/.*" })
       must(with{ identity_regexp = ".*", issuer_regexp = ".*" })
-      untrusted("identity \"mitr@redhat.com\" is not the one wanted", with{ identity = "MITR@redhat.com", issuer = ISS })
+      untrusted("identity \"mitr@redhat.com\" is not the one wanted",
+                with{ identity = "MITR@redhat.com", issuer = ISS })
       untrusted("identity", with{ identity = "mitr@redhat.co", issuer = ISS })
       untrusted("identity", with{ identity = "mitr@redhat.com ", issuer = ISS })
       untrusted("identity_regexp", with{ identity_regexp = "mitr@", issuer = ISS })         -- whole match
@@ -190,6 +191,8 @@ describe("keyless verification, the core (issue 24)", function()
       assert_err("invalid_argument", with{ identity_regexp = "(", issuer = ISS })
       assert.has_error(function() with{ identity = ID, issuer = ISS, email = ID } end)
       assert.has_error(function() with{ identity = 1, issuer = ISS } end)
+      assert.has_error(function() with{ identity = ID .. "\0junk", issuer = ISS } end)       -- no NUL cut
+      assert.has_error(function() with{ identity_regexp = ".*\0junk", issuer = ISS } end)
       assert.has_error(function() root:verify_legacy(legacy_input{ want = false }) end)
       assert.has_error(function() root:verify_legacy(legacy_input{ signature = false }) end)
       assert.has_error(function() root:verify_legacy(legacy_input{ extra = "x" }) end)
@@ -266,6 +269,60 @@ describe("keyless verification, the core (issue 24)", function()
     end)
   end)
 
+  describe("a Sigstore bundle with a messageSignature (made of the legacy vector's parts)", function()
+    -- the legacy Rekor entry is a hashedrekord of the payload's SHA-256 by
+    -- the certificate: what `cosign sign-blob --bundle` logs
+    local function unhex(h) return (h:gsub("%x%x", function(x) return string.char(tonumber(x, 16)) end)) end
+    local function blob_bundle(edit)
+      local rb = cjson.decode(read_file(LEG .. "rekor-bundle.json"))
+      local cert = read_file(LEG .. "certificate.pem")
+      local der64 = cert:match("%-%-%-%-%-\n(.-)\n%-%-%-%-%-END"):gsub("\n", "")
+      local hex = helpers.sha256(read_file(LEG .. "payload.json")):match("^sha256:(%x+)$")
+      local b = {
+        mediaType = "application/vnd.dev.sigstore.bundle+json;version=0.1",
+        verificationMaterial = {
+          x509CertificateChain = { certificates = { { rawBytes = der64 } } },
+          tlogEntries = { {
+            logIndex = string.format("%d", rb.Payload.logIndex),
+            logId = { keyId = util.base64_encode(unhex(rb.Payload.logID)) },
+            kindVersion = { kind = "hashedrekord", version = "0.0.1" },
+            integratedTime = string.format("%d", rb.Payload.integratedTime),
+            inclusionPromise = { signedEntryTimestamp = rb.SignedEntryTimestamp },
+            canonicalizedBody = rb.Payload.body,
+          } },
+        },
+        messageSignature = {
+          messageDigest = { algorithm = "SHA2_256", digest = util.base64_encode(unhex(hex)) },
+          signature = read_file(LEG .. "signature.b64"),
+        },
+      }
+      if edit then edit(b) end
+      return cjson.encode(b), hex
+    end
+
+    it("verifies the signature over the digest, and what the entry names", function()
+      local bundle, hex = blob_bundle()
+      local res = must(root:verify_bundle{ bundle = bundle, want = { identity = ID, issuer = ISS } })
+      assert.are.equal("sha256:" .. hex, res.message_digest)
+      assert.are.equal(LEGACY_TIME, res.integrated_time)
+      assert.is_true(res.sct)
+      assert.is_nil(res.payload)
+      local want = { identity = ID, issuer = ISS }
+      untrusted("another message digest", root:verify_bundle{ want = want, bundle = blob_bundle(function(b)
+        b.messageSignature.messageDigest.digest = flip_b64(b.messageSignature.messageDigest.digest, 1)
+      end) })
+      untrusted("another signature", root:verify_bundle{ want = want, bundle = blob_bundle(function(b)
+        b.messageSignature.signature = flip_b64(b.messageSignature.signature, -2)
+      end) })
+      untrusted("SHA2_256", root:verify_bundle{ want = want, bundle = blob_bundle(function(b)
+        b.messageSignature.messageDigest.algorithm = "SHA2_384"
+      end) })
+      untrusted("kindVersion", root:verify_bundle{ want = want, bundle = blob_bundle(function(b)
+        b.verificationMaterial.tlogEntries[1].kindVersion = { kind = "dsse", version = "0.0.1" }
+      end) })
+    end)
+  end)
+
   describe("a Sigstore bundle (v0.3, DSSE)", function()
     local want = { identity = BID, issuer = ISS }
 
@@ -289,13 +346,14 @@ describe("keyless verification, the core (issue 24)", function()
     it("matches identity and issuer", function()
       must(root:verify_bundle{ bundle = BUNDLE, want = { identity_regexp = "[a-z]+@soyland\\.com", issuer = ISS } })
       untrusted("identity", root:verify_bundle{ bundle = BUNDLE, want = { identity = ID, issuer = ISS } })
-      untrusted("OIDC issuer", root:verify_bundle{ bundle = BUNDLE,
-                                                   want = { identity = BID, issuer = "https://token.actions.githubusercontent.com" } })
+      untrusted("OIDC issuer", root:verify_bundle{ bundle = BUNDLE, want = {
+        identity = BID, issuer = "https://token.actions.githubusercontent.com" } })
       assert_err("invalid_argument", root:verify_bundle{ bundle = BUNDLE, want = { identity = BID } })
     end)
 
     it("fails without a SET, or with a changed byte in it", function()
-      untrusted("no SET", root:verify_bundle{ want = want, bundle = bundle_with(function(_, e) e.inclusionPromise = nil end) })
+      untrusted("no SET", root:verify_bundle{ want = want,
+        bundle = bundle_with(function(_, e) e.inclusionPromise = nil end) })
       untrusted("no transparency%-log entry", root:verify_bundle{ want = want,
         bundle = bundle_with(function(b) b.verificationMaterial.tlogEntries = cjson.empty_array end) })
       untrusted("no transparency%-log entry", root:verify_bundle{ want = want,
@@ -333,7 +391,8 @@ describe("keyless verification, the core (issue 24)", function()
         return (s:gsub(sig:gsub("%p", "%%%0"), (flip_b64(sig, -3):gsub("%%", "%%%%"))))
       end))
       untrusted("checkpoint", cp(function(s) return (s:gsub("^rekor", "Rekor")) end))   -- the signed text
-      untrusted("checkpoint names another tree size", cp(function(s) return (s:gsub("\n53604735\n", "\n53604736\n")) end))
+      untrusted("checkpoint names another tree size",
+                cp(function(s) return (s:gsub("\n53604735\n", "\n53604736\n")) end))
       untrusted("checkpoint", cp(function(s) return s:gsub("\n\n.*", "\n") end))
       untrusted("signed checkpoint", root:verify_bundle{ want = want,
         bundle = bundle_with(function(_, e) e.inclusionProof.checkpoint = nil end) })
@@ -376,7 +435,8 @@ describe("keyless verification, the core (issue 24)", function()
       untrusted("mediaType", root:verify_bundle{ want = want, bundle = bundle_with(function(b)
         b.mediaType = "application/vnd.dev.sigstore.bundle.v0.4+json"
       end) })
-      untrusted("neither", root:verify_bundle{ want = want, bundle = bundle_with(function(b) b.dsseEnvelope = nil end) })
+      untrusted("neither", root:verify_bundle{ want = want,
+        bundle = bundle_with(function(b) b.dsseEnvelope = nil end) })
       untrusted("JSON", root:verify_bundle{ want = want, bundle = "[]" })
     end)
 

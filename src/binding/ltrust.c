@@ -245,6 +245,16 @@ static int t_root(lua_State *L)
     return 1;
 }
 
+/* A field of want: a string without NUL (raises otherwise). */
+static const char *want_field(lua_State *L, int t, const char *k)
+{
+    size_t n = 0;
+    const char *s = opt_field(L, t, k, &n);
+    if (s && strlen(s) != n)
+        luaL_argerror(L, 2, lua_pushfstring(L, "want.%s holds a NUL byte", k));
+    return s;
+}
+
 /* want = {identity | identity_regexp, issuer | issuer_regexp} of the
  * argument table at 2. */
 static void get_want(lua_State *L, rg_keyless_want *w)
@@ -258,10 +268,10 @@ static void get_want(lua_State *L, rg_keyless_want *w)
         luaL_argerror(L, 2, "'want' is not a table");
     t = lua_gettop(L);
     lb_check_keys(L, t, keys, NULL);
-    w->identity = opt_field(L, t, "identity", NULL);
-    w->identity_regexp = opt_field(L, t, "identity_regexp", NULL);
-    w->issuer = opt_field(L, t, "issuer", NULL);
-    w->issuer_regexp = opt_field(L, t, "issuer_regexp", NULL);
+    w->identity = want_field(L, t, "identity");
+    w->identity_regexp = want_field(L, t, "identity_regexp");
+    w->issuer = want_field(L, t, "issuer");
+    w->issuer_regexp = want_field(L, t, "issuer_regexp");
     /* the want table stays on the stack: it holds the strings */
 }
 
