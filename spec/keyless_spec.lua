@@ -262,7 +262,8 @@ describe("keyless signatures (issue 24)", function()
       local ref = H .. "/keyless/none:v1"
       for _, extra in ipairs({ { identity = false }, { issuer = false }, { identity_regexp = "x" },
                                { issuer_regexp = "x" }, { identity = "" }, { issuer = 1 },
-                               { identity = false, identity_regexp = "(" }, { key = VEC .. "/cosign.pub" },
+                               { identity = false, identity_regexp = "(" }, { identity = MITR .. "\0x" },
+                               { issuer = false, issuer_regexp = "x\0" }, { key = VEC .. "/cosign.pub" },
                                { rekor_key = VEC .. "/rekor.pub" }, { subject = "x" } }) do
         assert_err("invalid_argument", registry.verify(ref, keyless(extra)))
       end

@@ -233,8 +233,8 @@ end
 -- A non-empty string, or nil when absent; false, err when of another type.
 local function opt_string(v, what)
   if v == nil then return nil end
-  if type(v) ~= "string" or v == "" then
-    return false, errors.new("invalid_argument", what .. " must be a non-empty string")
+  if type(v) ~= "string" or v == "" or v:find("\0", 1, true) then
+    return false, errors.new("invalid_argument", what .. " must be a non-empty string without NUL bytes")
   end
   return v
 end
