@@ -52,30 +52,116 @@ static int fd_out(rg_xfer *x, const char *p, size_t len)
     return fd_write(x, p, len);
 }
 
+/* The bytes were taken: count them (len received, keep of them kept,
+ * the rest skipped). */
+static size_t took(rg_xfer *x, size_t len, size_t keep)
+{
+    x->skip -= (int64_t)(len - keep);
+    x->received += (int64_t)len;
+    x->kept += (int64_t)keep;
+    return len;
+}
+
+/* An error (or unfollowed redirect) body: keep the start, drop the rest,
+ * never fail because of its size. */
+static size_t error_body(rg_xfer *x, const char *p, size_t len)
+{
+    size_t have = rg_buf_size(&x->body);
+    size_t room = have < RG_ERRBODY_MAX ? RG_ERRBODY_MAX - have : 0;
+    if (room && rg_buf_add(&x->body, p, len < room ? len : room) == 0)
+        x->err_tail += len < room ? len : room;
+    x->received += (int64_t)len;
+    return len;
+}
+
+/* RG_SINK_FD.  Only a resumed download skips, and what it skips was
+ * written and hashed before.  Gather libcurl's pieces: one write(2) and
+ * one hash push per RG_STAGE_MAX bytes instead of one per 16 KiB. */
+static size_t fd_sink(rg_xfer *x, const char *p, size_t len, size_t keep)
+{
+    const char *q = p + (len - keep);
+    size_t staged;
+    if (x->stage.max == 0)
+        rg_buf_init(&x->stage, RG_STAGE_MAX);
+    /* with a worker, its ring is the stage: one copy in, hashed there in
+     * place, written out from there */
+    staged = x->out_q ? rg_hashq_unread(x->out_q) : rg_buf_size(&x->stage);
+    if (keep > 0 && staged + keep > RG_STAGE_MAX && rg_xfer_flush(x) != 0)
+        return 0;
+    if (keep > 0 && x->out_q) {
+        /* alone, wait for the worker (cheapest); beside other transfers,
+         * a full ring pauses this one only, and the worker wakes the
+         * multi once there is room (rg_hashq_notify) */
+        int r = x->pause_when_full ? rg_hashq_try_put(x->out_q, q, keep)
+                                   : rg_hashq_put(x->out_q, q, keep);
+        if (r == 2) {
+            x->write_paused = 1;
+            return CURL_WRITEFUNC_PAUSE;
+        }
+        if (r != 0)
+            return 0;
+    }
+    if (keep > 0 && !x->out_q && rg_buf_add(&x->stage, q, keep) != 0 &&
+        fd_out(x, q, keep) != 0)
+        return 0;      /* larger than the stage: it went out directly */
+    return took(x, len, keep);
+}
+
+/* RG_SINK_STREAM with a worker: its ring is the pull buffer, one copy
+ * in, hashed there in place on the worker, read out from there. */
+static size_t ring_sink(rg_xfer *x, const char *p, size_t len, size_t keep)
+{
+    size_t from = x->skip_unhashed ? len - keep : 0;
+    size_t unread = rg_hashq_unread(x->out_q);
+    if (keep > 0 && unread + keep > rg_hashq_size(x->out_q)) {
+        if (unread == 0) {
+            x->overflow = 1;
+            return 0;
+        }
+        x->write_paused = 1;
+        return CURL_WRITEFUNC_PAUSE;
+    }
+    if (len - keep > from && rg_hashq_push(x->out_q, p + from, len - keep - from) != 0)
+        return 0;
+    if (keep > 0 && rg_hashq_put(x->out_q, p + (len - keep), keep) != 0)
+        return 0;
+    return took(x, len, keep);
+}
+
+/* RG_SINK_STREAM without a worker, and RG_SINK_BUFFER: the body buffer. */
+static size_t buffer_sink(rg_xfer *x, const char *p, size_t len, size_t keep)
+{
+    size_t from = x->skip_unhashed ? len - keep : 0;
+    if (x->sink == RG_SINK_STREAM && keep > 0 &&
+        rg_buf_size(&x->body) + keep > x->body.max) {
+        /* Pull buffer full: libcurl keeps this data and hands it to us
+         * again after the reader has drained the buffer. */
+        x->write_paused = 1;
+        return CURL_WRITEFUNC_PAUSE;
+    }
+    if (len > from && hash_out(x, p + from, len - from) != 0)
+        return 0;
+    if (keep > 0 && rg_buf_add(&x->body, p + (len - keep), keep) != 0) {
+        x->overflow = 1;
+        return 0;
+    }
+    return took(x, len, keep);
+}
+
 size_t rg_body_write(char *p, size_t size, size_t n, void *ud)
 {
     rg_xfer *x = ud;
     size_t len = size * n;
     size_t keep;
 
-    if (x->status >= 300) {
-        /* Error (or unfollowed redirect) body: keep the start, drop the
-         * rest, never fail because of its size. */
-        size_t have = rg_buf_size(&x->body);
-        size_t room = have < RG_ERRBODY_MAX ? RG_ERRBODY_MAX - have : 0;
-        if (room && rg_buf_add(&x->body, p, len < room ? len : room) == 0)
-            x->err_tail += len < room ? len : room;
-        x->received += (int64_t)len;
-        return len;
-    }
-
+    if (x->status >= 300)
+        return error_body(x, p, len);
     if (x->sink == RG_SINK_DISCARD) {
         if (x->out_hash && rg_hasher_update(x->out_hash, p, len) != 0)
             return 0;
         x->received += (int64_t)len;
         return len;
     }
-
     if (!x->skip_armed) {
         /* A 200 to a ranged request carries the whole blob: drop (but
          * hash) the bytes before the offset instead of splicing them in. */
@@ -86,84 +172,11 @@ size_t rg_body_write(char *p, size_t size, size_t n, void *ud)
     keep = len;
     if (x->skip > 0)
         keep = (int64_t)len <= x->skip ? 0 : len - (size_t)x->skip;
-
-    if (x->sink == RG_SINK_FD) {
-        /* Only a resumed download skips, and what it skips was written
-         * and hashed before.  Gather libcurl's pieces: one write(2) and
-         * one hash push per RG_STAGE_MAX bytes instead of one per 16 KiB. */
-        const char *q = p + (len - keep);
-        size_t staged;
-        if (x->stage.max == 0)
-            rg_buf_init(&x->stage, RG_STAGE_MAX);
-        /* with a worker, its ring is the stage: one copy in, hashed there
-         * in place, written out from there */
-        staged = x->out_q ? rg_hashq_unread(x->out_q) : rg_buf_size(&x->stage);
-        if (keep > 0 && staged + keep > RG_STAGE_MAX && rg_xfer_flush(x) != 0)
-            return 0;
-        if (keep > 0 && x->out_q) {
-            /* alone, wait for the worker (cheapest); beside other
-             * transfers, a full ring pauses this one only, and the worker
-             * wakes the multi once there is room (rg_hashq_notify) */
-            int r = x->pause_when_full ? rg_hashq_try_put(x->out_q, q, keep)
-                                       : rg_hashq_put(x->out_q, q, keep);
-            if (r == 2) {
-                x->write_paused = 1;
-                return CURL_WRITEFUNC_PAUSE;
-            }
-            if (r != 0)
-                return 0;
-        }
-        if (keep > 0 && !x->out_q && rg_buf_add(&x->stage, q, keep) != 0 &&
-            fd_out(x, q, keep) != 0)
-            return 0;      /* larger than the stage: it went out directly */
-        x->skip -= (int64_t)(len - keep);
-        x->received += (int64_t)len;
-        x->kept += (int64_t)keep;
-        return len;
-    }
-
-    if (x->sink == RG_SINK_STREAM && x->out_q) {
-        /* The worker's ring is the pull buffer: one copy in, hashed there
-         * in place on the worker, read out from there. */
-        size_t from = x->skip_unhashed ? len - keep : 0;
-        size_t unread = rg_hashq_unread(x->out_q);
-        if (keep > 0 && unread + keep > rg_hashq_size(x->out_q)) {
-            if (unread == 0) {
-                x->overflow = 1;
-                return 0;
-            }
-            x->write_paused = 1;
-            return CURL_WRITEFUNC_PAUSE;
-        }
-        if (len - keep > from && rg_hashq_push(x->out_q, p + from, len - keep - from) != 0)
-            return 0;
-        if (keep > 0 && rg_hashq_put(x->out_q, p + (len - keep), keep) != 0)
-            return 0;
-        x->skip -= (int64_t)(len - keep);
-        x->received += (int64_t)len;
-        x->kept += (int64_t)keep;
-        return len;
-    }
-    if (x->sink == RG_SINK_STREAM && keep > 0 &&
-        rg_buf_size(&x->body) + keep > x->body.max) {
-        /* Pull buffer full: libcurl keeps this data and hands it to us
-         * again after the reader has drained the buffer. */
-        x->write_paused = 1;
-        return CURL_WRITEFUNC_PAUSE;
-    }
-    {
-        size_t from = x->skip_unhashed ? len - keep : 0;
-        if (len > from && hash_out(x, p + from, len - from) != 0)
-            return 0;
-    }
-    if (keep > 0 && rg_buf_add(&x->body, p + (len - keep), keep) != 0) {
-        x->overflow = 1;
-        return 0;
-    }
-    x->skip -= (int64_t)(len - keep);
-    x->received += (int64_t)len;
-    x->kept += (int64_t)keep;
-    return len;
+    if (x->sink == RG_SINK_FD)
+        return fd_sink(x, p, len, keep);
+    if (x->sink == RG_SINK_STREAM && x->out_q)
+        return ring_sink(x, p, len, keep);
+    return buffer_sink(x, p, len, keep);
 }
 
 size_t rg_body_read(char *buf, size_t size, size_t n, void *ud)

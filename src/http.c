@@ -260,44 +260,45 @@ int rg_xfer_header(rg_xfer *x, const char *line)
     return 0;
 }
 
+/* Set one option; on failure say which in errbuf and return -1 from the
+ * calling function. */
 #define SETOPT(opt, val) \
     do { \
         CURLcode rc_ = curl_easy_setopt(e, opt, val); \
         if (rc_ != CURLE_OK) { \
             snprintf(x->errbuf, sizeof x->errbuf, "could not set up the request " \
                      "(option %d: %s)", (int)(opt), curl_easy_strerror(rc_)); \
-            goto fail; \
+            return -1; \
         } \
     } while (0)
 
-int rg_xfer_start(rg_xfer *x)
+/* The options every request has, as tables: numbers, then the
+ * options whose value is the transfer itself. */
+static const struct { CURLoption opt; long val; } LONG_OPTS[] = {
+    { CURLOPT_NOSIGNAL, 1L },
+    { CURLOPT_MAXREDIRS, 5L },
+    { CURLOPT_TCP_KEEPALIVE, 1L },
+};
+static const CURLoption SELF_OPTS[] = {
+    CURLOPT_PRIVATE, CURLOPT_HEADERDATA, CURLOPT_WRITEDATA, CURLOPT_READDATA, CURLOPT_SEEKDATA,
+};
+
+/* The URL, the callbacks and the fixed options. */
+static int set_common(rg_xfer *x)
 {
     CURL *e = x->easy;
-    const rg_http_opts *o = x->opts;
-    long limit;
-    int stream = x->sink == RG_SINK_STREAM || x->sink == RG_SINK_FD ||
-                 x->src.kind == RG_SRC_FILE ||
-                 x->src.kind == RG_SRC_PULL || x->src.kind == RG_SRC_XFER;
-
-    if (x->sink == RG_SINK_STREAM && x->body.max < RG_STREAM_MAX)
-        x->body.max = RG_STREAM_MAX;
-    if (x->body.max < RG_ERRBODY_MAX)
-        x->body.max = RG_ERRBODY_MAX;
-    x->errbuf[0] = '\0';
-
+    size_t i;
     SETOPT(CURLOPT_URL, x->url);
-    SETOPT(CURLOPT_PRIVATE, (void *)x);
-    SETOPT(CURLOPT_NOSIGNAL, 1L);
     SETOPT(CURLOPT_ERRORBUFFER, x->errbuf);
+    for (i = 0; i < sizeof LONG_OPTS / sizeof LONG_OPTS[0]; i++)
+        SETOPT(LONG_OPTS[i].opt, LONG_OPTS[i].val);
+    for (i = 0; i < sizeof SELF_OPTS / sizeof SELF_OPTS[0]; i++)
+        SETOPT(SELF_OPTS[i], (void *)x);
     SETOPT(CURLOPT_HEADERFUNCTION, on_header);
-    SETOPT(CURLOPT_HEADERDATA, (void *)x);
     SETOPT(CURLOPT_WRITEFUNCTION, rg_body_write);
-    SETOPT(CURLOPT_WRITEDATA, (void *)x);
     SETOPT(CURLOPT_READFUNCTION, rg_body_read);
-    SETOPT(CURLOPT_READDATA, (void *)x);
     SETOPT(CURLOPT_SEEKFUNCTION, on_seek);
     SETOPT(CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
-    SETOPT(CURLOPT_SEEKDATA, (void *)x);
 #if LIBCURL_VERSION_NUM >= 0x075500
     SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
     SETOPT(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
@@ -306,15 +307,47 @@ int rg_xfer_start(rg_xfer *x)
     SETOPT(CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
     SETOPT(CURLOPT_FOLLOWLOCATION, x->follow ? 1L : 0L);
-    SETOPT(CURLOPT_MAXREDIRS, 5L);
-    SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
     /* a larger receive buffer for blobs; not fatal when refused.  A
      * reader's (STREAM) stays at 64 KiB: its ring is only 512 KiB, and
      * smaller pieces keep it fed, with 0.4 MiB less resident (issue 23) */
     (void)curl_easy_setopt(e, CURLOPT_BUFFERSIZE,
                            x->sink == RG_SINK_STREAM ? 64L * 1024L : 256L * 1024L);
-    if (o->user_agent)
-        SETOPT(CURLOPT_USERAGENT, o->user_agent);
+    return 0;
+}
+
+/* What the caller's options ask for: user agent, TLS, sharing, logging
+ * and, through the string options' table, the files TLS reads. */
+static int set_client(rg_xfer *x)
+{
+    CURL *e = x->easy;
+    const rg_http_opts *o = x->opts;
+    const struct { CURLoption opt; const char *val; } files[] = {
+        { CURLOPT_USERAGENT, o->user_agent }, { CURLOPT_CAINFO, o->ca_file },
+        { CURLOPT_CAPATH, o->ca_path }, { CURLOPT_SSLCERT, o->cert_file },
+        { CURLOPT_SSLKEY, o->key_file },
+    };
+    size_t i;
+    for (i = 0; i < sizeof files / sizeof files[0]; i++)
+        if (files[i].val)
+            SETOPT(files[i].opt, files[i].val);
+    SETOPT(CURLOPT_SSL_VERIFYPEER, o->tls_verify ? 1L : 0L);
+    SETOPT(CURLOPT_SSL_VERIFYHOST, o->tls_verify ? 2L : 0L);
+    if (o->share)
+        SETOPT(CURLOPT_SHARE, o->share);
+    if (o->verbose) {
+        SETOPT(CURLOPT_DEBUGFUNCTION, on_debug);
+        SETOPT(CURLOPT_VERBOSE, 1L);
+    }
+    return 0;
+}
+
+/* The connect, stall and attempt limits.  -2 when the call's deadline
+ * has already passed. */
+static int set_limits(rg_xfer *x, int stream)
+{
+    CURL *e = x->easy;
+    const rg_http_opts *o = x->opts;
+    long limit;
     if (o->connect_timeout_ms > 0)
         SETOPT(CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
     if (stream && o->stall_timeout_s > 0) {
@@ -326,74 +359,96 @@ int rg_xfer_start(rg_xfer *x)
         snprintf(x->errbuf, sizeof x->errbuf,
                  "the call's deadline (%g s) passed before this request",
                  (double)o->deadline_ms / 1000.0);
-        x->result = CURLE_OPERATION_TIMEDOUT;
-        x->done = 1;
-        return -1;
+        return -2;
     }
     /* a reused handle keeps an earlier limit unless it is set again */
     SETOPT(CURLOPT_TIMEOUT_MS, limit);
-    SETOPT(CURLOPT_SSL_VERIFYPEER, o->tls_verify ? 1L : 0L);
-    SETOPT(CURLOPT_SSL_VERIFYHOST, o->tls_verify ? 2L : 0L);
-    if (o->ca_file)
-        SETOPT(CURLOPT_CAINFO, o->ca_file);
-    if (o->ca_path)
-        SETOPT(CURLOPT_CAPATH, o->ca_path);
-    if (o->cert_file)
-        SETOPT(CURLOPT_SSLCERT, o->cert_file);
-    if (o->key_file)
-        SETOPT(CURLOPT_SSLKEY, o->key_file);
-    if (o->share)
-        SETOPT(CURLOPT_SHARE, o->share);
-    if (o->verbose) {
-        SETOPT(CURLOPT_DEBUGFUNCTION, on_debug);
-        SETOPT(CURLOPT_VERBOSE, 1L);
-    }
+    return 0;
+}
 
+/* The method, and the size of what a PUT, PATCH or POST sends. */
+static int set_method(rg_xfer *x)
+{
+    CURL *e = x->easy;
+    int put = strcmp(x->method, "PUT") == 0 || strcmp(x->method, "PATCH") == 0;
+    int post = strcmp(x->method, "POST") == 0;
+    if (put || post) {
+        if (x->src.kind == RG_SRC_NONE)
+            x->src.length = 0;
+        if (x->src.kind == RG_SRC_MEM && x->src.length < 0)
+            x->src.length = (int64_t)x->src.mem_len;
+    }
     if (strcmp(x->method, "GET") == 0) {
         SETOPT(CURLOPT_HTTPGET, 1L);
     } else if (strcmp(x->method, "HEAD") == 0) {
         SETOPT(CURLOPT_NOBODY, 1L);
-    } else if (strcmp(x->method, "PUT") == 0 || strcmp(x->method, "PATCH") == 0) {
+    } else if (put) {
         SETOPT(CURLOPT_UPLOAD, 1L);
-        if (x->src.kind == RG_SRC_NONE)
-            x->src.length = 0;
-        if (x->src.kind == RG_SRC_MEM && x->src.length < 0)
-            x->src.length = (int64_t)x->src.mem_len;
         SETOPT(CURLOPT_INFILESIZE_LARGE, (curl_off_t)x->src.length);
         if (strcmp(x->method, "PATCH") == 0)
             SETOPT(CURLOPT_CUSTOMREQUEST, "PATCH");
-    } else if (strcmp(x->method, "POST") == 0) {
+    } else if (post) {
         SETOPT(CURLOPT_POST, 1L);
-        if (x->src.kind == RG_SRC_NONE)
-            x->src.length = 0;
-        if (x->src.kind == RG_SRC_MEM && x->src.length < 0)
-            x->src.length = (int64_t)x->src.mem_len;
         SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->src.length);
     } else {
         SETOPT(CURLOPT_CUSTOMREQUEST, x->method);
     }
+    return 0;
+}
+
+/* The headers sent: the request's, then its Authorization line, copied
+ * so that a retry can change the latter. */
+static int set_headers(rg_xfer *x)
+{
+    CURL *e = x->easy;
+    struct curl_slist *h;
     curl_slist_free_all(x->sent_hdrs);
     x->sent_hdrs = NULL;
-    {
-        struct curl_slist *h;
-        for (h = x->hdrs; h; h = h->next) {
-            struct curl_slist *n = curl_slist_append(x->sent_hdrs, h->data);
-            if (!n)
-                goto fail;
-            x->sent_hdrs = n;
-        }
-        if (x->auth_line) {
-            struct curl_slist *n = curl_slist_append(x->sent_hdrs, x->auth_line);
-            if (!n)
-                goto fail;
-            x->sent_hdrs = n;
-        }
+    for (h = x->hdrs; h; h = h->next) {
+        struct curl_slist *n = curl_slist_append(x->sent_hdrs, h->data);
+        if (!n)
+            return -1;
+        x->sent_hdrs = n;
+    }
+    if (x->auth_line) {
+        struct curl_slist *n = curl_slist_append(x->sent_hdrs, x->auth_line);
+        if (!n)
+            return -1;
+        x->sent_hdrs = n;
     }
     SETOPT(CURLOPT_HTTPHEADER, x->sent_hdrs);
+    return 0;
+}
+
+int rg_xfer_start(rg_xfer *x)
+{
+    int stream = x->sink == RG_SINK_STREAM || x->sink == RG_SINK_FD ||
+                 x->src.kind == RG_SRC_FILE ||
+                 x->src.kind == RG_SRC_PULL || x->src.kind == RG_SRC_XFER;
+    int rc;
+
+    if (x->sink == RG_SINK_STREAM && x->body.max < RG_STREAM_MAX)
+        x->body.max = RG_STREAM_MAX;
+    if (x->body.max < RG_ERRBODY_MAX)
+        x->body.max = RG_ERRBODY_MAX;
+    x->errbuf[0] = '\0';
+
+    if (set_common(x) != 0 || set_client(x) != 0)
+        goto fail;
+    if ((rc = set_limits(x, stream)) != 0) {
+        if (rc == -2) {
+            x->result = CURLE_OPERATION_TIMEDOUT;
+            x->done = 1;
+            return -1;
+        }
+        goto fail;
+    }
+    if (set_method(x) != 0 || set_headers(x) != 0)
+        goto fail;
     if (x->src.kind == RG_SRC_FILE && x->src_start < 0)
         x->src_start = ftell(x->src.fp);
 
-    if (curl_multi_add_handle(o->multi, e) != CURLM_OK)
+    if (curl_multi_add_handle(x->opts->multi, x->easy) != CURLM_OK)
         goto fail;
     x->in_multi = 1;
     return 0;
