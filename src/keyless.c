@@ -655,16 +655,103 @@ static int message_sig(json_t *ms, subject *su, rg_keyless_result *out, rg_err *
     return 0;
 }
 
+/* What the bundle signs: its dsseEnvelope or its messageSignature. */
+static int bundle_content(json_t *j, const char *bundle, size_t n, subject *su,
+                          rg_keyless_result *out, rg_err *e)
+{
+    json_t *env = json_object_get(j, "dsseEnvelope"), *ms = json_object_get(j, "messageSignature");
+    if (env && ms)
+        return fail(e, out, "the bundle holds both a dsseEnvelope and a messageSignature");
+    if (env) {
+        su->dsse = 1;
+        return rg_bundle_parse(bundle, n, &su->env, e) != 0 ? fail_e(e, out, NULL) : 0;
+    }
+    if (ms)
+        return message_sig(ms, su, out, e);
+    return fail(e, out, "the bundle has neither a dsseEnvelope nor a messageSignature");
+}
+
+/* 1. Every transparency-log entry (one at least), before any certificate
+ * is parsed; times[i] gets each one's integratedTime. */
+static int bundle_entries(const rg_trustroot *t, json_t *tl, subject *su, const unsigned char *der,
+                          size_t dl, int64_t *times, rg_keyless_result *out, rg_err *e)
+{
+    size_t i;
+    if (!json_is_array(tl) || json_array_size(tl) == 0)
+        return fail(e, out, "the bundle has no transparency-log entry (tlogEntries): a keyless "
+                            "signature needs its SET");
+    if (json_array_size(tl) > RG_KEYLESS_ENTRIES_MAX)
+        return fail(e, out, "the bundle has more than %d transparency-log entries",
+                    RG_KEYLESS_ENTRIES_MAX);
+    for (i = 0; i < json_array_size(tl); i++)
+        if (check_entry(t, json_array_get(tl, i), su, der, dl, &times[i], i == 0, out, e) != 0)
+            return -1;
+    return 0;
+}
+
+/* 2-4. The certificate at each entry's integratedTime; identity and SCT
+ * once. */
+static int bundle_cert(const rg_trustroot *t, X509 *leaf, STACK_OF(X509) *extra,
+                       const int64_t *times, size_t entries, const want *w,
+                       rg_keyless_result *out, rg_err *e)
+{
+    size_t i;
+    if (check_cert(t, leaf, extra, times[0], w, out, e) != 0)
+        return -1;
+    for (i = 1; i < entries; i++) {
+        X509 *iss = NULL;
+        if (rg_x509_verify(t, leaf, extra, times[i], &iss, e) != 0)
+            return fail_e(e, out, NULL);
+        X509_free(iss);
+    }
+    return 0;
+}
+
+/* 5. The signature: the DSSE envelope's over its PAE (the payload then
+ * moves to out), or the message signature over its digest. */
+static int bundle_sig(X509 *leaf, subject *su, rg_keyless_result *out, rg_err *e)
+{
+    if (su->dsse) {
+        size_t pl = 0;
+        char *pae = rg_dsse_pae(su->env.payload_type, strlen(su->env.payload_type), su->env.payload,
+                                su->env.payload_len, &pl);
+        int v;
+        if (!pae)
+            return fail(e, out, "the DSSE payload is too large");
+        v = check_sig(leaf, pae, pl, su->env.sig, su->env.sig_len, "the DSSE signature", out, e);
+        free(pae);
+        if (v != 0)
+            return -1;
+        out->payload_type = su->env.payload_type;
+        out->payload = su->env.payload;
+        out->payload_len = su->env.payload_len;
+        su->env.payload_type = NULL;
+        su->env.payload = NULL;
+    } else {
+        const char *why = NULL;
+        rg_key *k = rg_x509_key(leaf, e);
+        int v = k ? rg_sig_verify_sha256(k, su->digest, su->sig, su->sig_len, &why, e) : -1;
+        rg_key_free(k);
+        if (v < 0)
+            return fail_e(e, out, "the message signature");
+        if (v == 0)
+            return fail(e, out, "the message signature: %s", why);
+        memcpy(out->message_digest, "sha256:", 7);
+        tohex(su->digest, 32, out->message_digest + 7);
+    }
+    return 0;
+}
+
 int rg_keyless_verify_bundle(const rg_trustroot *t, const char *bundle, size_t n,
                              const rg_keyless_want *wi, rg_keyless_result *out, rg_err *e)
 {
-    json_t *j = NULL, *vm, *tl, *rest = NULL;
+    json_t *j = NULL, *vm, *rest = NULL;
     const char *mt;
     X509 *leaf = NULL;
     STACK_OF(X509) *extra = NULL;
     unsigned char *der = NULL;
     int64_t times[RG_KEYLESS_ENTRIES_MAX];
-    size_t dl = 0, i;
+    size_t dl = 0;
     subject su;
     want w;
     int r = -1;
@@ -684,93 +771,19 @@ int rg_keyless_verify_bundle(const rg_trustroot *t, const char *bundle, size_t n
         fail(e, out, "the bundle has no verificationMaterial");
         goto done;
     }
-    if (!(der = material(vm, &dl, &rest, out, e)))
+    if (!(der = material(vm, &dl, &rest, out, e)) ||
+        bundle_content(j, bundle, n, &su, out, e) != 0 ||
+        bundle_entries(t, json_object_get(vm, "tlogEntries"), &su, der, dl, times, out, e) != 0)
         goto done;
-    if (json_object_get(j, "dsseEnvelope") && json_object_get(j, "messageSignature")) {
-        fail(e, out, "the bundle holds both a dsseEnvelope and a messageSignature");
-        goto done;
-    }
-    if (json_object_get(j, "dsseEnvelope")) {
-        su.dsse = 1;
-        if (rg_bundle_parse(bundle, n, &su.env, e) != 0) {
-            fail_e(e, out, NULL);
-            goto done;
-        }
-    } else if (json_object_get(j, "messageSignature")) {
-        if (message_sig(json_object_get(j, "messageSignature"), &su, out, e) != 0)
-            goto done;
-    } else {
-        fail(e, out, "the bundle has neither a dsseEnvelope nor a messageSignature");
-        goto done;
-    }
-    /* 1. every transparency-log entry (one at least), before any
-     * certificate is parsed */
-    tl = json_object_get(vm, "tlogEntries");
-    if (!json_is_array(tl) || json_array_size(tl) == 0) {
-        fail(e, out, "the bundle has no transparency-log entry (tlogEntries): a keyless "
-                     "signature needs its SET");
-        goto done;
-    }
-    if (json_array_size(tl) > RG_KEYLESS_ENTRIES_MAX) {
-        fail(e, out, "the bundle has more than %d transparency-log entries", RG_KEYLESS_ENTRIES_MAX);
-        goto done;
-    }
-    for (i = 0; i < json_array_size(tl); i++)
-        if (check_entry(t, json_array_get(tl, i), &su, der, dl, &times[i], i == 0, out, e) != 0)
-            goto done;
-    /* 2-4. the certificate at each entry's integratedTime; identity and SCT once */
     if (!(leaf = rg_x509_read(der, dl, 0, "the bundle's certificate", e))) {
         fail_e(e, out, NULL);
         goto done;
     }
-    if (!(extra = intermediates(rest, out, e)))
+    if (!(extra = intermediates(rest, out, e)) ||
+        bundle_cert(t, leaf, extra, times, json_array_size(json_object_get(vm, "tlogEntries")), &w,
+                    out, e) != 0 ||
+        bundle_sig(leaf, &su, out, e) != 0)
         goto done;
-    for (i = 0; i < json_array_size(tl); i++) {
-        X509 *iss = NULL;
-        if (i == 0) {
-            if (check_cert(t, leaf, extra, times[0], &w, out, e) != 0)
-                goto done;
-        } else if (rg_x509_verify(t, leaf, extra, times[i], &iss, e) != 0) {
-            fail_e(e, out, NULL);
-            goto done;
-        }
-        X509_free(iss);
-    }
-    /* 5. the signature */
-    if (su.dsse) {
-        size_t pl = 0;
-        char *pae = rg_dsse_pae(su.env.payload_type, strlen(su.env.payload_type), su.env.payload,
-                                su.env.payload_len, &pl);
-        int v;
-        if (!pae) {
-            fail(e, out, "the DSSE payload is too large");
-            goto done;
-        }
-        v = check_sig(leaf, pae, pl, su.env.sig, su.env.sig_len, "the DSSE signature", out, e);
-        free(pae);
-        if (v != 0)
-            goto done;
-        out->payload_type = su.env.payload_type;
-        out->payload = su.env.payload;
-        out->payload_len = su.env.payload_len;
-        su.env.payload_type = NULL;
-        su.env.payload = NULL;
-    } else {
-        const char *why = NULL;
-        rg_key *k = rg_x509_key(leaf, e);
-        int v = k ? rg_sig_verify_sha256(k, su.digest, su.sig, su.sig_len, &why, e) : -1;
-        rg_key_free(k);
-        if (v < 0) {
-            fail_e(e, out, "the message signature");
-            goto done;
-        }
-        if (v == 0) {
-            fail(e, out, "the message signature: %s", why);
-            goto done;
-        }
-        memcpy(out->message_digest, "sha256:", 7);
-        tohex(su.digest, 32, out->message_digest + 7);
-    }
     r = 0;
 done:
     want_free(&w);
