@@ -166,7 +166,7 @@ describe("the Lua API's habits", function()
     end)
   end)
 
-  it("#12 the entries of doc/api.md name every option of client_for, pull, push and copy, " ..
+  it("#12 the entries of doc/api.md name every option of client_for, pull, push, copy and verify, " ..
      "every summary field and every progress phase", function()
     local api_md = assert(registry_server.read_file("doc/api.md"))
     local function section(title)
@@ -184,7 +184,7 @@ describe("the Lua API's habits", function()
                          "### registry.sync, registry.load_sync_config",
                          "### registry.mutate, registry.flatten",
                          "### registry.index, registry.index_add, registry.index_remove",
-                         "### registry.rebase" }) do
+                         "### registry.rebase", "### registry.verify", "### registry.verify_bundle" }) do
       entries[#entries + 1] = section(t)
     end
     entries = table.concat(entries)
@@ -195,6 +195,10 @@ describe("the Lua API's habits", function()
     for k in pairs(registry.OPTIONS.client) do names(section("### registry.client_for"), k, "client_for") end
     for k in pairs(registry.OPTIONS.push) do names(section("### registry.push"), k, "push") end
     for k in pairs(registry.OPTIONS.copy) do names(section("### registry.copy"), k, "copy") end
+    for k in pairs(registry.OPTIONS.trust) do names(section("### registry.verify"), k, "verify") end
+    for k in pairs(registry.OPTIONS.verify_bundle) do
+      names(section("### registry.verify_bundle"), k, "verify_bundle")
+    end
     local pr = must(registry.parse_reference("h.example/a/b:t@sha256:" .. string.rep("a", 64)))
     for k in pairs(pr) do names(section("### registry.parse_reference"), k, "parse_reference") end
 

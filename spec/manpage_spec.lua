@@ -84,6 +84,7 @@ describe("the manual page " .. PAGE, function()
 
     -- the commands: "  NAME ARGS   help (also: ALIAS)"; "artifact push|pull",
     -- "index create|add|remove" are NAME SUB for each SUB
+    local function lit(x) return (x:gsub("%p", "%%%0")) end   -- a literal in a pattern
     local commands, missing = {}, {}
     local list = assert(out:match("\ncommands:\n(.-)\n\n"), "no commands: list in --help")
     for line in list:gmatch("[^\n]+") do
@@ -93,15 +94,15 @@ describe("the manual page " .. PAGE, function()
         local subs = rest:match("^([%w-]+|[%w|-]+)")
         if subs then
           for sub in subs:gmatch("[^|]+") do
-            if not commands_text:find("\n" .. name .. " " .. sub .. "[ \n]") then
+            if not commands_text:find("\n" .. lit(name .. " " .. sub) .. "[ \n]") then
               missing[#missing + 1] = name .. " " .. sub
             end
           end
-        elseif not commands_text:find("\n" .. name .. "[ \n]") then
+        elseif not commands_text:find("\n" .. lit(name) .. "[ \n]") then
           missing[#missing + 1] = name
         end
         local alias = rest:match("%(also: ([%w-]+)%)")
-        if alias and not commands_text:find("Alias:%s*" .. alias .. "[.%s]") then
+        if alias and not commands_text:find("Alias:%s*" .. lit(alias) .. "[.%s]") then
           missing[#missing + 1] = "alias " .. alias
         end
       end

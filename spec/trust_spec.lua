@@ -22,36 +22,14 @@ local read_file, write_file = registry_server.read_file, registry_server.write_f
 local tc = registry.core.trust
 local util = registry.util
 
-local VEC = os.getenv("TRUST_VECTORS") or "../shared/vectors/cosign"
-if not read_file(VEC .. "/cosign.pub") then VEC = "/work/shared/vectors/cosign" end
+local cosign = require "spec.support.cosign"
+local VEC = cosign.VEC
+local sh, assert_untrusted = cosign.sh, cosign.assert_untrusted
 
-local SIMPLESIGNING_MT = "application/vnd.dev.cosign.simplesigning.v1+json"
-local SIG_ANN = "dev.cosignproject.cosign/signature"
-local REKOR_ANN = "dev.sigstore.cosign/bundle"
+local REKOR_ANN, SIG_ANN = cosign.REKOR_ANN, cosign.SIG_ANN
 local BUNDLE_AT = "application/vnd.dev.sigstore.bundle.v0.3+json"
-local OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 local PREDICATE = "https://sigstore.dev/cosign/sign/v1"
 local INTOTO = "application/vnd.in-toto+json"
-
-local function sh(cmd)
-  local ok, out = registry_server.sh(cmd)
-  assert(ok, cmd .. ": " .. tostring(out))
-  return out
-end
-
-local function has_reason(err, pattern)
-  for _, r in ipairs(err.reasons or {}) do
-    if r:find(pattern) then return true end
-  end
-  return false, "no reason matches " .. pattern .. " in:\n  " .. table.concat(err.reasons or {}, "\n  ")
-end
-
-local function assert_untrusted(pattern, v, err)
-  assert_err("untrusted", v, err)
-  assert.truthy(err.digest)
-  assert.is_true(has_reason(err, pattern))
-  return err
-end
 
 local function payload_for(identity, digest, typ, optional)
   return '{"critical":{"identity":{"docker-reference":"' .. identity ..
@@ -68,21 +46,7 @@ describe("trust (issue 21)", function()
     return "trust/r" .. n
   end
 
-  -- Place the exact bytes of a manifest under repo:tag in the storage.
-  local function place_manifest(name, tag, bytes)
-    local R = srv.dir .. "/storage/docker/registry/v2"
-    local hex = helpers.sha256(bytes):sub(8)
-    local m = R .. "/repositories/" .. name .. "/_manifests"
-    sh("mkdir -p " .. q(R .. "/blobs/sha256/" .. hex:sub(1, 2) .. "/" .. hex) .. " " ..
-      q(m .. "/revisions/sha256/" .. hex) .. " " .. q(m .. "/tags/" .. tag .. "/current") .. " " ..
-      q(m .. "/tags/" .. tag .. "/index/sha256/" .. hex))
-    write_file(R .. "/blobs/sha256/" .. hex:sub(1, 2) .. "/" .. hex .. "/data", bytes)
-    for _, l in ipairs({ "revisions/sha256/" .. hex, "tags/" .. tag .. "/current",
-                         "tags/" .. tag .. "/index/sha256/" .. hex }) do
-      write_file(m .. "/" .. l .. "/link", "sha256:" .. hex)
-    end
-    return "sha256:" .. hex
-  end
+  local function place_manifest(name, tag, bytes) return cosign.place_manifest(srv, name, tag, bytes) end
 
   -- A small image of our own: its digest and descriptor.
   local function image(name, tag)
@@ -93,23 +57,8 @@ describe("trust (issue 21)", function()
     return res.digest, { mediaType = res.media_type, digest = res.digest, size = res.size }
   end
 
-  -- Push a legacy .sig manifest for digest with the given layers
-  -- ({payload=, sig_b64=, annotations=} each).
   local function push_sig(name, digest, layers, manifest_annotations)
-    local descs = {}
-    for i, l in ipairs(layers) do
-      local d = helpers.push_blob(client, name, l.payload)
-      local ann = { [SIG_ANN] = l.sig_b64 }
-      for k, v in pairs(l.annotations or {}) do ann[k] = v end
-      descs[i] = { mediaType = l.media_type or SIMPLESIGNING_MT, digest = d, size = #l.payload,
-                   annotations = ann }
-    end
-    local cfg = "{}"
-    local cd = helpers.push_blob(client, name, cfg)
-    local m = { schemaVersion = 2, mediaType = OCI_MANIFEST, layers = descs,
-                config = { mediaType = "application/vnd.oci.image.config.v1+json", digest = cd, size = 2 } }
-    if manifest_annotations then m.annotations = manifest_annotations end
-    return must(client:put_manifest(name, digest:gsub(":", "-") .. ".sig", cjson.encode(m), OCI_MANIFEST))
+    return cosign.push_sig(client, name, digest, layers, manifest_annotations)
   end
 
   -- Sign bytes with openssl: the signature bytes.
@@ -161,12 +110,7 @@ describe("trust (issue 21)", function()
 
   -- Push a bundle as a referrer of subject (a descriptor).
   local function push_bundle(name, subject, bundle)
-    local bd = helpers.push_blob(client, name, bundle)
-    local ed = helpers.push_blob(client, name, "{}")
-    local m = cjson.encode({ schemaVersion = 2, mediaType = OCI_MANIFEST, artifactType = BUNDLE_AT,
-      config = { mediaType = "application/vnd.oci.empty.v1+json", digest = ed, size = 2 },
-      layers = { { mediaType = BUNDLE_AT, digest = bd, size = #bundle } }, subject = subject })
-    return must(client:put_manifest(name, helpers.sha256(m), m, OCI_MANIFEST))
+    return cosign.push_bundle(client, name, subject, bundle)
   end
 
   setup(function()
@@ -459,7 +403,7 @@ describe("trust (issue 21)", function()
         { key = VEC .. "/cosign.pub" }))
     end)
 
-    it("a keyless bundle cannot be checked: it is listed, never accepted", function()
+    it("a keyless bundle is listed, never accepted by a keyed policy", function()
       local name = repo()
       local _, desc = image(name)
       push_bundle(name, desc, read_file(VEC .. "/bundle-keyless/" ..
@@ -653,8 +597,12 @@ describe("trust (issue 21)", function()
         transports = { docker = { [H .. "/" .. name] = signed_by } } }))
       assert.matches("signedBy", err.message)
       err = assert_err("invalid_argument", registry.verify(ref, { default = { { type = "sigstoreSigned",
-        fulcio = { caPath = "/x", oidcIssuer = "i", subjectEmail = "e" } } } }))
-      assert.matches("fulcio", err.message)
+        pki = { caRootsPath = "/x", subjectEmail = "e" } } } }))
+      assert.matches("pki", err.message)
+      -- fulcio is read (issue 24): a CA that cannot be read is refused when the policy is
+      err = assert_err("invalid_argument", registry.verify(ref, { default = { { type = "sigstoreSigned",
+        fulcio = { caPath = "/x", oidcIssuer = "i", subjectEmail = "e" }, rekorPublicKeyPath = "/y" } } }))
+      assert.matches("fulcio%.caPath /x cannot be read", err.message)
       -- a signedBy scope elsewhere does not stop this one
       must(registry.verify(ref, { default = { { type = "insecureAcceptAnything" } },
         transports = { docker = { ["quay.io"] = { { type = "signedBy", keyType = "GPGKeys", keyPath = "/x" } } } } }))

@@ -13,7 +13,9 @@
  * Types: invalid_argument, transport, source, too_large, invalid_range,
  * unexpected_status, registry_error, repository_not_found,
  * manifest_not_found, blob_not_found, upload_not_found, unauthorized,
- * denied, too_many_requests, digest_mismatch, invalid_response.
+ * denied, too_many_requests, digest_mismatch, invalid_response; and
+ * untrusted (keyless.c: signature material the trust root does not vouch
+ * for, or that cannot be checked).
  */
 #ifndef RG_ERR_H
 #define RG_ERR_H

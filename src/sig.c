@@ -428,6 +428,33 @@ int rg_sig_verify(const rg_key *k, const void *data, size_t len,
     return r;
 }
 
+int rg_sig_verify_sha256(const rg_key *k, const unsigned char digest[32], const void *sig,
+                         size_t siglen, const char **why, rg_err *e)
+{
+    EVP_PKEY_CTX *pc;
+    int r = -1;
+    *why = NULL;
+    if (siglen == 0 || siglen > 16384) {
+        *why = "the signature is empty or too large";
+        return 0;
+    }
+    if (k->kind == K_ED25519)
+        return rg_err_set(e, NULL, "invalid_argument", 0,
+                          "an ed25519 signature cannot be checked against a digest");
+    if ((pc = EVP_PKEY_CTX_new(k->pk, NULL)) && EVP_PKEY_verify_init(pc) == 1 &&
+        (k->kind != K_RSA || EVP_PKEY_CTX_set_rsa_padding(pc, RSA_PKCS1_PADDING) == 1) &&
+        EVP_PKEY_CTX_set_signature_md(pc, EVP_sha256()) == 1)
+        r = EVP_PKEY_verify(pc, sig, siglen, digest, 32) == 1;
+    EVP_PKEY_CTX_free(pc);
+    ERR_clear_error();
+    if (r < 0)
+        return rg_err_set(e, NULL, "invalid_argument", 0,
+                          "a %s signature could not be checked", rg_key_kind(k));
+    if (r == 0)
+        *why = "the signature is not by this key";
+    return r;
+}
+
 int rg_sig_sign(const rg_key *k, const void *data, size_t len,
                 unsigned char **sig, size_t *siglen, rg_err *e)
 {

@@ -61,6 +61,10 @@ int rg_key_same(const rg_key *a, const rg_key *b);
  * reason); -1: could not be checked (e set). */
 int rg_sig_verify(const rg_key *k, const void *data, size_t len,
                   const void *sig, size_t siglen, const char **why, rg_err *e);
+/* Verify sig over a SHA-256 digest already computed (a Sigstore bundle's
+ * messageSignature): ECDSA, or RSA PKCS#1 v1.5; Ed25519 cannot (-1). */
+int rg_sig_verify_sha256(const rg_key *k, const unsigned char digest[32], const void *sig,
+                         size_t siglen, const char **why, rg_err *e);
 /* Sign data with a private key; the signature malloc'd into *sig. */
 int rg_sig_sign(const rg_key *k, const void *data, size_t len,
                 unsigned char **sig, size_t *siglen, rg_err *e);

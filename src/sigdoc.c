@@ -238,7 +238,7 @@ void rg_statement_free(rg_statement *s)
 /* Sigstore bundles                                                    */
 /* ------------------------------------------------------------------ */
 
-static int known_bundle_type(const char *mt)
+int rg_bundle_media_type_known(const char *mt)
 {
     static const char *const ok[] = {
         "application/vnd.dev.sigstore.bundle+json;version=0.1",
@@ -265,7 +265,7 @@ int rg_bundle_parse(const char *p, size_t n, rg_bundle *out, rg_err *e)
         return -1;
     if (get_str(j, "mediaType", 1, &out->media_type, what, e))
         goto done;
-    if (!known_bundle_type(out->media_type)) {
+    if (!rg_bundle_media_type_known(out->media_type)) {
         rg_err_set(e, NULL, "invalid_argument", 0, "unknown bundle media type \"%s\"",
                    out->media_type);
         goto done;
@@ -391,19 +391,13 @@ static int hex_of_der(const rg_key *k, char *out)
     return 0;
 }
 
-/* The hashedrekord body names this signature, key and payload. */
-static int check_body(const unsigned char *body, size_t bl, const rg_key *signer,
-                      const void *sig, size_t siglen, const void *payload, size_t pl,
-                      rg_err *e)
+int rg_hashedrekord_parse(const void *body, size_t bl, rg_hashedrekord *out, rg_err *e)
 {
     const char *what = "the Rekor entry";
     json_t *j = load((const char *)body, bl, what, e), *spec, *sg, *h;
-    char *api = NULL, *kind = NULL, *content = NULL, *pub = NULL, *alg = NULL, *val = NULL;
-    unsigned char *sbytes = NULL, *pem = NULL;
-    size_t sl = 0, pml = 0;
-    rg_key *k = NULL;
-    char want[65];
+    char *api = NULL, *kind = NULL, *content = NULL, *pub = NULL, *alg = NULL;
     int r = -1;
+    memset(out, 0, sizeof *out);
     if (!j)
         return -1;
     if (get_str(j, "apiVersion", 1, &api, what, e) || get_str(j, "kind", 1, &kind, what, e))
@@ -420,88 +414,150 @@ static int check_body(const unsigned char *body, size_t bl, const rg_key *signer
         get_str(sg, "content", 1, &content, "the Rekor signature", e) ||
         get_str(json_object_get(sg, "publicKey"), "content", 1, &pub, "the Rekor key", e) ||
         get_str(h, "algorithm", 1, &alg, "the Rekor hash", e) ||
-        get_str(h, "value", 1, &val, "the Rekor hash", e)) {
+        get_str(h, "value", 1, &out->sha256, "the Rekor hash", e)) {
         if (!e->type)
             bad(e, what, "no spec.signature or spec.data.hash");
         goto done;
     }
-    if (!(sbytes = rg_b64_strict(content, strlen(content), &sl, "the Rekor signature", e)) ||
-        !(pem = rg_b64_strict(pub, strlen(pub), &pml, "the Rekor key", e)))
+    if (strcmp(alg, "sha256") != 0) {
+        bad(e, what, "it names another payload digest");
         goto done;
-    if (sl != siglen || memcmp(sbytes, sig, sl) != 0) {
+    }
+    if (!(out->sig = rg_b64_strict(content, strlen(content), &out->sig_len,
+                                   "the Rekor signature", e)) ||
+        !(out->pub = rg_b64_strict(pub, strlen(pub), &out->pub_len, "the Rekor key", e)))
+        goto done;
+    r = 0;
+done:
+    free(api); free(kind); free(content); free(pub); free(alg);
+    json_decref(j);
+    if (r)
+        rg_hashedrekord_free(out);
+    return r;
+}
+
+void rg_hashedrekord_free(rg_hashedrekord *h)
+{
+    free(h->sig);
+    free(h->pub);
+    free(h->sha256);
+    memset(h, 0, sizeof *h);
+}
+
+/* The hashedrekord body names this signature, key and payload. */
+static int check_body(const unsigned char *body, size_t bl, const rg_key *signer,
+                      const void *sig, size_t siglen, const void *payload, size_t pl,
+                      rg_err *e)
+{
+    const char *what = "the Rekor entry";
+    rg_hashedrekord h;
+    rg_key *k = NULL;
+    char want[65];
+    int r = -1;
+    if (rg_hashedrekord_parse(body, bl, &h, e) != 0)
+        return -1;
+    if (h.sig_len != siglen || memcmp(h.sig, sig, siglen) != 0) {
         bad(e, what, "it names another signature");
         goto done;
     }
-    if (!(k = rg_key_public((const char *)pem, pml, e)))
+    if (!(k = rg_key_public((const char *)h.pub, h.pub_len, e)))
         goto done;
     if (!rg_key_same(k, signer)) {
         bad(e, what, "it names another public key");
         goto done;
     }
     rg_sha256_hex(payload, pl, want);
-    if (strcmp(alg, "sha256") != 0 || strcmp(val, want) != 0) {
+    if (strcmp(h.sha256, want) != 0) {
         bad(e, what, "it names another payload digest");
         goto done;
     }
     r = 0;
 done:
     rg_key_free(k);
-    free(api); free(kind); free(content); free(pub); free(alg); free(val);
-    free(sbytes); free(pem);
-    json_decref(j);
+    rg_hashedrekord_free(&h);
     return r;
 }
 
-int rg_rekor_set_check(const rg_key *rekor, const char *bundle, size_t n,
-                       const rg_key *signer, const void *sig, size_t siglen,
-                       const void *payload, size_t pl, int64_t *integrated_time, rg_err *e)
+int rg_rekor_bundle_parse(const char *p, size_t n, rg_rekor_bundle *out, rg_err *e)
 {
     static const char *const top[] = {"SignedEntryTimestamp", "Payload", NULL};
     static const char *const pay[] = {"body", "integratedTime", "logIndex", "logID", NULL};
-    const char *what = "the Rekor bundle", *why = NULL;
+    const char *what = "the Rekor bundle";
     json_t *j, *pj;
-    char *set64 = NULL, *body64 = NULL, *logid = NULL, *canon = NULL, want[65];
-    unsigned char *set = NULL, *body = NULL;
-    size_t setl = 0, bodyl = 0;
-    int r = -1, v;
-    if (!(j = load(bundle, n, what, e)))
+    char *set64 = NULL;
+    int r = -1;
+    memset(out, 0, sizeof *out);
+    if (!(j = load(p, n, what, e)))
         return -1;
     pj = json_object_get(j, "Payload");
     if (exact(j, top, what, e) || exact(pj, pay, "the Rekor bundle's Payload", e) ||
         get_str(j, "SignedEntryTimestamp", 1, &set64, what, e) ||
-        get_str(pj, "body", 1, &body64, what, e) || get_str(pj, "logID", 1, &logid, what, e))
+        get_str(pj, "body", 1, &out->body64, what, e) ||
+        get_str(pj, "logID", 1, &out->log_id, what, e))
         goto done;
     if (!json_is_integer(json_object_get(pj, "integratedTime")) ||
         !json_is_integer(json_object_get(pj, "logIndex"))) {
         bad(e, what, "integratedTime or logIndex is not an integer");
         goto done;
     }
-    if (hex_of_der(rekor, want) != 0 || strcmp(logid, want) != 0) {
-        bad(e, what, "its log ID is not the Rekor key's");
-        goto done;
-    }
-    if (!(set = rg_b64_strict(set64, strlen(set64), &setl, "the SignedEntryTimestamp", e)))
+    out->integrated_time = (int64_t)json_integer_value(json_object_get(pj, "integratedTime"));
+    out->log_index = (int64_t)json_integer_value(json_object_get(pj, "logIndex"));
+    if (!(out->set = rg_b64_strict(set64, strlen(set64), &out->set_len,
+                                   "the SignedEntryTimestamp", e)) ||
+        !(out->body = rg_b64_strict(out->body64, strlen(out->body64), &out->body_len,
+                                    "the Rekor entry body", e)))
         goto done;
     /* the SET signs the canonical JSON (RFC 8785) of Payload: sorted keys,
      * no spaces; its values (base64, hex, integers) need no escapes */
-    if (!(canon = json_dumps(pj, JSON_COMPACT | JSON_SORT_KEYS))) {
+    if (!(out->canon = json_dumps(pj, JSON_COMPACT | JSON_SORT_KEYS))) {
         bad(e, what, "out of memory");
         goto done;
     }
-    v = rg_sig_verify(rekor, canon, strlen(canon), set, setl, &why, e);
+    r = 0;
+done:
+    free(set64);
+    json_decref(j);
+    if (r)
+        rg_rekor_bundle_free(out);
+    return r;
+}
+
+void rg_rekor_bundle_free(rg_rekor_bundle *b)
+{
+    free(b->set);
+    free(b->body64);
+    free(b->body);
+    free(b->log_id);
+    free(b->canon);
+    memset(b, 0, sizeof *b);
+}
+
+int rg_rekor_set_check(const rg_key *rekor, const char *bundle, size_t n,
+                       const rg_key *signer, const void *sig, size_t siglen,
+                       const void *payload, size_t pl, int64_t *integrated_time, rg_err *e)
+{
+    const char *what = "the Rekor bundle", *why = NULL;
+    rg_rekor_bundle rb;
+    char want[65];
+    int r = -1, v;
+    if (rg_rekor_bundle_parse(bundle, n, &rb, e) != 0)
+        return -1;
+    if (hex_of_der(rekor, want) != 0 || strcmp(rb.log_id, want) != 0) {
+        bad(e, what, "its log ID is not the Rekor key's");
+        goto done;
+    }
+    v = rg_sig_verify(rekor, rb.canon, strlen(rb.canon), rb.set, rb.set_len, &why, e);
     if (v < 0)
         goto done;
     if (v == 0) {
         bad(e, what, "its SignedEntryTimestamp is not by the Rekor key");
         goto done;
     }
-    if (!(body = rg_b64_strict(body64, strlen(body64), &bodyl, "the Rekor entry body", e)) ||
-        check_body(body, bodyl, signer, sig, siglen, payload, pl, e) != 0)
+    if (check_body(rb.body, rb.body_len, signer, sig, siglen, payload, pl, e) != 0)
         goto done;
-    *integrated_time = (int64_t)json_integer_value(json_object_get(pj, "integratedTime"));
+    *integrated_time = rb.integrated_time;
     r = 0;
 done:
-    free(set64); free(body64); free(logid); free(canon); free(set); free(body);
-    json_decref(j);
+    rg_rekor_bundle_free(&rb);
     return r;
 }

@@ -63,10 +63,36 @@ typedef struct rg_bundle {
     int tlog_entries;
 } rg_bundle;
 int rg_bundle_parse(const char *p, size_t n, rg_bundle *out, rg_err *e);
+/* Whether mt is a Sigstore bundle media type (v0.1 to v0.3). */
+int rg_bundle_media_type_known(const char *mt);
 void rg_bundle_free(rg_bundle *b);
 
 /* DSSE PAE: "DSSEv1 <len> <type> <len> <payload>", malloc'd. */
 char *rg_dsse_pae(const char *type, size_t tl, const void *payload, size_t pl, size_t *outlen);
+
+/* A hashedrekord 0.0.1 entry body: the signature, spec.signature.publicKey
+ * .content decoded (a PEM public key or, keyless, a PEM certificate), and
+ * the SHA-256 (hex) it names; other hash algorithms are refused. */
+typedef struct rg_hashedrekord {
+    unsigned char *sig, *pub;
+    size_t sig_len, pub_len;
+    char *sha256;
+} rg_hashedrekord;
+int rg_hashedrekord_parse(const void *body, size_t bl, rg_hashedrekord *out, rg_err *e);
+void rg_hashedrekord_free(rg_hashedrekord *h);
+
+/* A legacy Rekor bundle (the annotation dev.sigstore.cosign/bundle):
+ * exactly {SignedEntryTimestamp, Payload: {body, integratedTime,
+ * logIndex, logID}}; canon is the canonical JSON of Payload, what the SET
+ * signs. */
+typedef struct rg_rekor_bundle {
+    unsigned char *set, *body;
+    size_t set_len, body_len;
+    char *body64, *log_id, *canon;
+    int64_t integrated_time, log_index;
+} rg_rekor_bundle;
+int rg_rekor_bundle_parse(const char *p, size_t n, rg_rekor_bundle *out, rg_err *e);
+void rg_rekor_bundle_free(rg_rekor_bundle *b);
 
 /* Check a legacy signature's Rekor bundle (the annotation
  * dev.sigstore.cosign/bundle) against the Rekor key, the signature bytes,

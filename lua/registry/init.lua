@@ -188,7 +188,19 @@ end
 local trust = require "registry.trust"
 M.trust = trust
 M.policy = require "registry.policy"
-M.verify = trust.verify
 M.sign = trust.sign
+-- verify's own options (besides the client's), and verify_bundle's: keyless
+-- (Fulcio + Rekor) too, and bundles held in hand (issue 24).
+local TRUST = set("platform", "client", "predicate_type")
+local VERIFY_BUNDLE = set("predicate_type", "reference")
+M.OPTIONS.trust, M.OPTIONS.verify_bundle = TRUST, VERIFY_BUNDLE
+function M.verify(ref, pol, opts)
+  errors.check_options(opts, "verify", 3, 2, CLIENT, TRUST)
+  return trust.verify(ref, pol, opts)
+end
+function M.verify_bundle(bundle_json, digest, pol, opts)
+  errors.check_options(opts, "verify_bundle", 4, 2, VERIFY_BUNDLE)
+  return trust.verify_bundle(bundle_json, digest, pol, opts)
+end
 
 return M

@@ -1,6 +1,7 @@
---- Trust policies: containers-policy.json(5) files and the shorthand
--- `{ key = PEM_OR_PATH }`, read into requirement lists, and the scope and
--- identity rules of containers/image.
+--- Trust policies: containers-policy.json(5) files and the shorthands
+-- `{ key = PEM_OR_PATH }` and (keyless) `{ identity = , issuer = ,
+-- trusted_root = PATH_OR_TABLE }`, read into requirement lists, and the
+-- scope and identity rules of containers/image.
 --
 --     local policy = require "registry.policy"
 --     local pol = assert(policy.load("/etc/containers/policy.json"))
@@ -9,13 +10,18 @@
 -- Rules: everything is checked when the policy is read (unknown fields,
 -- unknown requirement types, empty lists, unreadable keys are
 -- invalid_argument); a requirement this library does not implement
--- (signedBy, sigstoreSigned with fulcio or pki) is kept as `unsupported`
--- and fails the verification of any image whose scope selects it, never
--- skipped.  A requirement is one of:
+-- (signedBy, sigstoreSigned with pki) is kept as `unsupported` and fails
+-- the verification of any image whose scope selects it, never skipped.
+-- A keyless requirement's trusted root is read (by the core) when the
+-- policy is: a root without certificate authorities, log keys or (for the
+-- shorthand) CT log keys is invalid_argument then.  A requirement is one of:
 --   { type = "insecureAcceptAnything" } | { type = "reject" }
 --   { type = "unsupported", name = "signedBy" }
 --   { type = "sigstoreSigned", keys = { Key... }, rekor = Key | nil,
 --     identity = rule | nil (shorthand: not checked), annotations = {k=v} | nil }
+--   { type = "sigstoreSigned", keyless = { root = core Root, want = { identity
+--     | identity_regexp, issuer | issuer_regexp } }, identity = rule | nil,
+--     annotations = {k=v} | nil }   (keys and keyless never both)
 -- An identity rule: { type = "matchRepoDigestOrExact" | "matchExact" |
 -- "matchRepository" | "exactReference" (ref=) | "exactRepository" (ref=) |
 -- "remapIdentity" (prefix=, signed_prefix=) | "digestOnly" }.
@@ -24,6 +30,8 @@ local errors = require "registry.errors"
 local reference = require "registry.reference"
 
 local trust_core = core.trust
+local cjson = require("cjson").new()
+if cjson.encode_escape_forward_slash then cjson.encode_escape_forward_slash(false) end
 
 local M = {}
 
@@ -218,15 +226,138 @@ local function data_key(b64, what)
   return k
 end
 
+---------------------------------------------------------------------------
+-- keyless: the identity wanted and the trusted root
+---------------------------------------------------------------------------
+
+-- A non-empty string, or nil when absent; false, err when of another type.
+local function opt_string(v, what)
+  if v == nil then return nil end
+  if type(v) ~= "string" or v == "" or v:find("\0", 1, true) then
+    return false, errors.new("invalid_argument", what .. " must be a non-empty string without NUL bytes")
+  end
+  return v
+end
+
+-- The certificate identity a keyless requirement wants, checked:
+-- exactly one of identity / identity_regexp and one of issuer /
+-- issuer_regexp (regexps: POSIX ERE, matched whole, compiled here so a
+-- bad one is invalid_argument when the policy is read).
+-- @return want | nil, err
+local function keyless_want(t, what)
+  local want = {}
+  for _, pair in ipairs({ { "identity", "identity_regexp" }, { "issuer", "issuer_regexp" } }) do
+    local given = 0
+    for _, f in ipairs(pair) do
+      local v, verr = opt_string(t[f], what .. " " .. f)
+      if v == false then return nil, verr end
+      if v then
+        given = given + 1
+        if f:find("_regexp$") then
+          local re, rerr = core.regex(v)
+          if not re then return bad(what .. " " .. f .. " is not a regular expression: " .. tostring(rerr.message)) end
+        end
+        want[f] = v
+      end
+    end
+    if given ~= 1 then
+      return bad(what .. " needs exactly one of " .. pair[1] .. " and " .. pair[2])
+    end
+  end
+  return want
+end
+
+-- A Sigstore trusted_root.json: a path, its JSON text, or its decoded table.
+local function trusted_root(v, what)
+  if v == nil then
+    return bad(what .. " needs trusted_root (a Sigstore trusted_root.json: path or table): " ..
+      "certificates are never trusted by themselves")
+  end
+  local text
+  if type(v) == "table" then
+    local ok, enc = pcall(cjson.encode, v)
+    if not ok then return bad(what .. " trusted_root cannot be encoded as JSON: " .. tostring(enc)) end
+    text = enc
+  elseif type(v) == "string" and v ~= "" then
+    text = v
+    if not v:find("^%s*{") then
+      local err
+      text, err = read_file(v, POLICY_MAX, "the trusted root")
+      if not text then return nil, err end
+    end
+  else
+    return bad(what .. " trusted_root must be a path or a table")
+  end
+  local root, rerr = trust_core.root(text)
+  if not root then
+    return bad("the trusted root is refused: " .. tostring(rerr and rerr.message or rerr))
+  end
+  return root
+end
+
+-- PEM text from a path field or a base64 (of the PEM) data field.
+local function pem_of(t, path_f, data_f, what, max)
+  if t[path_f] ~= nil and t[data_f] ~= nil then return bad(what .. " has both " .. path_f .. " and " .. data_f) end
+  if t[path_f] ~= nil then
+    if type(t[path_f]) ~= "string" or t[path_f] == "" then return bad(what .. "." .. path_f .. " is not a path") end
+    return read_file(t[path_f], max, what .. "." .. path_f)
+  elseif t[data_f] ~= nil then
+    if type(t[data_f]) ~= "string" then return bad(what .. "." .. data_f .. " is not a string") end
+    local pem, err = trust_core.b64decode(t[data_f], what .. "." .. data_f)
+    if not pem then return bad(what .. "." .. data_f .. " is not base64 (of the PEM): " .. tostring(err.message)) end
+    return pem
+  end
+  return bad(what .. " needs one of " .. path_f .. " and " .. data_f)
+end
+
+local FULCIO_FIELDS = set("caPath", "caData", "oidcIssuer", "subjectEmail", "URI")
+
+-- sigstoreSigned with fulcio (containers-policy.json(5)): the CA and the
+-- Rekor key make the root (no CT log key: the SCT is not checked there, as
+-- in containers/image); oidcIssuer and subjectEmail (or URI) are exact.
+local function read_fulcio(t, what)
+  for _, f in ipairs({ "keyPath", "keyPaths", "keyData", "keyDatas", "pki" }) do
+    if t[f] ~= nil then return bad(what .. " has both fulcio and " .. f) end
+  end
+  local fw = what .. ".fulcio"
+  local ok, ferr = fields_ok(t.fulcio, FULCIO_FIELDS, fw)
+  if not ok then return nil, ferr end
+  local f = t.fulcio
+  local ca, cerr = pem_of(f, "caPath", "caData", fw, POLICY_MAX)
+  if not ca then return nil, cerr end
+  if t.rekorPublicKeyPath == nil and t.rekorPublicKeyData == nil then
+    return bad(what .. ": fulcio needs rekorPublicKeyPath or rekorPublicKeyData")
+  end
+  local rekor, rerr = pem_of(t, "rekorPublicKeyPath", "rekorPublicKeyData", what, KEY_MAX)
+  if not rekor then return nil, rerr end
+  local issuer, ierr = opt_string(f.oidcIssuer, fw .. ".oidcIssuer")
+  if issuer == false then return nil, ierr end
+  if not issuer then return bad(fw .. " needs oidcIssuer") end
+  if f.subjectEmail ~= nil and f.URI ~= nil then return bad(fw .. " has both subjectEmail and URI") end
+  local subject, serr = opt_string(f.subjectEmail ~= nil and f.subjectEmail or f.URI,
+    fw .. "." .. (f.URI ~= nil and "URI" or "subjectEmail"))
+  if subject == false then return nil, serr end
+  if not subject then return bad(fw .. " needs subjectEmail (or URI)") end
+  local root, rterr = trust_core.root({ ca_pem = ca, rekor_keys = { rekor } })
+  if not root then
+    return bad(what .. ": the fulcio CA or Rekor key is refused: " .. tostring(rterr and rterr.message or rterr))
+  end
+  local req = { type = "sigstoreSigned", keyless = { root = root, want = { identity = subject, issuer = issuer } } }
+  local err
+  req.identity, err = read_identity(t.signedIdentity, what)
+  if not req.identity then return nil, err end
+  return req
+end
+
 local SIGSTORE_FIELDS = set("type", "keyPath", "keyPaths", "keyData", "keyDatas", "fulcio", "pki",
   "rekorPublicKeyPath", "rekorPublicKeyData", "signedIdentity")
 
 local function read_sigstore(t, what)
   local ok, ferr = fields_ok(t, SIGSTORE_FIELDS, what)
   if not ok then return nil, ferr end
-  if t.fulcio ~= nil or t.pki ~= nil then
-    return { type = "unsupported",
-             name = "sigstoreSigned with " .. (t.fulcio ~= nil and "fulcio" or "pki") }
+  if t.fulcio ~= nil then return read_fulcio(t, what) end
+  if t.pki ~= nil then
+    return { type = "unsupported", name = "sigstoreSigned with pki" }
   end
   local given, keys = 0, {}
   for _, f in ipairs({ "keyPath", "keyPaths", "keyData", "keyDatas" }) do
@@ -376,6 +507,37 @@ local function from_file_table(t)
 end
 
 local SHORT = set("key", "keys", "annotations", "rekor_key")
+local KEYLESS = set("identity", "identity_regexp", "issuer", "issuer_regexp", "trusted_root", "annotations")
+
+local function annotations_of(t)
+  if t.annotations == nil then return nil end
+  if type(t.annotations) ~= "table" then return false end
+  for k, v in pairs(t.annotations) do
+    if type(k) ~= "string" or type(v) ~= "string" then return false end
+  end
+  return t.annotations
+end
+
+-- The keyless shorthand, as `cosign verify --certificate-identity ...
+-- --certificate-oidc-issuer ...` with a trusted root.
+local function from_keyless(t)
+  for _, f in ipairs({ "key", "keys", "rekor_key" }) do
+    if t[f] ~= nil then
+      return bad("the policy has both " .. f .. " and a keyless identity: a policy is keyed or keyless")
+    end
+  end
+  local ok, err = fields_ok(t, KEYLESS, "the policy")
+  if not ok then return nil, err end
+  local want, werr = keyless_want(t, "the policy")
+  if not want then return nil, werr end
+  local root, rerr = trusted_root(t.trusted_root, "the policy")
+  if not root then return nil, rerr end
+  local ann = annotations_of(t)
+  if ann == false then return bad("annotations must be a table of strings") end
+  local req = { type = "sigstoreSigned", keyless = { root = root, want = want }, any_format = true,
+                annotations = ann }
+  return setmetatable({ shorthand = { req } }, Policy)
+end
 
 local function from_shorthand(t)
   local ok, err = fields_ok(t, SHORT, "the policy")
@@ -390,15 +552,9 @@ local function from_shorthand(t)
     if not key then return nil, kerr end
     req.keys[i] = key
   end
-  if t.annotations ~= nil then
-    if type(t.annotations) ~= "table" then return bad("annotations must be a table of strings") end
-    for k, v in pairs(t.annotations) do
-      if type(k) ~= "string" or type(v) ~= "string" then
-        return bad("annotations must be a table of strings")
-      end
-    end
-    req.annotations = t.annotations
-  end
+  local ann = annotations_of(t)
+  if ann == false then return bad("annotations must be a table of strings") end
+  req.annotations = ann
   if t.rekor_key ~= nil then
     local rerr
     req.rekor, rerr = M.public_key(t.rekor_key, "rekor_key")
@@ -407,8 +563,10 @@ local function from_shorthand(t)
   return setmetatable({ shorthand = { req } }, Policy)
 end
 
---- Read a policy: a path to a policy.json, its decoded table, or the
--- shorthand { key = | keys =, annotations =, rekor_key = }.
+--- Read a policy: a path to a policy.json, its decoded table, or a
+-- shorthand: { key = | keys =, annotations =, rekor_key = } or (keyless)
+-- { identity = | identity_regexp =, issuer = | issuer_regexp =,
+-- trusted_root = PATH_OR_TABLE, annotations = }.
 -- @return policy | nil, err (invalid_argument)
 function M.load(policy)
   if getmetatable(policy) == Policy then return policy end
@@ -423,6 +581,9 @@ function M.load(policy)
   end
   if type(policy) ~= "table" then return bad("a policy must be a path or a table") end
   if policy.key ~= nil or policy.keys ~= nil then return from_shorthand(policy) end
+  for f in pairs(KEYLESS) do
+    if f ~= "annotations" and policy[f] ~= nil then return from_keyless(policy) end
+  end
   return from_file_table(policy)
 end
 

@@ -16,9 +16,17 @@
 -- Rules: signed bytes are verified first and parsed after (strictly, in
 -- the core); a signature manifest, payload or bundle over 1 MiB, or past
 -- the 256th signature, is not read: it is skipped with a reason, so it can
--- never make an image trusted.  Anything that cannot be checked (a keyless
--- certificate, a requirement this library does not implement) is a
--- failure, never a pass.  Keys are matched by trying them, never by hint.
+-- never make an image trusted.  Anything that cannot be checked (a
+-- requirement this library does not implement) is a failure, never a pass.
+-- Keys are matched by trying them, never by hint.
+-- Keyless (Fulcio + Rekor): a legacy signature with the annotation
+-- dev.sigstore.cosign/certificate goes to the core's root:verify_legacy, a
+-- bundle with a certificate to root:verify_bundle (the certificate chained
+-- to the policy's trusted root at the log's integratedTime, its SAN and
+-- issuer, the SCT, the SET, the inclusion proof); the payload checks of
+-- the keyed path follow.  A keyless requirement never accepts a keyed
+-- signature and a keyed one never a keyless signature: certificates in
+-- signatures are never trusted by themselves.
 local core = require "registry.core"
 local errors = require "registry.errors"
 local reference = require "registry.reference"
@@ -35,9 +43,12 @@ local M = {}
 local SIMPLESIGNING_MT = "application/vnd.dev.cosign.simplesigning.v1+json"
 local SIG_ANNOTATION = "dev.cosignproject.cosign/signature"
 local REKOR_ANNOTATION = "dev.sigstore.cosign/bundle"
+local CERT_ANNOTATION = "dev.sigstore.cosign/certificate"
+local CHAIN_ANNOTATION = "dev.sigstore.cosign/chain"
 local BUNDLE_AT = "application/vnd.dev.sigstore.bundle.v0.3+json"
 local INTOTO = "application/vnd.in-toto+json"
-local PREDICATE = "https://sigstore.dev/cosign/sign/v1"
+local PREDICATE = "https://sigstore.dev/cosign/sign/v1"          -- cosign's signature statements
+local ATTESTATION = "https://cosign.sigstore.dev/attestation/v1"  -- cosign attest's default (--type custom)
 local STATEMENT_V1 = "https://in-toto.io/Statement/v1"
 local OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 local OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -45,6 +56,7 @@ local EMPTY_MT = "application/vnd.oci.empty.v1+json"
 local MAX_BYTES = 1024 * 1024
 local MAX_SIGNATURES = 256
 M.BUNDLE_ARTIFACT_TYPE = BUNDLE_AT
+M.SIGNATURE_PREDICATE, M.ATTESTATION_PREDICATE = PREDICATE, ATTESTATION
 M.MAX_BYTES, M.MAX_SIGNATURES = MAX_BYTES, MAX_SIGNATURES
 
 local function bad(msg, fields)
@@ -134,6 +146,7 @@ local function find(client, name, digest)
           cands[#cands + 1] = {
             format = "legacy", manifest = info.digest, what = what, payload = payload,
             sig = ann[SIG_ANNOTATION], rekor = ann[REKOR_ANNOTATION],
+            cert = ann[CERT_ANNOTATION], chain = ann[CHAIN_ANNOTATION],
           }
         end
       end
@@ -201,12 +214,55 @@ local function identity_name(rule)
   return rule and rule.type or "none"
 end
 
-local function check_legacy(c, req, digest, intended)
+-- The result fields of a keyless signature (the core's res).
+local function keyless_fields(out, res)
+  out.keyless, out.signer, out.issuer = true, res.identity, res.issuer
+  out.integrated_time, out.log_index, out.log_id, out.sct = res.integrated_time, res.log_index,
+    res.log_id, res.sct
+  return out
+end
+
+-- The core's error as one reason line.
+local function core_reason(prefix, err)
+  local msg = type(err) == "table" and err.message or tostring(err)
+  local rs = type(err) == "table" and type(err.reasons) == "table" and err.reasons or {}
+  if rs[1] and not tostring(msg):find(rs[1], 1, true) then msg = msg .. " (" .. table.concat(rs, "; ") .. ")" end
+  return prefix .. tostring(msg)
+end
+
+local function check_legacy(c, req, digest, intended, opts)
+  if opts.predicate_type ~= PREDICATE then
+    return nil, "a signature, not an attestation of predicateType " .. opts.predicate_type
+  end
   if type(c.sig) ~= "string" then return nil, "it has no " .. SIG_ANNOTATION .. " annotation" end
-  local sig, serr = tc.b64decode(c.sig, "its signature")
-  if not sig then return nil, "bad encoding: " .. serr.message end
-  local key, why = signer_of(req.keys, c.payload, sig)
-  if not key then return nil, why end
+  local key, kl
+  if req.keyless then
+    if type(c.cert) ~= "string" then
+      return nil, "a keyed signature (no " .. CERT_ANNOTATION .. " annotation): a keyless policy " ..
+        "does not accept it"
+    end
+    for _, a in ipairs({ { c.chain, CHAIN_ANNOTATION }, { c.rekor, REKOR_ANNOTATION } }) do
+      if a[1] ~= nil and type(a[1]) ~= "string" then return nil, "its " .. a[2] .. " annotation is not a string" end
+    end
+    local verr
+    kl, verr = req.keyless.root:verify_legacy({ certificate = c.cert, chain = c.chain, bundle = c.rekor,
+      signature = c.sig, payload = c.payload, want = req.keyless.want })
+    if not kl then return nil, core_reason("keyless: ", verr) end
+  else
+    if c.cert ~= nil then
+      return nil, "a keyless signature (it carries a certificate): a keyed policy does not accept it"
+    end
+    local sig, serr = tc.b64decode(c.sig, "its signature")
+    if not sig then return nil, "bad encoding: " .. serr.message end
+    local why
+    key, why = signer_of(req.keys, c.payload, sig)
+    if not key then return nil, why end
+    if req.rekor then
+      if type(c.rekor) ~= "string" then return nil, "it has no Rekor bundle (" .. REKOR_ANNOTATION .. ")" end
+      local t, rerr = tc.rekor_check(req.rekor, c.rekor, key, sig, c.payload)
+      if not t then return nil, "Rekor: " .. rerr.message end
+    end
+  end
   local p, perr = tc.simplesig(c.payload)
   if not p then return nil, "bad payload: " .. perr.message end
   if p.digest ~= digest then return nil, "it signs " .. p.digest .. ", not " .. digest end
@@ -216,26 +272,71 @@ local function check_legacy(c, req, digest, intended)
   end
   local aok, aerr = annotations_ok(req.annotations, p.optional)
   if not aok then return nil, aerr end
-  if req.rekor then
-    if type(c.rekor) ~= "string" then return nil, "it has no Rekor bundle (" .. REKOR_ANNOTATION .. ")" end
-    local t, rerr = tc.rekor_check(req.rekor, c.rekor, key, sig, c.payload)
-    if not t then return nil, "Rekor: " .. rerr.message end
-  end
-  return { format = "legacy", key = key:id(), identity = p.reference, manifest = c.manifest }
+  local out = { format = "legacy", identity = p.reference, manifest = c.manifest }
+  if kl then return keyless_fields(out, kl) end
+  out.key = key:id()
+  return out
 end
 
-local function check_bundle(c, req, digest)
-  local b, berr = tc.bundle(c.bundle)
-  if not b then return nil, "bad bundle: " .. berr.message end
-  if b.material ~= "publicKey" then
-    return nil, "a keyless bundle (" .. b.material .. "): certificates are not checked by this library"
+-- A message signature (cosign sign-blob) the core verified: it signs a
+-- digest, names no repository, carries no annotations.
+local function message_ok(kl, req, digest, opts)
+  if opts.predicate_type ~= PREDICATE then
+    return nil, "a message signature, not a statement of predicateType " .. opts.predicate_type
   end
-  if b.payload_type ~= INTOTO then return nil, "its payloadType is " .. b.payload_type end
-  local key, why = signer_of(req.keys, tc.pae(b.payload_type, b.payload), b.sig)
-  if not key then return nil, why end
+  if kl.message_digest ~= digest then return nil, "it signs " .. tostring(kl.message_digest) .. ", not " .. digest end
+  if req.identity and req.identity.type ~= "digestOnly" then
+    return nil, "a bundle names no repository: it cannot meet signedIdentity " .. identity_name(req.identity)
+  end
+  if req.annotations and next(req.annotations) then return nil, "a message signature carries no annotations" end
+  return true
+end
+
+-- A keyless bundle through the core: { payload_type =, payload = } (the
+-- verified DSSE payload) or { message_digest = }, and the core's result;
+-- nil, reason.
+local function keyless_bundle(c, req)
+  local b = tc.bundle(c.bundle)
+  if b and b.material == "publicKey" then
+    return nil, "a keyed bundle (publicKey): a keyless policy does not accept it"
+  end
+  local kl, verr = req.keyless.root:verify_bundle({ bundle = c.bundle, want = req.keyless.want })
+  if not kl then return nil, core_reason("keyless: ", verr) end
+  if kl.message_digest ~= nil then return { message_digest = kl.message_digest }, kl end
+  if type(kl.payload_type) ~= "string" or type(kl.payload) ~= "string" then
+    return nil, "keyless: the core gave no verified payload"
+  end
+  return { payload_type = kl.payload_type, payload = kl.payload }, kl
+end
+
+local function check_bundle(c, req, digest, opts)
+  local b, key, kl
+  if req.keyless then
+    b, kl = keyless_bundle(c, req)
+    if not b then return nil, kl end
+    if b.message_digest then
+      local ok, why = message_ok(kl, req, digest, opts)
+      if not ok then return nil, why end
+      return keyless_fields({ format = "bundle", manifest = c.manifest }, kl)
+    end
+    if b.payload_type ~= INTOTO then return nil, "its payloadType is " .. b.payload_type end
+  else
+    local berr
+    b, berr = tc.bundle(c.bundle)
+    if not b then return nil, "bad bundle: " .. berr.message end
+    if b.material ~= "publicKey" then
+      return nil, "a keyless bundle (" .. b.material .. "): a keyed policy does not accept it"
+    end
+    if b.payload_type ~= INTOTO then return nil, "its payloadType is " .. b.payload_type end
+    local why
+    key, why = signer_of(req.keys, tc.pae(b.payload_type, b.payload), b.sig)
+    if not key then return nil, why end
+  end
   local st, serr = tc.statement(b.payload)
   if not st then return nil, "bad statement: " .. serr.message end
-  if st.predicate_type ~= PREDICATE then return nil, "its predicateType is " .. st.predicate_type end
+  if st.predicate_type ~= opts.predicate_type then
+    return nil, "its predicateType is " .. st.predicate_type .. ", not " .. opts.predicate_type
+  end
   local hex = digest:match("^sha256:(%x+)$")
   local subject
   for _, s in ipairs(st.subjects) do
@@ -248,6 +349,7 @@ local function check_bundle(c, req, digest)
   end
   local aok, aerr = annotations_ok(req.annotations, subject.annotations)
   if not aok then return nil, aerr end
+  if kl then return keyless_fields({ format = "bundle", manifest = c.manifest }, kl) end
   if req.rekor then
     return nil, "a Rekor key is required and bundles' transparency-log entries are not checked"
   end
@@ -258,9 +360,10 @@ end
 -- verify
 ---------------------------------------------------------------------------
 
--- Check the image `digest` against the requirements; accepted, reasons.
--- nil, nil, err for a registry failure or an unsupported requirement.
-local function check_image(client, name, digest, reqs, intended, cache)
+-- Judge the signatures of `digest` against the requirements: accepted,
+-- reasons; nil, nil, err for a failure to find them or an unsupported
+-- requirement.  candidates() -> cands, found_reasons | nil, nil, err.
+local function judge(digest, reqs, candidates, intended, opts)
   local accepted, reasons, seen = {}, {}, {}
   for _, req in ipairs(reqs) do
     if req.type == "unsupported" then
@@ -268,30 +371,30 @@ local function check_image(client, name, digest, reqs, intended, cache)
         " is not supported by this library", { requirement = req.name })
     end
   end
+  local cands
   for _, req in ipairs(reqs) do
     if req.type == "reject" then
       reasons[#reasons + 1] = digest .. ": the policy rejects it (reject)"
       return nil, reasons
     elseif req.type == "sigstoreSigned" then
-      local cands = cache[digest]
       if not cands then
         local found_reasons, err
-        cands, found_reasons, err = find(client, name, digest)
+        cands, found_reasons, err = candidates()
         if not cands then return nil, nil, err end
-        cache[digest] = cands
         for _, r in ipairs(found_reasons) do reasons[#reasons + 1] = r end
       end
       local ok_any = false
       for _, c in ipairs(cands) do
         local res, why
         if c.format == "legacy" then
-          res, why = check_legacy(c, req, digest, intended)
+          res, why = check_legacy(c, req, digest, intended, opts)
         else
-          res, why = check_bundle(c, req, digest)
+          res, why = check_bundle(c, req, digest, opts)
         end
         if res then
           ok_any = true
-          local k = res.manifest .. " " .. res.key .. " " .. tostring(res.identity)
+          local k = tostring(res.manifest) .. " " .. tostring(res.key or res.signer) .. " " ..
+            tostring(res.identity)
           if not seen[k] then
             seen[k] = true
             accepted[#accepted + 1] = res
@@ -307,6 +410,29 @@ local function check_image(client, name, digest, reqs, intended, cache)
   return accepted, reasons
 end
 
+-- Check the image `digest` against the requirements; accepted, reasons.
+-- nil, nil, err for a registry failure or an unsupported requirement.
+local function check_image(client, name, digest, reqs, intended, cache, opts)
+  return judge(digest, reqs, function()
+    if not cache[digest] then
+      local cands, reasons, err = find(client, name, digest)
+      if not cands then return nil, nil, err end
+      cache[digest] = { cands, reasons }
+    end
+    return cache[digest][1], cache[digest][2]
+  end, intended, opts)
+end
+
+-- opts.predicate_type checked: the type, or nil, err.
+local function predicate_type(opts)
+  local t = opts.predicate_type
+  if t == nil then return PREDICATE end
+  if type(t) ~= "string" or t == "" then
+    return bad("predicate_type must be a non-empty string (a predicateType URI)")
+  end
+  return t
+end
+
 local function untrusted(r, digest, reasons)
   local msg = reference.format(r) .. " (" .. digest .. ") is not trusted"
   if reasons[1] then msg = msg .. ": " .. reasons[1] end
@@ -315,8 +441,10 @@ local function untrusted(r, digest, reasons)
 end
 
 --- Verify `ref` against `policy` (see registry.policy.load).
--- opts: platform (for an index: also that platform's image), client, and
--- client options.
+-- opts: platform (for an index: also that platform's image),
+-- predicate_type (the in-toto predicateType a bundle's statement must
+-- have: default cosign's signature type; another type counts attestations
+-- only, and legacy signatures not at all), client, and client options.
 -- @return { digest=, reference=, scope=, signatures = { {format=, key=,
 --   identity=, manifest=} } } | nil, err (type "untrusted" with reasons
 --   and digest when the policy rejects the image)
@@ -326,6 +454,9 @@ function M.verify(ref, pol, opts)
   if not r then return nil, rerr end
   local p, perr = policy.load(pol)
   if not p then return nil, perr end
+  local ptype, pterr = predicate_type(opts)
+  if not ptype then return nil, pterr end
+  local jopts = { predicate_type = ptype }
   local platform
   if opts.platform ~= nil then
     local perr2
@@ -339,7 +470,7 @@ function M.verify(ref, pol, opts)
   if not top then return nil, get end
   local intended = policy.intended(r)
   local cache = {}
-  local accepted, reasons, err = check_image(client, r.repository, top.digest, reqs, intended, cache)
+  local accepted, reasons, err = check_image(client, r.repository, top.digest, reqs, intended, cache, jopts)
   if err then return nil, err end
   if not accepted then return untrusted(r, top.digest, reasons) end
   local result = { digest = top.digest, reference = reference.format(r), scope = scope,
@@ -348,12 +479,58 @@ function M.verify(ref, pol, opts)
     local plan, plerr = graph.resolve(get, top, platform)
     if not plan then return nil, plerr end
     local child = plan.top.digest
-    local acc2, reasons2, err2 = check_image(client, r.repository, child, reqs, intended, cache)
+    local acc2, reasons2, err2 = check_image(client, r.repository, child, reqs, intended, cache, jopts)
     if err2 then return nil, err2 end
     if not acc2 then return untrusted(r, child, reasons2) end
     result.platform = { digest = child, signatures = acc2 }
   end
   return result
+end
+
+--- Verify a Sigstore bundle held in hand (its JSON text) against the
+-- artifact `digest` ("sha256:<hex>"), with `policy` as verify takes it (a
+-- policy.json: the requirements of opts.reference's scope when given, else
+-- its default).  opts: predicate_type, reference.
+-- @return { digest =, scope =, signatures = { {format = "bundle", ...} } }
+--   | nil, err (untrusted with reasons, or invalid_argument)
+function M.verify_bundle(bundle_json, digest, pol, opts)
+  opts = opts or {}
+  if type(opts) ~= "table" then return bad("opts must be a table") end
+  if type(bundle_json) ~= "string" or bundle_json == "" then
+    return bad("verify_bundle needs the bundle's JSON text")
+  end
+  if #bundle_json > MAX_BYTES then
+    return bad("the bundle is larger than 1 MiB (" .. #bundle_json .. " bytes): not read")
+  end
+  if type(digest) ~= "string" or not digest:match("^sha256:" .. ("%x"):rep(64) .. "$") or
+     digest:find("%u") then
+    return bad("verify_bundle needs a digest sha256:<64 lowercase hex>, not " .. tostring(digest))
+  end
+  local p, perr = policy.load(pol)
+  if not p then return nil, perr end
+  local ptype, pterr = predicate_type(opts)
+  if not ptype then return nil, pterr end
+  local reqs, scope, intended
+  if opts.reference ~= nil then
+    local r, rerr = reference.coerce(opts.reference)
+    if not r then return nil, rerr end
+    reqs, scope = p:requirements(r)
+    intended = policy.intended(r)
+  elseif p.shorthand then
+    reqs = p.shorthand
+  else
+    reqs, scope = p.default, "default"
+  end
+  local cands = { { format = "bundle", what = "bundle", bundle = bundle_json } }
+  local accepted, reasons, err = judge(digest, reqs, function() return cands, {} end, intended,
+    { predicate_type = ptype })
+  if err then return nil, err end
+  if not accepted then
+    local msg = "the bundle is not trusted for " .. digest
+    if reasons[1] then msg = msg .. ": " .. reasons[1] end
+    return nil, errors.new("untrusted", msg, { reasons = reasons, digest = digest })
+  end
+  return { digest = digest, scope = scope, signatures = accepted }
 end
 
 --- The gate of pull, copy (and sync): with opts.verify = policy, the

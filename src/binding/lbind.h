@@ -34,6 +34,7 @@
 #define BATCH_MT   "registry.Batch"
 #define REGEX_MT   "registry.Regex"
 #define KEY_MT     "registry.Key"
+#define TRUSTROOT_MT "registry.TrustRoot"
 
 #if defined(__GNUC__)
 #define RG_EXPORT __attribute__((visibility("default")))
@@ -113,6 +114,7 @@ struct rg_key *lb_key(lua_State *L, int i);
 int lb_public_key(lua_State *L);
 int lb_private_key(lua_State *L);
 void lb_open_key(lua_State *L);
+void lb_open_trustroot(lua_State *L);
 extern const luaL_Reg lb_trust_functions[];
 void lb_open_archive(lua_State *L);   /* leaves core.archive */
 void lb_open_layer(lua_State *L);     /* leaves core.layer */

@@ -8,7 +8,8 @@
  *   registry.Reader / Upload / Error       lreader.c / lupload.c / lerror.c
  *   registry.core.util                     lutil.c
  *   registry.core.regex, registry.Regex    lregex.c
- *   registry.core.trust, registry.Key      ltrust.c, lkey.c
+ *   registry.core.trust, registry.Key,
+ *   registry.TrustRoot                     ltrust.c, lkey.c
  *   registry.core.archive, .layer          registry.archive (larchive.c,
  *                                          llayer.c), loaded on first use
  *
@@ -60,6 +61,7 @@ RG_EXPORT int luaopen_registry_core(lua_State *L)
     lb_open_batch(L);
     lb_open_regex(L);
     lb_open_key(L);
+    lb_open_trustroot(L);
     lb_open_client(L);                       /* leaves the methods table */
     add_methods(L, lb_reader_client_methods);
     add_methods(L, lb_upload_client_methods);

@@ -10,10 +10,21 @@
  *   bundle(json)                 {media_type=, material=, hint=, payload_type=, payload=, sig=, tlog_entries=}
  *   pae(type, payload)           DSSE's pre-authentication encoding
  *   rekor_check(rekor_key, bundle_json, signer_key, sig, payload) -> integrated_time
+ *
+ * Keyless (keyless.c; the API is /work/notes/i24k-api.md's):
+ *   root(trusted_root_json) | root{ca_pem=, rekor_keys={pem, ...}}  -> TrustRoot
+ *   root:verify_legacy{certificate=, chain=, bundle=, signature=, payload=, want=}
+ *   root:verify_bundle{bundle=, want=}
+ *     want = {identity= | identity_regexp=, issuer= | issuer_regexp=}
+ *     -> {identity=, issuer=, integrated_time=, log_index=, log_id=, sct=,
+ *         payload_type=, payload=, message_digest=} | nil, err (untrusted:
+ *         err.reasons = {reason})
  */
 #include "lbind.h"
+#include "../keyless.h"
 #include "../sig.h"
 #include "../sigdoc.h"
+#include "../trustroot.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -141,6 +152,224 @@ static int t_rekor_check(lua_State *L)
     return 1;
 }
 
+/* ------------------------------------------------------------------ */
+/* keyless: the TrustRoot type                                         */
+/* ------------------------------------------------------------------ */
+
+typedef struct lroot {
+    rg_trustroot *t;
+} lroot;
+
+static rg_trustroot *check_root(lua_State *L, int i)
+{
+    lroot *lr = luaL_checkudata(L, i, TRUSTROOT_MT);
+    if (!lr->t)
+        luaL_argerror(L, i, "closed trust root");
+    return lr->t;
+}
+
+static int root_gc(lua_State *L)
+{
+    lroot *lr = luaL_checkudata(L, 1, TRUSTROOT_MT);
+    rg_trustroot_free(lr->t);
+    lr->t = NULL;
+    return 0;
+}
+
+static int root_tostring(lua_State *L)
+{
+    lroot *lr = luaL_checkudata(L, 1, TRUSTROOT_MT);
+    if (!lr->t)
+        lua_pushliteral(L, "registry.TrustRoot (closed)");
+    else
+        lua_pushfstring(L, "registry.TrustRoot (%d CA, %d Rekor keys, %d CT log keys)",
+                        lr->t->ncas, lr->t->ntlogs, lr->t->nctlogs);
+    return 1;
+}
+
+/* The string field k of the table at t, or NULL (raises on a non-string). */
+static const char *opt_field(lua_State *L, int t, const char *k, size_t *len)
+{
+    const char *s = NULL;
+    lua_getfield(L, t, k);
+    if (!lua_isnil(L, -1)) {
+        if (lua_type(L, -1) != LUA_TSTRING)
+            luaL_argerror(L, t, lua_pushfstring(L, "'%s' is not a string", k));
+        s = lua_tolstring(L, -1, len);
+    } else if (len) {
+        *len = 0;
+    }
+    lua_pop(L, 1);   /* the table still holds the string */
+    return s;
+}
+
+static int t_root(lua_State *L)
+{
+    static const char *const keys[] = {"ca_pem", "rekor_keys", NULL};
+    lroot *lr;
+    rg_trustroot *t;
+    rg_err e;
+    rg_err_init(&e);
+    if (lua_type(L, 1) == LUA_TSTRING) {
+        size_t n;
+        const char *s = lua_tolstring(L, 1, &n);
+        t = rg_trustroot_parse(s, n, &e);
+    } else {
+        const char *pems[RG_TRUSTROOT_ITEMS], *ca;
+        size_t lens[RG_TRUSTROOT_ITEMS], cal = 0;
+        int i, nk;
+        luaL_checktype(L, 1, LUA_TTABLE);
+        lb_check_keys(L, 1, keys, NULL);
+        ca = opt_field(L, 1, "ca_pem", &cal);
+        lua_getfield(L, 1, "rekor_keys");
+        if (!ca || !lua_istable(L, -1))
+            return lb_fail_msg(L, "invalid_argument",
+                               "a Fulcio trust root needs ca_pem (PEM text) and rekor_keys (a list of PEM keys)");
+        nk = (int)lua_rawlen(L, -1);
+        if (nk < 1 || nk > RG_TRUSTROOT_ITEMS)
+            return lb_fail_msg(L, "invalid_argument", "rekor_keys holds no key, or more than 64");
+        for (i = 0; i < nk; i++) {
+            lua_rawgeti(L, -1, i + 1);
+            if (lua_type(L, -1) != LUA_TSTRING)
+                return luaL_argerror(L, 1, "rekor_keys holds a value that is not a string");
+            pems[i] = lua_tolstring(L, -1, &lens[i]);
+            lua_pop(L, 1);   /* rekor_keys still holds it */
+        }
+        t = rg_trustroot_fulcio(ca, cal, pems, lens, nk, &e);
+    }
+    if (!t)
+        return lb_fail(L, &e);
+    lr = rg_newuserdata(L, sizeof *lr);
+    lr->t = t;
+    luaL_setmetatable(L, TRUSTROOT_MT);
+    return 1;
+}
+
+/* A field of want: a string without NUL (raises otherwise). */
+static const char *want_field(lua_State *L, int t, const char *k)
+{
+    size_t n = 0;
+    const char *s = opt_field(L, t, k, &n);
+    if (s && strlen(s) != n)
+        luaL_argerror(L, 2, lua_pushfstring(L, "want.%s holds a NUL byte", k));
+    return s;
+}
+
+/* want = {identity | identity_regexp, issuer | issuer_regexp} of the
+ * argument table at 2. */
+static void get_want(lua_State *L, rg_keyless_want *w)
+{
+    static const char *const keys[] = {"identity", "identity_regexp", "issuer",
+                                       "issuer_regexp", NULL};
+    int t;
+    memset(w, 0, sizeof *w);
+    lua_getfield(L, 2, "want");
+    if (!lua_istable(L, -1))
+        luaL_argerror(L, 2, "'want' is not a table");
+    t = lua_gettop(L);
+    lb_check_keys(L, t, keys, NULL);
+    w->identity = want_field(L, t, "identity");
+    w->identity_regexp = want_field(L, t, "identity_regexp");
+    w->issuer = want_field(L, t, "issuer");
+    w->issuer_regexp = want_field(L, t, "issuer_regexp");
+    /* the want table stays on the stack: it holds the strings */
+}
+
+static int push_result(lua_State *L, int r, rg_keyless_result *res, rg_err *e)
+{
+    if (r != 0) {
+        lua_pushnil(L);
+        lb_push_err(L, e);
+        if (res->reason) {
+            lua_createtable(L, 1, 0);
+            lua_pushstring(L, res->reason);
+            lua_rawseti(L, -2, 1);
+            lua_setfield(L, -2, "reasons");
+        }
+        rg_err_free(e);
+        rg_keyless_result_free(res);
+        return 2;
+    }
+    lua_createtable(L, 0, 10);
+    lb_setstr(L, "identity", res->identity);
+    lb_setstr(L, "issuer", res->issuer);
+    lb_pushint(L, res->integrated_time);
+    lua_setfield(L, -2, "integrated_time");
+    lb_pushint(L, res->log_index);
+    lua_setfield(L, -2, "log_index");
+    lb_setstr(L, "log_id", res->log_id);
+    lua_pushboolean(L, res->sct);
+    lua_setfield(L, -2, "sct");
+    lb_setstr(L, "payload_type", res->payload_type);
+    if (res->payload) {
+        lua_pushlstring(L, (const char *)res->payload, res->payload_len);
+        lua_setfield(L, -2, "payload");
+    }
+    if (res->message_digest[0])
+        lb_setstr(L, "message_digest", res->message_digest);
+    rg_keyless_result_free(res);
+    return 1;
+}
+
+static int root_verify_legacy(lua_State *L)
+{
+    static const char *const keys[] = {"certificate", "chain", "bundle", "signature",
+                                       "payload", "want", NULL};
+    rg_trustroot *t = check_root(L, 1);
+    rg_keyless_legacy in;
+    rg_keyless_want w;
+    rg_keyless_result res;
+    rg_err e;
+    int r;
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lb_check_keys(L, 2, keys, NULL);
+    memset(&in, 0, sizeof in);
+    in.cert = opt_field(L, 2, "certificate", &in.cert_len);
+    in.chain = opt_field(L, 2, "chain", &in.chain_len);
+    in.bundle = opt_field(L, 2, "bundle", &in.bundle_len);
+    in.sig_b64 = opt_field(L, 2, "signature", &in.sig_b64_len);
+    in.payload = opt_field(L, 2, "payload", &in.payload_len);
+    if (!in.sig_b64 || !in.payload)
+        return luaL_argerror(L, 2, "'signature' and 'payload' are required");
+    get_want(L, &w);
+    rg_err_init(&e);
+    r = rg_keyless_verify_legacy(t, &in, &w, &res, &e);
+    return push_result(L, r, &res, &e);
+}
+
+static int root_verify_bundle(lua_State *L)
+{
+    static const char *const keys[] = {"bundle", "want", NULL};
+    rg_trustroot *t = check_root(L, 1);
+    rg_keyless_want w;
+    rg_keyless_result res;
+    const char *b;
+    size_t bl = 0;
+    rg_err e;
+    int r;
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lb_check_keys(L, 2, keys, NULL);
+    if (!(b = opt_field(L, 2, "bundle", &bl)))
+        return luaL_argerror(L, 2, "'bundle' is required");
+    get_want(L, &w);
+    rg_err_init(&e);
+    r = rg_keyless_verify_bundle(t, b, bl, &w, &res, &e);
+    return push_result(L, r, &res, &e);
+}
+
+static const luaL_Reg root_methods[] = {
+    {"verify_legacy", root_verify_legacy},
+    {"verify_bundle", root_verify_bundle},
+    {"close", root_gc},
+    {NULL, NULL},
+};
+
+void lb_open_trustroot(lua_State *L)
+{
+    lb_class(L, TRUSTROOT_MT, root_methods, root_gc, root_tostring);
+    lua_pop(L, 1);
+}
+
 const luaL_Reg lb_trust_functions[] = {
     {"public_key", lb_public_key},
     {"private_key", lb_private_key},
@@ -150,5 +379,6 @@ const luaL_Reg lb_trust_functions[] = {
     {"bundle", t_bundle},
     {"pae", t_pae},
     {"rekor_check", t_rekor_check},
+    {"root", t_root},
     {NULL, NULL},
 };

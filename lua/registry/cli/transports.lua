@@ -1,7 +1,7 @@
 --- The command line's transport names (registry.transport): copy, pull,
 -- push, digest, manifest and config take docker://REF, oci:DIR[:TAG],
 -- oci-archive:FILE[:TAG] and docker-archive:FILE[:REF|:@N] wherever they
--- take an image.  cli.lua's commands hand over to the functions here when
+-- take an image.  The commands hand over to the functions here when
 -- a name is not a plain registry reference; `init(api)` gives them the
 -- command line's helpers (the api table of command groups).
 --
