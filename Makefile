@@ -10,6 +10,7 @@
 #   CURL_INCDIR, CURL_LIBDIR, OPENSSL_INCDIR, OPENSSL_LIBDIR
 #   CC, CFLAGS, LIBFLAG, LIB_EXTENSION
 #   PREFIX, INST_LIBDIR, INST_LUADIR, INST_BINDIR        (make install)
+#   MANDIR         manual pages: doc/lua-registry.1 in man1 ($(PREFIX)/share/man)
 #   BUSTED_ARGS    extra arguments for busted            (none)
 #   MATRIX         interpreters for test-matrix          (lua5.1 ... luajit)
 #
@@ -72,6 +73,7 @@ PREFIX        ?= /usr/local
 INST_LIBDIR   ?= $(PREFIX)/lib/lua/$(LUA_VERSION)
 INST_LUADIR   ?= $(PREFIX)/share/lua/$(LUA_VERSION)
 INST_BINDIR   ?= $(PREFIX)/bin
+MANDIR        ?= $(PREFIX)/share/man
 
 CORE_SRCS      = $(sort $(wildcard src/*.c))
 BIND_SRCS      = $(sort $(wildcard src/binding/*.c))
@@ -127,7 +129,7 @@ $(ARCHIVE_MODULE): $(ARCHIVE_MOD_OBJS)
 # Install what is missing from Debian; does nothing when all is there.
 # LuaJIT is OpenResty's (luajit2): see the note at the top.
 RUNTIME_PKGS = lua5.4 liblua5.4-dev libcurl4-openssl-dev libssl-dev libjansson-dev libarchive-dev zlib1g-dev libzstd-dev lua-cjson pkg-config gcc make
-TEST_PKGS    = lua-busted docker-registry skopeo umoci zstd python3 curl openssl
+TEST_PKGS    = lua-busted docker-registry skopeo umoci zstd python3 curl openssl groff-base
 MATRIX_PKGS  = lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev lua5.3 liblua5.3-dev \
                luajit2 libluajit2-5.1-dev
 TOOL_PKGS    = nginx-light libnginx-mod-http-lua luarocks lua-check \
@@ -188,6 +190,8 @@ install: all
 	for f in bin/*; do [ -f "$$f" ] || continue; \
 	  sed '1s|^#!.*|#!/usr/bin/env $(LUA)|' "$$f" > $(DESTDIR)$(INST_BINDIR)/$${f#bin/} && \
 	  chmod 0755 $(DESTDIR)$(INST_BINDIR)/$${f#bin/} || exit 1; done
+	install -d $(DESTDIR)$(MANDIR)/man1
+	install -m 0644 doc/lua-registry.1 $(DESTDIR)$(MANDIR)/man1/
 
 # The main job on a throwaway local registry (see README).
 DEMO_PKGS = docker-registry curl python3

@@ -26,14 +26,14 @@
 -- renders RESULTS.md.  The measured cases of our client are bench/case.lua;
 -- registries come from spec/support/registry.lua.  Every ratio is shown
 -- beside the one of the RESULTS.md this run replaces (read back first), and
--- the rows marked `goal` (issue 15's) are rewritten into the README's
--- Performance table, between its bench:begin and bench:end markers.
+-- the rows marked `goal` (issue 15's) are rewritten into the table of
+-- doc/performance.md, between its bench:begin and bench:end markers.
 --
 -- Environment: BENCH_BUILD (build dir of registry/core.so, default build),
 -- BENCH_REPS, BENCH_TMP (base for temp files), BENCH_OUT (RESULTS.md path),
 -- BENCH_SIZE_MIB (big blob size, default 1024: smaller for a quick try),
--- BENCH_README (the README to update; default README.md when BENCH_OUT is
--- bench/RESULTS.md, else none).
+-- BENCH_README (the page to update; default doc/performance.md when BENCH_OUT
+-- is bench/RESULTS.md, else none).
 
 local build = os.getenv("BENCH_BUILD") or "build"
 package.path = "./lua/?.lua;./lua/?/init.lua;./?.lua;" .. package.path
@@ -980,7 +980,7 @@ end
 -- The README's Performance table: the issue-15 goals, each ratio beside the
 -- previous run's, between the markers README_BEGIN and README_END.
 local README = os.getenv("BENCH_README")
-if not README and OUT == "bench/RESULTS.md" then README = "README.md" end
+if not README and OUT == "bench/RESULTS.md" then README = "doc/performance.md" end
 local README_BEGIN, README_END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
 local function write_readme(rss)

@@ -119,7 +119,7 @@ build = {
     ["registry.json"]        = "lua/registry/json.lua",
     ["registry.index"]       = "lua/registry/index.lua",
     ["registry.rebase"]      = "lua/registry/rebase.lua",
-    -- the test kit (README: Testing your tooling)
+    -- the test kit (doc/testing.md: Testing your tooling)
     ["registry.testing"]             = "lua/registry/testing.lua",
     ["registry.testing.auth"]        = "lua/registry/testing/auth.lua",
     ["registry.testing.fault_proxy"] = "lua/registry/testing/fault_proxy.lua",
@@ -127,6 +127,10 @@ build = {
     ["registry.testing.proc"]        = "lua/registry/testing/proc.lua",
     ["registry.testing.server"]      = "lua/registry/testing/server.lua",
   },
+  -- the manual (doc/*.md and the manual page doc/lua-registry.1) into the
+  -- rock's own directory: luarocks has no place for manual pages
+  -- (`man "$(luarocks show --rock-dir lua-registry)/doc/lua-registry.1"`)
+  copy_directories = { "doc" },
   install = {
     -- the CLI (luarocks wraps it to run with the tree's interpreter and paths)
     bin = { ["lua-registry"] = "bin/lua-registry" },

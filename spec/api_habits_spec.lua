@@ -166,14 +166,14 @@ describe("the Lua API's habits", function()
     end)
   end)
 
-  it("#12 the README's entries name every option of client_for, pull, push, copy and verify, " ..
+  it("#12 the entries of doc/api.md name every option of client_for, pull, push, copy and verify, " ..
      "every summary field and every progress phase", function()
-    local readme = assert(registry_server.read_file("README.md"))
+    local api_md = assert(registry_server.read_file("doc/api.md"))
     local function section(title)
-      local a = readme:find("\n" .. title .. "\n", 1, true)
-      assert.truthy(a, title .. " is missing from the README")
-      local b = readme:find("\n##", a + #title + 2, true) or #readme
-      return readme:sub(a, b)
+      local a = api_md:find("\n" .. title .. "\n", 1, true)
+      assert.truthy(a, title .. " is missing from doc/api.md")
+      local b = api_md:find("\n##", a + #title + 2, true) or #api_md
+      return api_md:sub(a, b)
     end
     local function names(text, key, where)
       assert.truthy(text:find("`" .. key .. "`", 1, true), "`" .. key .. "` is not in " .. where)

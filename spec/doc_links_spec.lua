@@ -2,7 +2,13 @@
 -- doc/*.md resolves: the file exists, and the anchor is a heading of it
 -- (GitHub's slugs: lower case, punctuation but '-' and '_' dropped, spaces
 -- to '-', a repeated heading gets -1, -2, ...).  Links inside code spans
--- and fenced blocks are not links.
+-- and fenced blocks are not links.  And the manual is whole: every page
+-- of doc/ that issue 26 names is there, the README links to each, and each
+-- page opens with its own table of contents.
+
+-- The manual's pages (doc/lua-registry.1 is the manual page).
+local PAGES = { "api", "cli", "nginx", "sync", "trust", "archives", "mutate", "testing",
+                "reliability", "performance", "design", "install" }
 
 local function read(path)
   local f = io.open(path, "rb")
@@ -99,6 +105,35 @@ describe("the manual's links", function()
     end
     assert.are.same({}, bad)
     assert.is_true(checked >= 20, "only " .. checked .. " relative links found")
+  end)
+
+  it("every page of the manual is there, linked from the README, with its contents", function()
+    local readme = assert(read("README.md"))
+    local missing = {}
+    local function need(path)
+      if not read(path) then missing[#missing + 1] = path .. " is missing" end
+      if not prose(readme):find("](" .. path .. ")", 1, true) then
+        missing[#missing + 1] = path .. " is not linked from the README"
+      end
+    end
+    for _, name in ipairs(PAGES) do
+      local path = "doc/" .. name .. ".md"
+      need(path)
+      local text = read(path)
+      if text then
+        -- a title, then a list of links to its own headings before the first section
+        local head = text:match("^# [^\n]+\n(.-)\n## ")
+        local set = anchors(path)
+        local toc = 0
+        for a in (head or ""):gmatch("%]%(#([^)]+)%)") do
+          toc = toc + 1
+          if not set[a] then missing[#missing + 1] = path .. ": contents entry #" .. a .. " is no heading" end
+        end
+        if toc == 0 then missing[#missing + 1] = path .. " has no table of contents at the top" end
+      end
+    end
+    need("doc/lua-registry.1")
+    assert.are.same({}, missing)
   end)
 
   it("slugs as GitHub makes them", function()

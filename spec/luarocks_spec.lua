@@ -1,6 +1,6 @@
 -- spec/luarocks_spec.lua -- the rockspec installs a working module.
 --
--- Copies the sources (src/, lua/, bin/, rockspec/, LICENSE: what a fresh
+-- Copies the sources (src/, lua/, bin/, doc/, rockspec/, LICENSE: what a fresh
 -- clone has, and what the rockspec uses) to a temp dir and runs, for the Lua version running busted
 -- (LuaJIT: 5.1):
 --
@@ -64,7 +64,7 @@ describe("luarocks (Lua " .. LUA_V .. ")", function()
     tree = work .. "/tree"
     home = work .. "/home"
     local ok, out = sh("mkdir -p " .. q(home) .. " " .. q(work .. "/src") ..
-      " && cp -R src lua rockspec LICENSE " .. q(work .. "/src") ..
+      " && cp -R src lua doc rockspec LICENSE " .. q(work .. "/src") ..
       " && { [ ! -d bin ] || cp -R bin " .. q(work .. "/src") .. "; }")
     assert(ok, out)
     lr = "cd " .. q(work .. "/src") .. " && HOME=" .. q(home) ..
@@ -155,6 +155,13 @@ describe("luarocks (Lua " .. LUA_V .. ")", function()
       assert.truthy(registry_server.read_file(tree .. "/bin/" .. name),
         "bin/" .. name .. " is not installed")
     end
+    -- the manual and its manual page, in the rock's directory (copy_directories)
+    local sok, rockdir = sh(lr .. "show --rock-dir lua-registry --tree " .. q(tree))
+    assert(sok, rockdir)
+    rockdir = rockdir:gsub("%s+$", "")
+    assert.are.equal(registry_server.read_file("doc/lua-registry.1"),
+      registry_server.read_file(rockdir .. "/doc/lua-registry.1"), "doc/lua-registry.1 is not installed")
+    assert.truthy(registry_server.read_file(rockdir .. "/doc/api.md"), "doc/api.md is not installed")
   end)
 
   it("plain luarocks make (no CURL_INCDIR) works on a multiarch system", function()

@@ -1,6 +1,7 @@
 -- spec/seed_regress_spec.lua -- one spec per defect of the original Go
 -- client (../shared/seed/README.md), each written so that the defect, if
--- it came back, would fail it.  Runs against a real docker-registry 2.8.2.
+-- it came back, would fail it (doc/design.md, "Protocol details", lists
+-- them).  Runs against a real docker-registry 2.8.2.
 
 local registry_server = require "spec.support.registry"
 local registry = require "registry"

@@ -1,5 +1,5 @@
 -- spec/sync_nginx_spec.lua -- issue 19: registry.ngx.sync in nginx's
--- thread pool, run by a timer every half second (the README's example,
+-- thread pool, run by a timer every half second (doc/sync.md's example,
 -- with a short interval), with an admin endpoint that shows the last
 -- report.  Debian's nginx with the Lua module (LuaJIT), two real
 -- registries.
@@ -12,7 +12,7 @@ local helpers = require "spec.support.helpers"
 local cjson = require "cjson"
 local must = helpers.must
 
--- The README's example ("Mirroring from nginx"), with the config's path
+-- doc/sync.md's example ("Mirroring from nginx"), with the config's path
 -- and the interval as variables.
 local INIT_WORKER = [[
 init_worker_by_lua_block {
