@@ -54,6 +54,13 @@ int rg_hashq_put(rg_hashq *q, const void *p, size_t n);
  * that one full ring does not hold the others' transfers in one multi.
  */
 int rg_hashq_try_put(rg_hashq *q, const void *p, size_t n);
+/*
+ * rg_hashq_arm: 1 when n more bytes would fit now; else 0, and the
+ * worker calls rg_hashq_notify's function once they do (as for a refused
+ * rg_hashq_try_put).  Lets a transfer pause before libcurl hands it bytes
+ * it could not take, so that libcurl never keeps a refused piece.
+ */
+int rg_hashq_arm(rg_hashq *q, size_t n);
 /* fn(ud), called on the worker's thread (it must be thread-safe, such as
  * curl_multi_wakeup), when room a refused rg_hashq_try_put asked for is
  * there.  Set before the first put. */

@@ -311,7 +311,7 @@ static int set_common(rg_xfer *x)
      * reader's (STREAM) stays at 64 KiB: its ring is only 512 KiB, and
      * smaller pieces keep it fed, with 0.4 MiB less resident (issue 23) */
     (void)curl_easy_setopt(e, CURLOPT_BUFFERSIZE,
-                           x->sink == RG_SINK_STREAM ? 64L * 1024L : 256L * 1024L);
+                           x->sink == RG_SINK_STREAM ? 64L * 1024L : (long)RG_XFER_PIECE_MAX);
     return 0;
 }
 

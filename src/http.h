@@ -38,6 +38,9 @@
 #define RG_LIST_MAX      (16 * 1024 * 1024)
 #define RG_STREAM_MAX    (1024 * 1024)
 #define RG_STAGE_MAX     (256 * 1024)
+/* the most libcurl hands a blob's write callback at once (its
+ * CURLOPT_BUFFERSIZE; a reader's is 64 KiB) */
+#define RG_XFER_PIECE_MAX (256 * 1024)
 
 /* Settings a transfer takes from its client. */
 typedef struct rg_http_opts {
