@@ -7,9 +7,9 @@
 #                  docker-registry on loopback, makes a 1 GiB blob and a
 #                  4 x 256 MiB OCI layout (under /dev/shm when it has room),
 #                  runs each case BENCH_REPS times beside its comparison and
-#                  writes bench/RESULTS.md (about 5 minutes on 2 cores),
+#                  writes bench/RESULTS.md (about 13 minutes on 2 cores),
 #                  each ratio beside the one of the file it replaces, and
-#                  the goals' table of README.md's Performance section
+#                  the goals' table of doc/performance.md
 #   bench-quick    one run of each case on a 256 MiB blob, written to
 #                  $(BUILD)/bench-quick.md (a smoke test of the scripts)
 #   bench-sync     the sync group alone (bench/sync.lua: lua-registry sync

@@ -566,7 +566,7 @@ local function run(src, dst, changes, opts, flatten)
   end)
 end
 
---- Change the image `src` and write it to `dst` (see the README).
+--- Change the image `src` and write it to `dst` (see doc/mutate.md).
 -- @return the summary (as copy's, with the new digest) | nil, err
 function M.mutate(src, dst, changes, opts)
   return run(src, dst, changes, opts, false)

@@ -615,7 +615,7 @@ local function report_of(run, started)
   return rep
 end
 
---- Run a sync.  See the README's "Mirroring: registry.sync".
+--- Run a sync.  See doc/sync.md.
 -- @return report | nil, err (a configuration error, before any request)
 function M.run(config, opts)
   opts = opts or {}

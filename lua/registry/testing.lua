@@ -1,7 +1,7 @@
 -- registry.testing -- a test kit for tooling built on lua-registry: real
 -- registries on loopback (Debian's docker-registry; plain, TLS, htpasswd
 -- or token auth), seeded with generated images, and a fault-injecting
--- proxy in front of them.  See the README's "Testing your tooling".
+-- proxy in front of them.  See doc/testing.md.
 --
 --   local kit = require "registry.testing"
 --   local reg = assert(kit.registry{ auth = "token", tls = true })
@@ -311,7 +311,7 @@ function M.registry(opts)
 end
 
 --- Start the fault-injecting proxy in front of reg (a kit registry, or any
--- table with url) with rules (see the README and fault_proxy.py).
+-- table with url) with rules (see doc/testing.md and fault_proxy.py).
 -- @return px { url, host, port, pid, counts(), set(rules), clear(),
 --   entries(filter), client(opts), stop() } | nil, err
 function M.proxy(reg, rules)
