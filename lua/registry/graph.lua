@@ -99,6 +99,13 @@ function M.parse_platform(s)
   return { os = os_, architecture = arch, variant = variant ~= "" and variant or nil }
 end
 
+--- An optional option's platform: nil -> nil (no platform asked for);
+-- else as parse_platform.  -> platform | nil, nil | nil, err.
+function M.optional_platform(s)
+  if s == nil then return nil end
+  return M.parse_platform(s)
+end
+
 --- One platform or several: "os/arch[/variant]", "a,b", a parsed
 -- platform, or a list of either.  -> a parsed platform, or { platforms =
 -- { parsed, ... } } for several | nil, err.

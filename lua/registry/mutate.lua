@@ -456,12 +456,8 @@ local function run(src, dst, changes, opts, flatten)
   if opts.format ~= nil and opts.format ~= "oci" then
     return invalid("format: \"oci\" is the one format to convert to, got " .. tostring(opts.format))
   end
-  local want
-  if opts.platform ~= nil then
-    local perr
-    want, perr = graph.parse_platform(opts.platform)
-    if not want then return nil, perr end
-  end
+  local want, perr = graph.optional_platform(opts.platform)
+  if perr then return nil, perr end
   local epoch, eerr = source_date_epoch()
   if eerr then return nil, eerr end
   local uid, gid = 0, 0

@@ -317,12 +317,8 @@ function M.rebase(src, dst, opts)
   local dr, dgiven = registry_ref(dst, "a destination")
   if not dr then return nil, dgiven end
   if dr.digest then return invalid("rebase: the destination names a digest; name a tag") end
-  local want
-  if opts.platform ~= nil then
-    local perr
-    want, perr = graph.parse_platform(opts.platform)
-    if not want then return nil, perr end
-  end
+  local want, werr = graph.optional_platform(opts.platform)
+  if werr then return nil, werr end
   for _, k in ipairs({ "old_base", "new_base" }) do
     if opts[k] == nil then return invalid("rebase needs " .. k) end
   end
