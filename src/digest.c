@@ -169,11 +169,21 @@ int rg_hasher_update(rg_hasher *h, const void *data, size_t len)
     return 0;
 }
 
-int rg_hasher_final(rg_hasher *h, char *out)
+void rg_hex(const unsigned char *p, size_t n, char *out)
 {
     static const char hex[] = "0123456789abcdef";
+    size_t k;
+    for (k = 0; k < n; k++) {
+        *out++ = hex[p[k] >> 4];
+        *out++ = hex[p[k] & 0x0f];
+    }
+    *out = '\0';
+}
+
+int rg_hasher_final(rg_hasher *h, char *out)
+{
     unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0, k;
+    unsigned int mdlen = 0;
     const char *name;
     size_t nlen, pos;
 
@@ -189,11 +199,7 @@ int rg_hasher_final(rg_hasher *h, char *out)
     memcpy(out, name, nlen);
     pos = nlen;
     out[pos++] = ':';
-    for (k = 0; k < mdlen; k++) {
-        out[pos++] = hex[md[k] >> 4];
-        out[pos++] = hex[md[k] & 0x0f];
-    }
-    out[pos] = '\0';
+    rg_hex(md, mdlen, out + pos);
     return 0;
 }
 

@@ -56,6 +56,9 @@ int rg_hasher_update(rg_hasher *h, const void *data, size_t len);
 int rg_hasher_final(rg_hasher *h, char *out);
 void rg_hasher_free(rg_hasher *h);
 
+/* n bytes as 2n lower-case hex digits and a NUL into out (2n+1 bytes). */
+void rg_hex(const unsigned char *p, size_t n, char *out);
+
 /* One-shot: digest of data into out (RG_DIGEST_MAX+1 bytes). 0 / -1. */
 int rg_digest_of(rg_alg alg, const void *data, size_t len, char *out);
 

@@ -2,6 +2,7 @@
  * keyless.c -- keyless signatures verified offline (see keyless.h).
  */
 #include "keyless.h"
+#include "digest.h"
 
 #include <jansson.h>
 #include <stdarg.h>
@@ -143,13 +144,6 @@ static int hex32(const char *s, unsigned char out[32])
     return 0;
 }
 
-static void tohex(const unsigned char *p, size_t n, char *out)
-{
-    size_t i;
-    for (i = 0; i < n; i++)
-        snprintf(out + 2 * i, 3, "%02x", p[i]);
-}
-
 /* The log key of this id at integrated_time, and the SET. */
 static const rg_logkey *check_set(const rg_trustroot *t, const unsigned char id[32],
                                   const char *body64, int64_t it, int64_t index,
@@ -287,7 +281,7 @@ int rg_keyless_verify_legacy(const rg_trustroot *t, const rg_keyless_legacy *in,
     }
     out->integrated_time = rb.integrated_time;
     out->log_index = rb.log_index;
-    tohex(id, 32, out->log_id);
+    rg_hex(id, 32, out->log_id);
     /* 2-4. the certificate at integratedTime, its identity, its SCT */
     if (!(leaf = rg_x509_read(der, dl, 0, "the certificate annotation", e))) {
         fail_e(e, out, NULL);
@@ -484,7 +478,7 @@ static int check_body(const unsigned char *body, size_t bl, const char *kind,
             fail_e(e, out, NULL);
             goto done;
         }
-        tohex(su->digest, 32, hex);
+        rg_hex(su->digest, 32, hex);
         if (hr.sig_len != su->sig_len || memcmp(hr.sig, su->sig, hr.sig_len) != 0)
             fail(e, out, "the Rekor entry names another signature");
         else if (!same_cert(hr.pub, hr.pub_len, leaf, ll))
@@ -580,7 +574,7 @@ static int check_entry(const rg_trustroot *t, json_t *en, const subject *su,
     if (first) {
         out->integrated_time = *it;
         out->log_index = index;
-        tohex(id, 32, out->log_id);
+        rg_hex(id, 32, out->log_id);
     }
     r = 0;
 done:
@@ -737,7 +731,7 @@ static int bundle_sig(X509 *leaf, subject *su, rg_keyless_result *out, rg_err *e
         if (v == 0)
             return fail(e, out, "the message signature: %s", why);
         memcpy(out->message_digest, "sha256:", 7);
-        tohex(su->digest, 32, out->message_digest + 7);
+        rg_hex(su->digest, 32, out->message_digest + 7);
     }
     return 0;
 }

@@ -3,6 +3,7 @@
  * tlog.h).
  */
 #include "tlog.h"
+#include "digest.h"
 
 #include <inttypes.h>
 #include <jansson.h>
@@ -22,9 +23,8 @@ int rg_tlog_set_check(const rg_logkey *log, const char *body_b64, int64_t integr
     char hex[65], *canon;
     const char *why = NULL;
     json_t *j;
-    int i, v;
-    for (i = 0; i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02x", log->id[i]);
+    int v;
+    rg_hex(log->id, 32, hex);
     /* canonical JSON (RFC 8785): sorted keys, no spaces; base64, hex and
      * integers need no escapes */
     j = json_pack("{s:s, s:I, s:s, s:I}", "body", body_b64, "integratedTime",
