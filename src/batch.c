@@ -2,6 +2,7 @@
  * batch.c -- concurrent fetch, upload and copy of blobs, and manifest
  * HEADs (see batch.h).
  */
+#define _DEFAULT_SOURCE 1       /* flock */
 #include "batch.h"
 #include "auth.h"
 #include "challenge.h"
@@ -13,8 +14,13 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/select.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+/* room after a path for ".part.PID.N" */
+#define RG_PART_EXTRA 48
 
 int rg_batch_init(rg_batch *b, rg_batch_kind kind, rg_client *src,
                   rg_client *dst, int n)
@@ -77,9 +83,9 @@ int rg_batch_check(rg_batch *b, int i, rg_err *e)
         return -1;
     if (b->kind == RG_B_FETCH && it->fd < 0 && it->path) {
         size_t pl = strlen(it->path);
-        if (!(it->tmp = malloc(pl + 6)))
+        if (!(it->tmp = malloc(pl + RG_PART_EXTRA)))
             return rg_err_set(e, &cx, "transport", 0, "out of memory");
-        snprintf(it->tmp, pl + 6, "%s.part", it->path);
+        snprintf(it->tmp, pl + RG_PART_EXTRA, "%s.part", it->path);
     }
     if (b->kind == RG_B_UPLOAD && it->size < 0 && it->path) {
         FILE *f = fopen(it->path, "rb");
@@ -156,12 +162,42 @@ static int item_failed(rg_bitem *it)
 /* starting                                                            */
 /* ------------------------------------------------------------------ */
 
-/* The destination of a download: path.part (new), or the caller's file
- * (cut back to where it began when the item starts again). */
+/* Open it->tmp for reading (the hash worker reads the bytes back) and
+ * writing, and lock it: another download of the same path (another
+ * process pulling into the same layout) holds path.part's lock while it
+ * writes, and this one then writes path.part.PID.N instead of cutting the
+ * other's file short under it.  Only then is the file emptied.  fd / -1. */
+static int open_part(rg_bitem *it)
+{
+    size_t cap = strlen(it->path) + RG_PART_EXTRA;
+    int i, fd = open(it->tmp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    for (i = 1; fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0; i++) {
+        int err = errno;
+        close(fd);
+        if ((errno = err) != EWOULDBLOCK)
+            return -1;
+        if (i > 100)
+            return -1;
+        snprintf(it->tmp, cap, "%s.part.%ld.%d", it->path, (long)getpid(), i);
+        fd = open(it->tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd < 0 && errno == EEXIST)
+            fd = open(it->tmp, O_RDWR | O_CLOEXEC);     /* a leftover: locked? */
+    }
+    if (fd >= 0 && ftruncate(fd, 0) != 0) {
+        int err = errno;
+        close(fd);
+        errno = err;
+        return -1;
+    }
+    return fd;
+}
+
+/* The destination of a download: path.part (new, locked), or the
+ * caller's file (cut back to where it began when the item starts again). */
 static int open_sink(rg_bitem *it, const rg_ctx *cx)
 {
     if (it->tmp) {
-        it->fd = open(it->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        it->fd = open_part(it);
         it->own_fd = 1;
         if (it->fd < 0)
             return rg_err_set(&it->err, cx, "source", 0, "cannot write %s: %s",
@@ -179,6 +215,16 @@ static int open_sink(rg_bitem *it, const rg_ctx *cx)
     return 0;
 }
 
+/* A descriptor the hash worker can read the written bytes back from: a
+ * regular file open for reading and writing, not appending. */
+static int readable_file(int fd)
+{
+    struct stat st;
+    int fl = fcntl(fd, F_GETFL);
+    return fl >= 0 && (fl & O_ACCMODE) == O_RDWR && !(fl & O_APPEND) &&
+           fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+}
+
 static int start_fetch(rg_batch *b, rg_bitem *it, rg_alg alg, const rg_ctx *cx)
 {
     rg_xfer *x = &it->r.x;
@@ -192,7 +238,12 @@ static int start_fetch(rg_batch *b, rg_bitem *it, rg_alg alg, const rg_ctx *cx)
     it->pos_base = 0;
     x->sink = RG_SINK_FD;
     x->fd = it->fd;
-    if ((it->q = rg_hashq_start(alg, 0)) != NULL) {
+    /* path.part is ours and locked: its pages may be mapped; the caller's
+     * file could be cut short under a mapping, so it is read instead */
+    if ((it->q = readable_file(it->fd)
+                     ? rg_hashq_start_file(alg, it->fd, it->fd_start, (size_t)b->hash_lag,
+                                           it->tmp != NULL)
+                     : rg_hashq_start(alg, 0)) != NULL) {
         x->out_q = it->q;
         rg_hashq_notify(it->q, rg_multi_wake, b->src->http.multi);
     } else

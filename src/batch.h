@@ -99,6 +99,8 @@ typedef struct rg_batch {
     int n;
     rg_bitem *items;
     int jobs;                /* at once, 1..64 */
+    int64_t hash_lag;        /* fetch into a file: bytes its hashing may
+                                trail the writes (0: RG_HASHQ_LAG) */
     rg_progress_fn progress; /* optional */
     void *ud;
 } rg_batch;

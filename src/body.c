@@ -74,6 +74,25 @@ static size_t error_body(rg_xfer *x, const char *p, size_t len)
     return len;
 }
 
+/* RG_SINK_FD whose worker reads the bytes back from the file: written
+ * straight from libcurl's buffer, no copy of ours.  Beside other
+ * transfers, a worker lagging too far behind pauses this one. */
+static size_t file_sink(rg_xfer *x, const char *p, size_t len, size_t keep)
+{
+    if (keep > 0 && x->pause_when_full && !rg_hashq_arm(x->out_q, keep)) {
+        x->write_paused = 1;
+        return CURL_WRITEFUNC_PAUSE;
+    }
+    if (keep > 0 && (fd_write(x, p + (len - keep), keep) != 0 ||
+                     rg_hashq_wrote(x->out_q, keep) != 0))
+        return 0;
+    if (x->pause_when_full && !rg_hashq_arm(x->out_q, RG_XFER_PIECE_MAX)) {
+        x->write_paused = 1;
+        curl_easy_pause(x->easy, CURLPAUSE_RECV);
+    }
+    return took(x, len, keep);
+}
+
 /* RG_SINK_FD.  Only a resumed download skips, and what it skips was
  * written and hashed before.  Gather libcurl's pieces: one write(2) and
  * one hash push per RG_STAGE_MAX bytes instead of one per 16 KiB. */
@@ -81,6 +100,8 @@ static size_t fd_sink(rg_xfer *x, const char *p, size_t len, size_t keep)
 {
     const char *q = p + (len - keep);
     size_t staged;
+    if (x->out_q && rg_hashq_is_file(x->out_q))
+        return file_sink(x, p, len, keep);
     if (x->stage.max == 0)
         rg_buf_init(&x->stage, RG_STAGE_MAX);
     /* with a worker, its ring is the stage: one copy in, hashed there in

@@ -1,11 +1,17 @@
 /*
- * hashq.c -- hashing on a worker thread fed through a ring (see hashq.h).
+ * hashq.c -- hashing on a worker thread fed through a ring, or read back
+ * from the file the bytes were written to (see hashq.h).
  */
+#define _DEFAULT_SOURCE 1       /* MAP_POPULATE */
 #include "hashq.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 struct rg_hashq {
     pthread_t thread;
@@ -31,6 +37,12 @@ struct rg_hashq {
     void (*notify)(void *);
     void *notify_ud;
     rg_hasher h;
+    /* file mode (ring NULL): the bytes are the file's, from at on; tail
+     * counts the bytes hashed, used those written and not yet hashed */
+    int fd;
+    int64_t at;
+    int may_map;
+    unsigned char *rbuf;  /* pread's buffer when the file cannot be mapped */
 };
 
 /*
@@ -44,13 +56,21 @@ struct rg_hashq {
  */
 #define RG_HASHQ_STEP (64 * 1024)
 
+/* File mode: the bytes the worker maps and hashes at once, a quarter of
+ * the lag at most, so that a producer held back by the lag (more than
+ * lag - RG_XFER_PIECE_MAX queued) always leaves the worker a window. */
+static size_t window(const rg_hashq *q)
+{
+    return q->size / 4 < RG_HASHQ_WINDOW ? q->size / 4 : RG_HASHQ_WINDOW;
+}
+
 /* Wake the worker if it sleeps and a quarter of the ring waits for it
  * (lock held): waking it for every 16 KiB piece cost 50 context switches
  * per MiB with four blobs at once.  A producer waits for room only when
  * more than that is queued, and join wakes the worker for the rest. */
 static void wake_worker(rg_hashq *q)
 {
-    if (q->wwait && q->used >= q->size / 4)
+    if (q->wwait && q->used >= (q->ring ? q->size / 4 : window(q)))
         pthread_cond_signal(&q->wcv);
 }
 
@@ -72,13 +92,60 @@ static void wait_room(rg_hashq *q, size_t need)
     q->pwait = 0;
 }
 
+/* pread n bytes at off into the worker's own buffer, hashing each
+ * piece: for a file that cannot be mapped.  0 / -1. */
+static int hash_read(rg_hashq *q, int64_t off, size_t n)
+{
+    if (!q->rbuf && !(q->rbuf = malloc(RG_HASHQ_STEP)))
+        return -1;
+    while (n > 0) {
+        ssize_t r = pread(q->fd, q->rbuf, n < RG_HASHQ_STEP ? n : RG_HASHQ_STEP, (off_t)off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0 || rg_hasher_update(&q->h, q->rbuf, (size_t)r) != 0)
+            return -1;      /* the file lost bytes we wrote: never a pass */
+        off += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+/* Hash the file's bytes [off, off+n), written before: mapped from the
+ * page cache where they lie (no copy), else read back.  0 / -1. */
+static int hash_file(rg_hashq *q, int64_t off, size_t n)
+{
+    static long page;
+    struct stat st;
+    int64_t base;
+    size_t len;
+    void *p;
+    int rc;
+    if (page == 0)
+        page = sysconf(_SC_PAGESIZE) > 0 ? sysconf(_SC_PAGESIZE) : 4096;
+    base = off - off % page;
+    len = (size_t)(off - base) + n;
+    if (!q->may_map || q->rbuf)
+        return hash_read(q, off, n);
+    if (fstat(q->fd, &st) != 0 || st.st_size < off + (int64_t)n)
+        return -1;          /* the file lost bytes we wrote: never a pass */
+    if ((p = mmap(NULL, len, PROT_READ, MAP_SHARED | MAP_POPULATE, q->fd,
+                  (off_t)base)) == MAP_FAILED)
+        return hash_read(q, off, n);
+    rc = rg_hasher_update(&q->h, (const unsigned char *)p + (off - base), n);
+    munmap(p, len);
+    return rc;
+}
+
 static void *worker(void *arg)
 {
     rg_hashq *q = arg;
     pthread_mutex_lock(&q->mu);
     for (;;) {
         size_t n;
-        while (q->used == 0 && !q->closing && !q->stop) {
+        /* a file is read back a window at a time: mapping less at once
+         * costs more than it saves */
+        while ((q->ring ? q->used == 0 : q->used < window(q)) &&
+               !q->closing && !q->stop) {
             q->wwait = 1;
             pthread_cond_wait(&q->wcv, &q->mu);
             q->wwait = 0;
@@ -86,15 +153,16 @@ static void *worker(void *arg)
         if (q->stop || (q->used == 0 && q->closing))
             break;
         n = q->used;
-        if (n > q->size - q->tail)
+        if (q->ring && n > q->size - q->tail)
             n = q->size - q->tail;      /* up to the ring's end */
-        if (n > RG_HASHQ_STEP)
-            n = RG_HASHQ_STEP;
+        if (n > (q->ring ? RG_HASHQ_STEP : window(q)))
+            n = q->ring ? RG_HASHQ_STEP : window(q);
         pthread_mutex_unlock(&q->mu);
-        if (rg_hasher_update(&q->h, q->ring + q->tail, n) != 0)
+        if ((q->ring ? rg_hasher_update(&q->h, q->ring + q->tail, n)
+                     : hash_file(q, q->at + (int64_t)q->tail, n)) != 0)
             q->failed = 1;
         pthread_mutex_lock(&q->mu);
-        q->tail = (q->tail + n) % q->size;
+        q->tail = q->ring ? (q->tail + n) % q->size : q->tail + n;
         q->used -= n;
         if (q->failed)
             pthread_cond_broadcast(&q->pcv);
@@ -111,14 +179,11 @@ static void *worker(void *arg)
     return NULL;
 }
 
-rg_hashq *rg_hashq_start(rg_alg alg, size_t size)
+/* Start the worker on q (ring, or fd for file mode, set).  q, or NULL
+ * with q freed. */
+static rg_hashq *start(rg_hashq *q, rg_alg alg)
 {
-    rg_hashq *q = calloc(1, sizeof *q);
-    if (!q)
-        return NULL;
-    q->size = size ? size : RG_HASHQ_SIZE;
-    q->ring = malloc(q->size);
-    if (!q->ring || rg_hasher_init(&q->h, alg) != 0) {
+    if ((q->ring == NULL && q->fd < 0) || rg_hasher_init(&q->h, alg) != 0) {
         free(q->ring);
         rg_hasher_free(&q->h);
         free(q);
@@ -137,6 +202,45 @@ rg_hashq *rg_hashq_start(rg_alg alg, size_t size)
         return NULL;
     }
     return q;
+}
+
+rg_hashq *rg_hashq_start(rg_alg alg, size_t size)
+{
+    rg_hashq *q = calloc(1, sizeof *q);
+    if (!q)
+        return NULL;
+    q->fd = -1;
+    q->size = size ? size : RG_HASHQ_SIZE;
+    q->ring = malloc(q->size);
+    return start(q, alg);
+}
+
+rg_hashq *rg_hashq_start_file(rg_alg alg, int fd, int64_t at, size_t lag, int may_map)
+{
+    rg_hashq *q = calloc(1, sizeof *q);
+    if (!q)
+        return NULL;
+    q->fd = fd;
+    q->at = at;
+    q->may_map = may_map;
+    q->size = lag == 0 ? RG_HASHQ_LAG : lag < RG_HASHQ_LAG_MIN ? RG_HASHQ_LAG_MIN : lag;
+    return start(q, alg);
+}
+
+int rg_hashq_wrote(rg_hashq *q, size_t n)
+{
+    pthread_mutex_lock(&q->mu);
+    while (q->used + n > q->size && q->used > 0 && !q->failed)
+        wait_room(q, n);
+    q->used += n;
+    wake_worker(q);
+    pthread_mutex_unlock(&q->mu);
+    return q->failed ? -1 : 0;
+}
+
+int rg_hashq_is_file(const rg_hashq *q)
+{
+    return q->ring == NULL;
 }
 
 int rg_hashq_push(rg_hashq *q, const void *p, size_t n)
@@ -174,8 +278,10 @@ int rg_hashq_put(rg_hashq *q, const void *p, size_t n)
     if (q->unread + n > q->size)
         return 1;
     pthread_mutex_lock(&q->mu);
+    /* once woken, take a quarter of the ring's worth of pieces before
+     * sleeping again: one wake-up per piece kept both threads switching */
     while (q->used + n > q->size && !q->failed)
-        wait_room(q, n);
+        wait_room(q, n > q->size / 4 ? n : q->size / 4);
     pthread_mutex_unlock(&q->mu);
     if (q->failed)
         return -1;
@@ -295,5 +401,6 @@ void rg_hashq_abort(rg_hashq *q)
     pthread_cond_destroy(&q->pcv);
     rg_hasher_free(&q->h);
     free(q->ring);
+    free(q->rbuf);
     free(q);
 }

@@ -3,27 +3,52 @@
  * worker thread that feeds them to an rg_hasher.
  *
  * Owns: one thread, one ring buffer (RG_HASHQ_SIZE bytes, or the size
- * asked for) and the hasher state while they run.  The producer is a libcurl write callback (C only;
- * it may block briefly when the ring is full, which slows the transfer to
- * the hashing speed instead of growing memory).  On a 2-core machine the
- * download, the registry and SHA-256 otherwise share one core's worth of
- * time in this process.  No Lua.
+ * asked for) and the hasher state while they run; in file mode no ring,
+ * only a window of the file mapped while it is hashed.  The producer is a
+ * libcurl write callback (C only; it may block briefly when the ring is
+ * full, which slows the transfer to the hashing speed instead of growing
+ * memory).  On a 2-core machine the download, the registry and SHA-256
+ * otherwise share one core's worth of time in this process.  No Lua.
  */
 #ifndef RG_HASHQ_H
 #define RG_HASHQ_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "digest.h"
 
 #pragma GCC visibility push(hidden)
 
 #define RG_HASHQ_SIZE (1024 * 1024)
+/* file mode: bytes mapped and hashed at once (they count in the RSS while
+ * mapped), and how far the hashing may fall behind the writes */
+#define RG_HASHQ_WINDOW (1024 * 1024)
+#define RG_HASHQ_LAG (64 * 1024 * 1024)
+#define RG_HASHQ_LAG_MIN (512 * 1024)
 
 typedef struct rg_hashq rg_hashq;
 
 /* Start a worker hashing with alg through a ring of size bytes (0:
  * RG_HASHQ_SIZE).  NULL on failure (the caller then hashes inline). */
 rg_hashq *rg_hashq_start(rg_alg alg, size_t size);
+/*
+ * File mode: the worker hashes the bytes a descriptor was given, read back
+ * from the file instead of copied into a ring: mapped from the page cache
+ * RG_HASHQ_WINDOW bytes at a time when may_map (a file nobody else cuts
+ * short: a mapping past its end would fault), else read with pread.  The
+ * file's size is checked before each window is mapped.
+ * fd must be a regular file open for reading, its bytes from offset at on
+ * written in order by the caller; fd stays open until the queue is
+ * finished or aborted.  The worker may lag up to lag bytes (0:
+ * RG_HASHQ_LAG, at least RG_HASHQ_LAG_MIN) behind the writes, so neither
+ * side waits for the other's hiccups.  NULL on failure.
+ */
+rg_hashq *rg_hashq_start_file(rg_alg alg, int fd, int64_t at, size_t lag, int may_map);
+/* File mode: n more bytes were written.  Waits while the worker lags
+ * RG_HASHQ_LAG behind.  0, or -1 when the worker failed. */
+int rg_hashq_wrote(rg_hashq *q, size_t n);
+/* 1 for a queue in file mode. */
+int rg_hashq_is_file(const rg_hashq *q);
 /* Queue bytes (copied).  0, or -1 when the worker failed. */
 int rg_hashq_push(rg_hashq *q, const void *p, size_t n);
 /* Wait for the worker to hash what is queued and write "alg:hex" into

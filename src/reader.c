@@ -9,8 +9,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The worker's ring: the bytes received but not yet hashed. */
-#define RG_READER_HASHQ (512 * 1024)
+/* The worker's ring: the bytes received but not yet both hashed and
+ * read.  1 MiB is a millisecond of SHA-256: the hashing then goes on
+ * while this thread is off the CPU for the registry (both on 2 cores). */
+#define RG_READER_HASHQ (1024 * 1024)
+/* At most this much per read: a string above glibc's 128 KiB mmap
+ * threshold is mapped and unmapped each time (page faults on this
+ * thread), and strings of varying large sizes fragment the heap (peak
+ * RSS grew with the blob).  Measured on 512 MiB: worker idle 0.20 s ->
+ * 0.04 s, peak RSS 16.2 -> 15.5 MiB. */
+#define RG_READER_PIECE (64 * 1024)
 
 static void reader_ctx(const rg_reader *rd, rg_ctx *cx)
 {
@@ -203,6 +211,8 @@ static int give(rg_reader *rd, size_t limit, size_t *avail)
 {
     size_t n;
     rd->data = rg_xfer_peek(&rd->r.x, &n);
+    if (limit > RG_READER_PIECE)
+        limit = RG_READER_PIECE;
     *avail = n < limit ? n : limit;
     return 0;
 }

@@ -25,8 +25,8 @@ static int batch_gc(lua_State *L)
     return 0;
 }
 
-/* Options at index oi: jobs (1..64, default 4) and progress. */
-static const char *const batch_opts[] = { "jobs", "progress", NULL };
+/* Options at index oi: jobs (1..64, default 4), hash_lag and progress. */
+static const char *const batch_opts[] = { "jobs", "hash_lag", "progress", NULL };
 
 static void read_options(lua_State *L, int oi, lbatch *lb)
 {
@@ -40,6 +40,14 @@ static void read_options(lua_State *L, int oi, lbatch *lb)
     if (!lua_isnil(L, -1)) {
         int64_t j = lb_int(L, lua_gettop(L), "jobs");
         lb->b.jobs = j < 1 ? 1 : j > 64 ? 64 : (int)j;
+    }
+    lua_pop(L, 1);
+    lua_getfield(L, oi, "hash_lag");
+    if (!lua_isnil(L, -1)) {
+        int64_t lag = lb_int(L, lua_gettop(L), "hash_lag");
+        if (lag < 0)
+            luaL_error(L, "hash_lag: a number of bytes (0 or more) expected");
+        lb->b.hash_lag = lag;
     }
     lua_pop(L, 1);
     lua_getfield(L, oi, "progress");

@@ -1,0 +1,210 @@
+-- spec/hash_worker_spec.lua -- fetch_blobs into a file hashes the bytes
+-- read back from that file (issue 23), and a streaming reader hands out
+-- at most 64 KiB per read.
+--
+-- A real registry (docker-registry 2.8.2) behind the fault proxy.  The
+-- blobs are a few MiB and not a multiple of the page size, so that the
+-- read-back windows start and end inside pages; `hash_lag` at its
+-- smallest (512 KiB) makes the writer wait for the hashing, alone (it
+-- blocks) and beside other transfers (it pauses).  Nothing here asserts a
+-- duration.
+--
+-- Lua 5.1-5.4 and LuaJIT syntax.
+
+local proxied = require "spec.support.proxied"
+local registry = require "registry"
+local helpers = require "spec.support.helpers"
+local must = helpers.must
+local assert_err = helpers.assert_err
+
+local KiB = 1024
+
+-- n bytes that differ from block to block (a repeated short pattern would
+-- hide a window hashed twice or skipped).
+local function bytes_of(seed, n)
+  local parts, i = {}, 0
+  local block = 4093
+  while i * block < n do
+    parts[#parts + 1] = string.rep(string.format("%08x:%06d|", seed, i), 1 + math.floor((block - 1) / 16))
+      :sub(1, block)
+    i = i + 1
+  end
+  return table.concat(parts):sub(1, n)
+end
+
+local function read_file(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+local function exists(path)
+  local f = io.open(path, "rb")
+  if f then f:close() end
+  return f ~= nil
+end
+
+describe("hashing a download beside its transfer (issue 23)", function()
+  local name = "hashq/app"
+  local blobs = {}                 -- { bytes=, digest= }
+  local dir
+  local env = proxied.around(function(e)
+    for i = 1, 3 do
+      local b = bytes_of(i, 3 * 1024 * KiB + 123 * i)
+      blobs[i] = { bytes = b, digest = helpers.push_blob(e.direct, name, b) }
+    end
+  end, { max_retry_wait = 0.2 })
+  local client = env.client
+
+  before_each(function()
+    dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir -p '" .. dir .. "'"))
+  end)
+
+  after_each(function()
+    os.execute("rm -rf '" .. dir .. "'")
+  end)
+
+  local function item(i, extra)
+    local t = { name = name, digest = blobs[i].digest, size = #blobs[i].bytes,
+                path = dir .. "/b" .. i }
+    for k, v in pairs(extra or {}) do t[k] = v end
+    return t
+  end
+
+  it("path=: the file's bytes are the blob's, at any hash_lag, alone or three at once", function()
+    for _, lag in ipairs({ false, 512 * KiB, 2 * 1024 * KiB }) do
+      for _, jobs in ipairs({ 1, 3 }) do
+        local items = { item(1), item(2), item(3) }
+        local opts = { jobs = jobs, hash_lag = lag or nil }
+        local res = must(client():fetch_blobs(items, opts))
+        for i = 1, 3 do
+          assert.is_true(res[i].ok, tostring(res[i].err))
+          assert.are.equal(#blobs[i].bytes, res[i].size)
+          assert.are.equal(blobs[i].bytes, read_file(items[i].path))
+          assert.is_false(exists(items[i].path .. ".part"))
+          os.remove(items[i].path)
+        end
+      end
+    end
+  end)
+
+  it("file= open for reading and writing, after bytes of its own: hashed from where the blob begins", function()
+    local path = dir .. "/with-prefix"
+    local fh = assert(io.open(path, "w+b"))
+    fh:write("PREFIX")              -- 6 bytes: the blob starts inside a page
+    fh:flush()
+    local res = must(client():fetch_blobs({ item(2, { path = false, file = fh }) },
+      { hash_lag = 512 * KiB }))
+    fh:close()
+    assert.is_true(res[1].ok, tostring(res[1].err))
+    assert.are.equal("PREFIX" .. blobs[2].bytes, read_file(path))
+  end)
+
+  it("file= write-only or appending: hashed through the ring, same bytes", function()
+    for _, mode in ipairs({ "wb", "a+b", "ab" }) do
+      local path = dir .. "/mode"
+      local pre = assert(io.open(path, "wb"))
+      pre:write("xyz")
+      pre:close()
+      local fh = assert(io.open(path, mode))
+      local res = must(client():fetch_blobs({ item(3, { path = false, file = fh }) }))
+      fh:close()
+      assert.is_true(res[1].ok, mode .. ": " .. tostring(res[1].err))
+      local want = (mode == "wb" and "" or "xyz") .. blobs[3].bytes
+      assert.are.equal(want, read_file(path), mode)
+      os.remove(path)
+    end
+  end)
+
+  it("a flipped byte once: the read-back hash catches it, the blob is fetched again and verifies", function()
+    env.px:set{ { method = "GET", path = "/blobs/", flip_at = 2 * 1024 * KiB + 7 } }
+    local it1 = item(1)
+    local res = must(client():fetch_blobs({ it1 }, { hash_lag = 512 * KiB }))
+    assert.is_true(res[1].ok, tostring(res[1].err))
+    assert.are.equal(blobs[1].bytes, read_file(it1.path))
+    local hits = env.px:wait({ method = "GET", path = "/blobs/" }, 2)
+    assert.are.equal(2, #hits, env.px:describe())
+  end)
+
+  it("a flipped byte every time: digest_mismatch, no file and no .part left", function()
+    env.px:set{ { method = "GET", path = "/blobs/", flip_at = 1000, times = -1 } }
+    local it1 = item(1)
+    local res, err = client{ retries = 1 }:fetch_blobs({ it1 })
+    assert.is_nil(res)
+    assert_err("digest_mismatch", nil, err)
+    assert.is_false(exists(it1.path))
+    assert.is_false(exists(it1.path .. ".part"))
+  end)
+
+  it("a body cut in the middle is resumed and the whole file verifies", function()
+    env.px:set{ { method = "GET", path = "/blobs/", truncate_after = 1024 * KiB + 5 } }
+    local it2 = item(2)
+    local res = must(client():fetch_blobs({ it2 }, { hash_lag = 512 * KiB }))
+    assert.is_true(res[1].ok, tostring(res[1].err))
+    assert.are.equal(blobs[2].bytes, read_file(it2.path))
+    local hits = env.px:wait({ method = "GET", path = "/blobs/" }, 2)
+    assert.are.equal(2, #hits, env.px:describe())
+  end)
+
+  it("the same path twice in one batch: each download has its own .part, both verify", function()
+    local a, b = item(1), item(1)
+    local res = must(client():fetch_blobs({ a, b }, { jobs = 2, hash_lag = 512 * KiB }))
+    assert.is_true(res[1].ok, tostring(res[1].err))
+    assert.is_true(res[2].ok, tostring(res[2].err))
+    assert.are.equal(blobs[1].bytes, read_file(a.path))
+    local left = io.popen("ls -a '" .. dir .. "'"):read("*a")
+    assert.are.equal(".\n..\nb1\n", left)
+  end)
+
+  it("a .part another process holds locked is left alone: the download writes its own", function()
+    local it2 = item(2)
+    local part = it2.path .. ".part"
+    local f = assert(io.open(part, "wb"))
+    f:write("the other download's bytes")
+    f:close()
+    local flag = dir .. "/holder.pid"
+    assert(os.execute("flock '" .. part .. "' sh -c 'echo $$ > \"" .. flag ..
+      "\"; exec sleep 60' >/dev/null 2>&1 &"))
+    local pid
+    for _ = 1, 500 do
+      local pf = io.open(flag, "rb")
+      pid = pf and pf:read("*l")
+      if pf then pf:close() end
+      if pid and pid ~= "" then break end
+      os.execute("sleep 0.01")
+    end
+    assert.truthy(pid and pid ~= "", "the lock holder did not start")
+    local ok, res = pcall(function() return must(client():fetch_blobs({ it2 })) end)
+    os.execute("kill " .. pid .. " 2>/dev/null")
+    assert.is_true(ok, tostring(res))
+    assert.is_true(res[1].ok, tostring(res[1].err))
+    assert.are.equal(blobs[2].bytes, read_file(it2.path))
+    assert.are.equal("the other download's bytes", read_file(part))
+    local left = io.popen("ls '" .. dir .. "' | grep -c part"):read("*a")
+    assert.are.equal("1\n", left)           -- only the other's .part
+  end)
+
+  it("hash_lag must be a number of bytes", function()
+    local c = client()
+    assert.has_error(function() c:fetch_blobs({ item(1) }, { hash_lag = -1 }) end)
+    assert.has_error(function() c:fetch_blobs({ item(1) }, { hash_lag = "lots" }) end)
+    assert.is_false(exists(item(1).path))
+  end)
+
+  it("a reader hands out at most 64 KiB per read, and the bytes verify", function()
+    local rd = must(client():get_blob(name, blobs[3].digest))
+    local parts, biggest = {}, 0
+    while true do
+      local s, err = rd:read(1024 * KiB)
+      assert.is_nil(err)
+      if not s then break end
+      biggest = math.max(biggest, #s)
+      parts[#parts + 1] = s
+    end
+    assert.are.equal(blobs[3].bytes, table.concat(parts))
+    assert.is_true(biggest <= 64 * KiB and biggest > 0, "largest read " .. biggest)
+  end)
+end)
