@@ -12,7 +12,6 @@
 -- Lua 5.1-5.4 and LuaJIT syntax.
 
 local proxied = require "spec.support.proxied"
-local registry = require "registry"
 local helpers = require "spec.support.helpers"
 local must = helpers.must
 local assert_err = helpers.assert_err
