@@ -308,7 +308,7 @@ static int set_common(rg_xfer *x)
 #endif
     SETOPT(CURLOPT_FOLLOWLOCATION, x->follow ? 1L : 0L);
     /* a larger receive buffer for blobs; not fatal when refused.  A
-     * reader's (STREAM) stays at 64 KiB: its ring is only 512 KiB, and
+     * reader's (STREAM) stays at 64 KiB: it hands out 64 KiB a read, and
      * smaller pieces keep it fed, with 0.4 MiB less resident (issue 23) */
     (void)curl_easy_setopt(e, CURLOPT_BUFFERSIZE,
                            x->sink == RG_SINK_STREAM ? 64L * 1024L : (long)RG_XFER_PIECE_MAX);
