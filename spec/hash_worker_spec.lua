@@ -12,6 +12,7 @@
 -- Lua 5.1-5.4 and LuaJIT syntax.
 
 local proxied = require "spec.support.proxied"
+local proc = require "registry.testing.proc"
 local helpers = require "spec.support.helpers"
 local must = helpers.must
 local assert_err = helpers.assert_err
@@ -31,17 +32,15 @@ local function bytes_of(seed, n)
   return table.concat(parts):sub(1, n)
 end
 
-local function read_file(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local read_file = proc.read_file   -- nil when there is no such file
+local q = proc.quote
 
-local function exists(path)
-  local f = io.open(path, "rb")
-  if f then f:close() end
-  return f ~= nil
+-- The output of a shell command.
+local function sh_out(cmd)
+  local h = assert(io.popen(cmd))
+  local out = h:read("*a")
+  h:close()
+  return out
 end
 
 describe("hashing a download beside its transfer (issue 23)", function()
@@ -56,15 +55,8 @@ describe("hashing a download beside its transfer (issue 23)", function()
   end, { max_retry_wait = 0.2 })
   local client = env.client
 
-  before_each(function()
-    dir = os.tmpname()
-    os.remove(dir)
-    assert(os.execute("mkdir -p '" .. dir .. "'"))
-  end)
-
-  after_each(function()
-    os.execute("rm -rf '" .. dir .. "'")
-  end)
+  before_each(function() dir = proc.tmpdir() end)
+  after_each(function() proc.rm_tmp(dir) end)
 
   local function item(i, extra)
     local t = { name = name, digest = blobs[i].digest, size = #blobs[i].bytes,
@@ -83,7 +75,7 @@ describe("hashing a download beside its transfer (issue 23)", function()
           assert.is_true(res[i].ok, tostring(res[i].err))
           assert.are.equal(#blobs[i].bytes, res[i].size)
           assert.are.equal(blobs[i].bytes, read_file(items[i].path))
-          assert.is_false(exists(items[i].path .. ".part"))
+          assert.is_nil(read_file(items[i].path .. ".part"))
           os.remove(items[i].path)
         end
       end
@@ -118,14 +110,21 @@ describe("hashing a download beside its transfer (issue 23)", function()
     end
   end)
 
-  it("a flipped byte once: the read-back hash catches it, the blob is fetched again and verifies", function()
-    env.px:set{ { method = "GET", path = "/blobs/", flip_at = 2 * 1024 * KiB + 7 } }
-    local it1 = item(1)
-    local res = must(client():fetch_blobs({ it1 }, { hash_lag = 512 * KiB }))
+  -- One fault on the first GET of blob i: the download goes through in
+  -- two GETs and the file verifies.
+  local function after_one_fault(i, rule)
+    rule.method, rule.path = "GET", "/blobs/"
+    env.px:set{ rule }
+    local it = item(i)
+    local res = must(client():fetch_blobs({ it }, { hash_lag = 512 * KiB }))
     assert.is_true(res[1].ok, tostring(res[1].err))
-    assert.are.equal(blobs[1].bytes, read_file(it1.path))
+    assert.are.equal(blobs[i].bytes, read_file(it.path))
     local hits = env.px:wait({ method = "GET", path = "/blobs/" }, 2)
     assert.are.equal(2, #hits, env.px:describe())
+  end
+
+  it("a flipped byte once: the read-back hash catches it, the blob is fetched again and verifies", function()
+    after_one_fault(1, { flip_at = 2 * 1024 * KiB + 7 })
   end)
 
   it("a flipped byte every time: digest_mismatch, no file and no .part left", function()
@@ -134,18 +133,12 @@ describe("hashing a download beside its transfer (issue 23)", function()
     local res, err = client{ retries = 1 }:fetch_blobs({ it1 })
     assert.is_nil(res)
     assert_err("digest_mismatch", nil, err)
-    assert.is_false(exists(it1.path))
-    assert.is_false(exists(it1.path .. ".part"))
+    assert.is_nil(read_file(it1.path))
+    assert.is_nil(read_file(it1.path .. ".part"))
   end)
 
   it("a body cut in the middle is resumed and the whole file verifies", function()
-    env.px:set{ { method = "GET", path = "/blobs/", truncate_after = 1024 * KiB + 5 } }
-    local it2 = item(2)
-    local res = must(client():fetch_blobs({ it2 }, { hash_lag = 512 * KiB }))
-    assert.is_true(res[1].ok, tostring(res[1].err))
-    assert.are.equal(blobs[2].bytes, read_file(it2.path))
-    local hits = env.px:wait({ method = "GET", path = "/blobs/" }, 2)
-    assert.are.equal(2, #hits, env.px:describe())
+    after_one_fault(2, { truncate_after = 1024 * KiB + 5 })
   end)
 
   it("the same path twice in one batch: each download has its own .part, both verify", function()
@@ -154,43 +147,40 @@ describe("hashing a download beside its transfer (issue 23)", function()
     assert.is_true(res[1].ok, tostring(res[1].err))
     assert.is_true(res[2].ok, tostring(res[2].err))
     assert.are.equal(blobs[1].bytes, read_file(a.path))
-    local left = io.popen("ls -a '" .. dir .. "'"):read("*a")
-    assert.are.equal(".\n..\nb1\n", left)
+    assert.are.equal(".\n..\nb1\n", sh_out("ls -a " .. q(dir)))
   end)
 
   it("a .part another process holds locked is left alone: the download writes its own", function()
     local it2 = item(2)
     local part = it2.path .. ".part"
-    local f = assert(io.open(part, "wb"))
-    f:write("the other download's bytes")
-    f:close()
+    proc.write_file(part, "the other download's bytes")
     local flag = dir .. "/holder.pid"
-    assert(os.execute("flock '" .. part .. "' sh -c 'echo $$ > \"" .. flag ..
-      "\"; exec sleep 60' >/dev/null 2>&1 &"))
+    assert(os.execute("flock " .. q(part) .. " sh -c " .. q("echo $$ > " .. q(flag) .. "; exec sleep 60") ..
+      " >/dev/null 2>&1 &"))
     local pid
     for _ = 1, 500 do
-      local pf = io.open(flag, "rb")
-      pid = pf and pf:read("*l")
-      if pf then pf:close() end
-      if pid and pid ~= "" then break end
-      os.execute("sleep 0.01")
+      pid = (read_file(flag) or ""):match("%d+")
+      if pid then break end
+      proc.sleep(0.01)
     end
-    assert.truthy(pid and pid ~= "", "the lock holder did not start")
+    assert.truthy(pid, "the lock holder did not start")
     local ok, res = pcall(function() return must(client():fetch_blobs({ it2 })) end)
     os.execute("kill " .. pid .. " 2>/dev/null")
     assert.is_true(ok, tostring(res))
     assert.is_true(res[1].ok, tostring(res[1].err))
     assert.are.equal(blobs[2].bytes, read_file(it2.path))
     assert.are.equal("the other download's bytes", read_file(part))
-    local left = io.popen("ls '" .. dir .. "' | grep -c part"):read("*a")
-    assert.are.equal("1\n", left)           -- only the other's .part
+    assert.are.equal("1\n", sh_out("ls " .. q(dir) .. " | grep -c part"))   -- only the other's .part
   end)
 
   it("hash_lag must be a number of bytes", function()
     local c = client()
-    assert.has_error(function() c:fetch_blobs({ item(1) }, { hash_lag = -1 }) end)
-    assert.has_error(function() c:fetch_blobs({ item(1) }, { hash_lag = "lots" }) end)
-    assert.is_false(exists(item(1).path))
+    for _, bad in ipairs({ -1, "lots", 1.5 }) do
+      local ok, err = pcall(c.fetch_blobs, c, { item(1) }, { hash_lag = bad })
+      assert.is_false(ok)
+      assert.truthy(tostring(err):find("hash_lag", 1, true), tostring(err))
+    end
+    assert.is_nil(read_file(item(1).path))
   end)
 
   it("a reader hands out at most 64 KiB per read, and the bytes verify", function()

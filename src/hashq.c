@@ -41,8 +41,10 @@ struct rg_hashq {
      * counts the bytes hashed, used those written and not yet hashed */
     int fd;
     int64_t at;
-    int may_map;
-    unsigned char *rbuf;  /* pread's buffer when the file cannot be mapped */
+    int may_map;          /* windows are mapped (else, or once mmap failed,
+                             read into rbuf) */
+    long page;            /* mappings start on a page */
+    unsigned char *rbuf;
 };
 
 /*
@@ -57,8 +59,8 @@ struct rg_hashq {
 #define RG_HASHQ_STEP (64 * 1024)
 
 /* File mode: the bytes the worker maps and hashes at once, a quarter of
- * the lag at most, so that a producer held back by the lag (more than
- * lag - RG_XFER_PIECE_MAX queued) always leaves the worker a window. */
+ * the lag at most, so that a producer held back by the lag (more than lag
+ * queued) always leaves the worker a window to hash. */
 static size_t window(const rg_hashq *q)
 {
     return q->size / 4 < RG_HASHQ_WINDOW ? q->size / 4 : RG_HASHQ_WINDOW;
@@ -114,23 +116,20 @@ static int hash_read(rg_hashq *q, int64_t off, size_t n)
  * page cache where they lie (no copy), else read back.  0 / -1. */
 static int hash_file(rg_hashq *q, int64_t off, size_t n)
 {
-    static long page;
     struct stat st;
-    int64_t base;
-    size_t len;
+    int64_t base = off - off % q->page;
+    size_t len = (size_t)(off - base) + n;
     void *p;
     int rc;
-    if (page == 0)
-        page = sysconf(_SC_PAGESIZE) > 0 ? sysconf(_SC_PAGESIZE) : 4096;
-    base = off - off % page;
-    len = (size_t)(off - base) + n;
-    if (!q->may_map || q->rbuf)
+    if (!q->may_map)
         return hash_read(q, off, n);
     if (fstat(q->fd, &st) != 0 || st.st_size < off + (int64_t)n)
         return -1;          /* the file lost bytes we wrote: never a pass */
-    if ((p = mmap(NULL, len, PROT_READ, MAP_SHARED | MAP_POPULATE, q->fd,
-                  (off_t)base)) == MAP_FAILED)
+    p = mmap(NULL, len, PROT_READ, MAP_SHARED | MAP_POPULATE, q->fd, (off_t)base);
+    if (p == MAP_FAILED) {
+        q->may_map = 0;     /* a file system that does not map: read it */
         return hash_read(q, off, n);
+    }
     rc = rg_hasher_update(&q->h, (const unsigned char *)p + (off - base), n);
     munmap(p, len);
     return rc;
@@ -223,6 +222,7 @@ rg_hashq *rg_hashq_start_file(rg_alg alg, int fd, int64_t at, size_t lag, int ma
     q->fd = fd;
     q->at = at;
     q->may_map = may_map;
+    q->page = sysconf(_SC_PAGESIZE) > 0 ? sysconf(_SC_PAGESIZE) : 4096;
     q->size = lag == 0 ? RG_HASHQ_LAG : lag < RG_HASHQ_LAG_MIN ? RG_HASHQ_LAG_MIN : lag;
     return start(q, alg);
 }
@@ -230,10 +230,12 @@ rg_hashq *rg_hashq_start_file(rg_alg alg, int fd, int64_t at, size_t lag, int ma
 int rg_hashq_wrote(rg_hashq *q, size_t n)
 {
     pthread_mutex_lock(&q->mu);
-    while (q->used + n > q->size && q->used > 0 && !q->failed)
-        wait_room(q, n);
     q->used += n;
     wake_worker(q);
+    /* over the lag, the worker has at least a window to hash: wait until
+     * it is back within the lag, whatever n was */
+    while (q->used > q->size && !q->failed)
+        wait_room(q, 0);
     pthread_mutex_unlock(&q->mu);
     return q->failed ? -1 : 0;
 }
@@ -352,7 +354,12 @@ size_t rg_hashq_size(const rg_hashq *q)
 const char *rg_hashq_peek(const rg_hashq *q, size_t *n)
 {
     /* head moves on this thread only */
-    size_t start = (q->head + q->size - q->unread) % q->size;
+    size_t start;
+    if (q->unread == 0) {
+        *n = 0;
+        return NULL;        /* also a file-mode queue's: it has no ring */
+    }
+    start = (q->head + q->size - q->unread) % q->size;
     *n = q->size - start < q->unread ? q->size - start : q->unread;
     return (const char *)q->ring + start;
 }

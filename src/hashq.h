@@ -44,8 +44,8 @@ rg_hashq *rg_hashq_start(rg_alg alg, size_t size);
  * side waits for the other's hiccups.  NULL on failure.
  */
 rg_hashq *rg_hashq_start_file(rg_alg alg, int fd, int64_t at, size_t lag, int may_map);
-/* File mode: n more bytes were written.  Waits while the worker lags
- * RG_HASHQ_LAG behind.  0, or -1 when the worker failed. */
+/* File mode: n more bytes were written.  Waits while the worker lags more
+ * than the queue's lag behind.  0, or -1 when the worker failed. */
 int rg_hashq_wrote(rg_hashq *q, size_t n);
 /* 1 for a queue in file mode. */
 int rg_hashq_is_file(const rg_hashq *q);

@@ -43,12 +43,8 @@ static void read_options(lua_State *L, int oi, lbatch *lb)
     }
     lua_pop(L, 1);
     lua_getfield(L, oi, "hash_lag");
-    if (!lua_isnil(L, -1)) {
-        int64_t lag = lb_int(L, lua_gettop(L), "hash_lag");
-        if (lag < 0)
-            luaL_error(L, "hash_lag: a number of bytes (0 or more) expected");
-        lb->b.hash_lag = lag;
-    }
+    if (!lua_isnil(L, -1))
+        lb->b.hash_lag = lb_int(L, lua_gettop(L), "hash_lag");
     lua_pop(L, 1);
     lua_getfield(L, oi, "progress");
     if (!lua_isnil(L, -1)) {
