@@ -11,6 +11,9 @@
 --
 -- Lua 5.1-5.4 and LuaJIT syntax.
 
+local registry = require "registry"
+local core = require "registry.core"
+local images = require "spec.support.images"
 local proxied = require "spec.support.proxied"
 local proc = require "registry.testing.proc"
 local helpers = require "spec.support.helpers"
@@ -181,6 +184,27 @@ describe("hashing a download beside its transfer (issue 23)", function()
       assert.truthy(tostring(err):find("hash_lag", 1, true), tostring(err))
     end
     assert.is_nil(read_file(item(1).path))
+  end)
+
+  it("registry.pull takes hash_lag: every layer verifies at the smallest lag, a bad one raises", function()
+    local src = dir .. "/src"
+    local img = images.single(src, "v1", { seed = "hashq-pull",
+      layers = { 3 * 1024 * KiB + 17, 2 * 1024 * KiB + 5, 1024 * KiB + 3 } })
+    must(registry.push(src, env.srv.host .. "/hashq/img:v1", { credentials = false }))
+    local sum = must(registry.pull(env.px.host .. "/hashq/img:v1", dir .. "/out",
+      { client = client(), jobs = 3, hash_lag = 512 * KiB }))
+    assert.are.equal(img.digest, sum.digest)
+    for _, d in ipairs(img.layers) do
+      local p = dir .. "/out/blobs/sha256/" .. d:sub(8)
+      assert.are.equal(d, (core.util.digest_file(p)), p)
+    end
+    for _, bad in ipairs({ -1, "lots", 1.5, math.huge }) do
+      local ok, err = pcall(registry.pull, env.px.host .. "/hashq/img:v1", dir .. "/bad",
+        { client = client(), hash_lag = bad })
+      assert.is_false(ok)
+      assert.truthy(tostring(err):find("bad argument #3 to 'pull' (hash_lag", 1, true), tostring(err))
+    end
+    assert.is_nil(read_file(dir .. "/bad/oci-layout"))   -- raised before anything was written
   end)
 
   it("a reader hands out at most 64 KiB per read, and the bytes verify", function()

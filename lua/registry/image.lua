@@ -271,7 +271,9 @@ local function pull_blobs(client, name, dir, plan, ensure_dir, sum, opts)
     end
   end
   if #items == 0 then return true end
-  local res, err = client:fetch_blobs(items, batch_opts(opts))
+  local bo = batch_opts(opts)
+  bo.hash_lag = opts.hash_lag
+  local res, err = client:fetch_blobs(items, bo)
   if not res then return nil, err end
   add_transferred(sum, res)
   return true

@@ -100,14 +100,21 @@ local PUSH = set("layout_tag", "mount_from", "chunked")
 local COPY = set("src_client", "dst_client", "src_opts", "dst_opts", "mount", "mount_from", "compress")
 -- pull's and copy's: verify = a trust policy (registry.trust.gate)
 local VERIFY = set("verify")
-M.OPTIONS = { client = CLIENT, image = IMAGE, push = PUSH, copy = COPY, verify = VERIFY }
+-- pull's own: how far a layer's hashing may trail its writes (fetch_blobs')
+local PULL = set("hash_lag")
+M.OPTIONS = { client = CLIENT, image = IMAGE, push = PUSH, copy = COPY, verify = VERIFY,
+  pull = PULL }
 
 function M.client_for(ref, opts)
   errors.check_options(opts, "client_for", 2, 2, CLIENT)
   return reference.client_for(ref, opts)
 end
 function M.pull(ref, dir, opts)
-  errors.check_options(opts, "pull", 3, 2, CLIENT, IMAGE, VERIFY)
+  errors.check_options(opts, "pull", 3, 2, CLIENT, IMAGE, VERIFY, PULL)
+  local lag = opts and opts.hash_lag
+  if lag ~= nil and not (type(lag) == "number" and lag >= 0 and lag < 2 ^ 53 and lag == math.floor(lag)) then
+    error("bad argument #3 to 'pull' (hash_lag must be a non-negative integer, got " .. tostring(lag) .. ")", 2)
+  end
   return image.pull(ref, dir, opts)
 end
 function M.push(dir, ref, opts)
