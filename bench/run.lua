@@ -323,6 +323,16 @@ end
 local function rss_mib(r) return r.rss_kib / 1024 end
 local function seconds(r) return r.seconds end
 
+-- "lo-hi" of f(r) (default: seconds) over a list of timed()/ours()
+-- results, with fmt for each end ("%.2f"): the run-to-run spread a
+-- median moved within or not.
+local function spread(list, f, fmt)
+  f, fmt = f or seconds, fmt or "%.2f"
+  local lo, hi = math.huge, -math.huge
+  for _, r in ipairs(list) do lo = math.min(lo, f(r)); hi = math.max(hi, f(r)) end
+  return string.format(fmt .. "-" .. fmt, lo, hi)
+end
+
 local T0 = util.now()
 local function stamp(fmt, ...)
   io.stderr:write(string.format("[%5.0fs] ", util.now() - T0), string.format(fmt, ...), "\n")
@@ -447,7 +457,9 @@ local function limit_rows(pulls)
 end
 
 local function pull_rows(pulls)
-  local function mibs(k) return median_of(pulls["big." .. k], function(r) return BIG / MiB / r.seconds end) end
+  local function per_s(r) return BIG / MiB / r.seconds end
+  local function mibs(k) return median_of(pulls["big." .. k], per_s) end
+  local function sp(k) return spread(pulls["big." .. k], per_s, "%.0f") end
   local function rss(k) return max_of(pulls["big." .. k], rss_mib) end
   local raw, pipe = mibs("curl_null"), mibs("curl_openssl")
   local g = "pull " .. BIG_MIB .. " MiB blob, verified"
@@ -456,25 +468,28 @@ local function pull_rows(pulls)
     { "ours_null", "fetch_blobs → /dev/null (file=)" },
     { "ours_reader", "get_blob reader:read(1 MiB) loop in Lua" },
   }) do
-    local o = mibs(v[1])
-    add_row({ group = g, case = v[2], ours = o, unit = "MiB/s",
-      cmp = raw, cmp_name = "curl -o /dev/null (unverified)", target = 0.6, rss = rss(v[1]),
-      goal = v[1] == "ours_reader" })
-    add_row({ group = g, case = v[2], ours = o, unit = "MiB/s",
-      cmp = pipe, cmp_name = "curl | openssl dgst -sha256", target = 1.0 })
+    local o, osp = mibs(v[1]), sp(v[1])
+    add_row({ group = g, case = v[2], ours = o, ours_spread = osp, unit = "MiB/s",
+      cmp = raw, cmp_spread = sp("curl_null"), cmp_name = "curl -o /dev/null (unverified)", target = 0.6,
+      rss = rss(v[1]), goal = v[1] == "ours_reader" })
+    add_row({ group = g, case = v[2], ours = o, ours_spread = osp, unit = "MiB/s",
+      cmp = pipe, cmp_spread = sp("curl_openssl"), cmp_name = "curl | openssl dgst -sha256", target = 1.0 })
     if v[1] == "ours_file" then
       -- the same destination (a new file in the same file system), no target
-      add_row({ group = g, case = v[2], ours = o, unit = "MiB/s",
-        cmp = mibs("curl_file"), cmp_name = "curl -o FILE (unverified, same destination)" })
-      add_row({ group = g, case = v[2], ours = o, unit = "MiB/s", cmp = mibs("curl_tee_openssl"),
+      add_row({ group = g, case = v[2], ours = o, ours_spread = osp, unit = "MiB/s",
+        cmp = mibs("curl_file"), cmp_spread = sp("curl_file"),
+        cmp_name = "curl -o FILE (unverified, same destination)" })
+      add_row({ group = g, case = v[2], ours = o, ours_spread = osp, unit = "MiB/s", cmp = mibs("curl_tee_openssl"),
+        cmp_spread = sp("curl_tee_openssl"),
         cmp_name = "curl | tee FILE | openssl dgst -sha256 (same destination)", target = 1.5, goal = true })
     end
   end
   for _, v in ipairs({ { "curl_file", "curl -o FILE" }, { "curl_tee_openssl", "curl | tee FILE | openssl dgst -sha256" },
                        { "curl_sha256sum", "curl | sha256sum" },
                        { "curl_openssl", "curl | openssl dgst -sha256" }, { "curl_null", "curl -o /dev/null" } }) do
-    local r = { group = g, case = "(reference) " .. v[2], ours = mibs(v[1]), unit = "MiB/s", rss = rss(v[1]) }
-    if v[1] ~= "curl_null" then r.cmp, r.cmp_name = raw, "curl -o /dev/null" end
+    local r = { group = g, case = "(reference) " .. v[2], ours = mibs(v[1]), ours_spread = sp(v[1]), unit = "MiB/s",
+      rss = rss(v[1]) }
+    if v[1] ~= "curl_null" then r.cmp, r.cmp_spread, r.cmp_name = raw, sp("curl_null"), "curl -o /dev/null" end
     add_row(r)
   end
 end
@@ -525,17 +540,21 @@ local function bench_push(ctx, R)
       tostring(CHUNK_MIB * MiB) })
     stamp("push rep %d/%d done", rep, REPS)
   end
-  local function pmibs(list) return median_of(list, function(r) return BIG / MiB / r.seconds end) end
+  local function per_s(r) return BIG / MiB / r.seconds end
+  local function pmibs(list) return median_of(list, per_s) end
+  local function psp(list) return spread(list, per_s, "%.0f") end
   local curl_put = pmibs(push.curl)
   local g = "push " .. BIG_MIB .. " MiB blob"
   add_row({ group = g, case = "upload_files (monolithic PUT, hashing as it goes)",
-    ours = pmibs(push.mono), unit = "MiB/s", cmp = curl_put, cmp_name = "curl -T (POST, then PUT)",
+    ours = pmibs(push.mono), ours_spread = psp(push.mono), unit = "MiB/s", cmp = curl_put,
+    cmp_spread = psp(push.curl), cmp_name = "curl -T (POST, then PUT)",
     target = 0.95, rss = max_of(push.mono, rss_mib), goal = true })
   add_row({ group = g,
     case = "upload:write(file, " .. CHUNK_MIB .. " MiB) x " .. math.floor(BIG_MIB / CHUNK_MIB) .. " + finish",
-    ours = pmibs(push.chunked), unit = "MiB/s", cmp = curl_put, cmp_name = "curl -T (POST, then PUT)",
+    ours = pmibs(push.chunked), ours_spread = psp(push.chunked), unit = "MiB/s", cmp = curl_put,
+    cmp_spread = psp(push.curl), cmp_name = "curl -T (POST, then PUT)",
     target = 0.95, rss = max_of(push.chunked, rss_mib) })
-  add_row({ group = g, case = "(reference) curl -T", ours = curl_put, unit = "MiB/s",
+  add_row({ group = g, case = "(reference) curl -T", ours = curl_put, ours_spread = psp(push.curl), unit = "MiB/s",
     rss = max_of(push.curl, rss_mib) })
 end
 
@@ -604,9 +623,11 @@ local function bench_images(ctx)
       { name = "openssl dgst -sha256 of the 4 files", list = img.dgst } }, 0.8)
   local g = "image 4 x " .. math.floor(BIG_MIB / 4) .. " MiB (ratio: skopeo's time / ours)"
   add_row({ group = g, case = "registry.pull → OCI layout (jobs 4)", ours = median_of(img.our_pull, seconds),
+    ours_spread = spread(img.our_pull), cmp_spread = spread(img.sk_pull),
     unit = "s", cmp = median_of(img.sk_pull, seconds), cmp_name = "skopeo copy docker:// oci:", target = 3.0, goal = true,
     higher = false, rss = max_of(img.our_pull, rss_mib), cmp_rss = max_of(img.sk_pull, rss_mib) })
   add_row({ group = g, case = "registry.push ← OCI layout (jobs 4)", ours = median_of(img.our_push, seconds),
+    ours_spread = spread(img.our_push), cmp_spread = spread(img.sk_push),
     unit = "s", cmp = median_of(img.sk_push, seconds), cmp_name = "skopeo copy --preserve-digests oci: docker://",
     target = 1.0, higher = false, rss = max_of(img.our_push, rss_mib), cmp_rss = max_of(img.sk_push, rss_mib) })
 end
@@ -882,12 +903,6 @@ local function render_machine(p)
   p("")
 end
 
-local function spread(list)
-  local lo, hi = math.huge, 0
-  for _, r in ipairs(list) do lo = math.min(lo, r.seconds); hi = math.max(hi, r.seconds) end
-  return string.format("%.2f-%.2f", lo, hi)
-end
-
 -- limit / ours of each limit row (computed once, also for the README).
 local function limit_ratio(l)
   local ours_s = median_of(l.ours, seconds)
@@ -1046,7 +1061,7 @@ end
 -- The sync group (bench/sync.lua), with the runner's helpers.
 local function bench_sync()
   require("bench.sync")({ timed = timed, fresh_registry = fresh_registry, add_row = add_row,
-    median_of = median_of, seconds = seconds, stamp = stamp, must = must, sh = sh, q = q, rs = rs,
+    median_of = median_of, seconds = seconds, spread = spread, stamp = stamp, must = must, sh = sh, q = q, rs = rs,
     LUA_CMD = LUA_CMD, WORK = WORK, REPS = REPS, write_file = write_file })
 end
 

@@ -171,21 +171,23 @@ return function(B)
   S:stop()
 
   local g = string.format("sync %d repositories x %d tags (ratio: the other's time / ours)", REPOS, TAGS)
-  local m = function(list) return B.median_of(list, B.seconds) end
   local sk = "skopeo sync --src yaml --dest docker"
-  B.add_row({ group = g, case = "lua-registry sync, first run (100 images copied)", ours = m(res.ours.first),
-    unit = "s", cmp = m(res.skopeo.first), cmp_name = sk, target = 2.0, higher = false, goal = true })
-  B.add_row({ group = g, case = "lua-registry sync, no-op rerun", ours = m(res.ours.noop), unit = "s",
-    cmp = m(res.skopeo.noop), cmp_name = sk, target = 4.0, higher = false, goal = true })
-  B.add_row({ group = g, case = "lua-registry sync, no-op rerun", ours = m(res.ours.noop), unit = "s",
-    cmp = m(res.floor), cmp_name = "floor: curl --parallel (8 at once), the 8 tag lists and 200 HEADs",
-    target = 1 / 1.5, higher = false, goal = true })
-  B.add_row({ group = g, case = "lua-registry sync, one tag changed", ours = m(res.ours.changed), unit = "s",
-    cmp = m(res.skopeo.changed), cmp_name = sk, target = 3.0, higher = false, goal = true })
-  B.add_row({ group = g, case = "no-op rerun, every request delayed 20 ms (proxies)", ours = m(res.slow.ours),
-    unit = "s", cmp = m(res.slow.skopeo), cmp_name = sk, higher = false })
-  B.add_row({ group = g, case = "no-op rerun, every request delayed 20 ms (proxies)", ours = m(res.slow.ours),
-    unit = "s", cmp = m(res.slow.floor), cmp_name = "floor: curl --parallel (8 at once), same requests",
-    higher = false })
+  -- a row of medians, each beside its run-to-run spread
+  local function row(case, mine, cmp, cmp_name, extra)
+    local r = { group = g, case = case, unit = "s", higher = false, cmp_name = cmp_name,
+      ours = B.median_of(mine, B.seconds), ours_spread = B.spread(mine),
+      cmp = B.median_of(cmp, B.seconds), cmp_spread = B.spread(cmp) }
+    for k, v in pairs(extra or {}) do r[k] = v end
+    B.add_row(r)
+  end
+  row("lua-registry sync, first run (100 images copied)", res.ours.first, res.skopeo.first, sk,
+    { target = 2.0, goal = true })
+  row("lua-registry sync, no-op rerun", res.ours.noop, res.skopeo.noop, sk, { target = 4.0, goal = true })
+  row("lua-registry sync, no-op rerun", res.ours.noop, res.floor,
+    "floor: curl --parallel (8 at once), the 8 tag lists and 200 HEADs", { target = 1 / 1.5, goal = true })
+  row("lua-registry sync, one tag changed", res.ours.changed, res.skopeo.changed, sk, { target = 3.0, goal = true })
+  row("no-op rerun, every request delayed 20 ms (proxies)", res.slow.ours, res.slow.skopeo, sk)
+  row("no-op rerun, every request delayed 20 ms (proxies)", res.slow.ours, res.slow.floor,
+    "floor: curl --parallel (8 at once), same requests")
   local _ = must
 end
