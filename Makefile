@@ -141,9 +141,10 @@ deps:
 # The main target, a few minutes on 2 cores: the whole suite on $(LUA)
 # (5.4), the suite on the rest of the matrix without the fault-injection
 # runs (the 100-transfer soak, whole images through the fault proxy, the
-# registries' dialects), auth, skopeo interop, nginx and the test kit's
-# process handling (version-independent C paths and servers, run once on
-# 5.4), luacheck and
+# registries' dialects, the stalls and deadlines of the C transfer loop),
+# auth, skopeo interop, nginx (every *nginx_spec: nginx loads the LuaJIT
+# build whatever runs busted) and the test kit's process handling
+# (version-independent C paths and servers, run once on 5.4), luacheck and
 # luarocks lint, the whole suite again with the module built with
 # AddressSanitizer + UBSan, and each fuzz target briefly.  Every part runs
 # even after a failure; the last line totals the specs.  Longer runs have
@@ -152,7 +153,8 @@ deps:
 QUICK_EXCLUDE = --exclude-pattern=reliability_spec --exclude-pattern=auth_spec \
                 --exclude-pattern=interop_spec --exclude-pattern=nginx_spec \
                 --exclude-pattern=soak_spec --exclude-pattern=image_faults_spec \
-                --exclude-pattern=dialects_spec --exclude-pattern=testing_spec
+                --exclude-pattern=dialects_spec --exclude-pattern=testing_spec \
+                --exclude-pattern=stall_spec
 test: deps
 	@st=0; counts=$(CURDIR)/$(BUILD)/test-counts; mkdir -p $(BUILD); : > $$counts; \
 	COUNTS=$$counts $(MAKE) --no-print-directory test-one || st=1; \
