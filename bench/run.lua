@@ -849,7 +849,8 @@ local function read_previous(path)
     if t and section == "Results" then
       local i, r
       for k, c in ipairs(t) do
-        if not i and c:match("^%s*[%d.]+ [%a/]+%s*$") then i = k
+        -- "692 MiB/s" or, since rows show their spread, "692 MiB/s (452-779)"
+        if not i and (c:match("^%s*[%d.]+ [%a/]+%s*$") or c:match("^%s*[%d.]+ [%a/]+ %([%d.]+%-[%d.]+%)%s*$")) then i = k
         elseif i and not r and c:match("^%s*[%d.]+x%s*$") then r = k end
       end
       if i and r and r > i + 1 then
