@@ -158,12 +158,10 @@ end
 local REPORTING = "/sys/module/page_reporting/parameters/page_reporting_order"
 local reporting_was   -- the order to put back, when the bench changed it
 
+-- the first line of a file (the test kit's read_file), or nil
 local function read_line(path)
-  local f = io.open(path, "r")
-  if not f then return nil end
-  local s = f:read("*l")
-  f:close()
-  return s
+  local s = kit_proc.read_file(path)
+  return s and s:match("^[^\n]*")
 end
 
 local function write_line(path, s)
