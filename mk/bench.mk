@@ -21,6 +21,8 @@
 #                  $(BUILD)/bench-pack.md
 #
 # Knobs: BENCH_REPS (5), BENCH_OUT (bench/RESULTS.md), BENCH_SIZE_MIB (1024).
+# BENCH_PAGE_REPORTING=keep: leave a guest's free page reporting on (by
+# default, run as root, the bench holds it off for the run; see bench/run.lua).
 # Debian packages: docker-registry skopeo curl openssl wrk apache2-utils
 # (ab) time iproute2 (ss) python3.
 
