@@ -164,11 +164,9 @@ local function read_line(path)
   return s and s:match("^[^\n]*")
 end
 
+-- write one line (the test kit's write_file); false when refused
 local function write_line(path, s)
-  local f = io.open(path, "w")
-  if not f then return false end
-  local ok = f:write(s, "\n")
-  return (f:close() and ok) and true or false
+  return (pcall(kit_proc.write_file, path, s .. "\n"))
 end
 
 -- @return the text for RESULTS.md's machine table
@@ -244,7 +242,8 @@ end
 
 -- Run cmd (a shell command line) under /usr/bin/time; wall time measured
 -- here around the process (process start included, the same for every tool).
--- @return { seconds=, rss_kib=, out= }
+-- @return { seconds=, rss_kib=, cpu=, server_cpu= (the registry's, when
+-- server_pid is set), out= }
 local function timed(cmd)
   local s0 = proc_cpu(server_pid)
   local t0 = util.now()
@@ -415,7 +414,6 @@ local function spread(list, f, fmt)
   for _, r in ipairs(list) do lo = math.min(lo, f(r)); hi = math.max(hi, f(r)) end
   return string.format(fmt .. "-" .. fmt, lo, hi)
 end
-
 
 local M = machine()
 
@@ -1001,12 +999,15 @@ end
 -- A pull that needs as much CPU as those commands, beside the same
 -- registry, cannot beat it on this machine.  nil when the registry's CPU
 -- was not read.
+local function cpu_of(x) return x.cpu end
+local function server_cpu_of(x) return x.server_cpu or 0 end
 local function cpu_floor(l, lim)
   local work = 0
   for _, part in ipairs(l.parts) do
-    local m = median_of(part.list, function(x) return x.server_cpu and (x.cpu + x.server_cpu) or -1 end)
-    if not m or m < 0 then return nil end
-    work = work + m
+    for _, x in ipairs(part.list) do
+      if not x.server_cpu then return nil end
+    end
+    work = work + median_of(part.list, function(x) return x.cpu + x.server_cpu end)
   end
   return math.max(lim, work / NPROC)
 end
@@ -1047,11 +1048,10 @@ local function render_limits(p)
     local parts = {}
     for _, part in ipairs(l.parts) do
       parts[#parts + 1] = string.format("%s %.2f + %.2f s", part.name,
-        median_of(part.list, function(x) return x.cpu end),
-        median_of(part.list, function(x) return x.server_cpu or 0 end))
+        median_of(part.list, cpu_of), median_of(part.list, server_cpu_of))
     end
-    p("| %s | %.2f + %.2f s | %s | %s | %s |", cell(l.case), median_of(l.ours, function(x) return x.cpu end),
-      median_of(l.ours, function(x) return x.server_cpu or 0 end), cell(table.concat(parts, "; ")),
+    p("| %s | %.2f + %.2f s | %s | %s | %s |", cell(l.case), median_of(l.ours, cpu_of),
+      median_of(l.ours, server_cpu_of), cell(table.concat(parts, "; ")),
       floor and string.format("%.2f s", floor) or "not read", floor and string.format("%.2f", floor / ours_s) or "")
   end
   p("")
